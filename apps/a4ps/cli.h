@@ -1,0 +1,26 @@
+// Shared pieces of the a4ps command line.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <string>
+
+namespace a4ps::cli {
+
+struct Globals {
+  bool json = false;
+};
+
+// Commands print either their JSON or their text form, never both.
+inline void emit(const Globals& g, const nlohmann::json& j, const std::string& text) {
+  if (g.json) std::cout << j.dump(2) << "\n";
+  else std::cout << text;
+}
+
+std::string short_hash(const std::string& h);  // first 12 characters
+
+void add_image_commands(CLI::App& app, Globals& g);
+void add_model_commands(CLI::App& app, Globals& g);
+
+}  // namespace a4ps::cli

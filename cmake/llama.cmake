@@ -1,0 +1,54 @@
+# Where llama.cpp comes from (scripts/setup.sh prepares the first two):
+#   source   (default) llama.cpp built from node-llama-cpp's git bundle, installed under
+#            the setup cache; found with find_package(llama) like any installed llama.cpp.
+#   prebuilt @node-llama-cpp/linux-x64's CPU libraries + headers from the same source.
+#   system   an installed llama.cpp (distro, vcpkg, your own build): find_package(llama).
+set(A4PS_LLAMA "source" CACHE STRING "llama.cpp provider: source, prebuilt or system")
+set_property(CACHE A4PS_LLAMA PROPERTY STRINGS source prebuilt system)
+
+if(DEFINED ENV{A4PS_CACHE})
+  set(_a4ps_cache "$ENV{A4PS_CACHE}")
+else()
+  set(_a4ps_cache "$ENV{HOME}/.cache/a4ps")
+endif()
+if(NOT A4PS_LLAMA_PREFIX AND EXISTS "${_a4ps_cache}/llama-prefix")
+  file(STRINGS "${_a4ps_cache}/llama-prefix" A4PS_LLAMA_PREFIX LIMIT_COUNT 1)
+endif()
+if(NOT A4PS_LLAMA_SOURCE AND EXISTS "${_a4ps_cache}/llama-source")
+  file(STRINGS "${_a4ps_cache}/llama-source" A4PS_LLAMA_SOURCE LIMIT_COUNT 1)
+endif()
+set(A4PS_LLAMA_PREFIX "${A4PS_LLAMA_PREFIX}" CACHE PATH "llama.cpp install prefix (source/prebuilt)")
+set(A4PS_LLAMA_SOURCE "${A4PS_LLAMA_SOURCE}" CACHE PATH "llama.cpp source tree (headers, vocab files)")
+
+add_library(a4ps::llama INTERFACE IMPORTED)
+if(A4PS_LLAMA STREQUAL "prebuilt")
+  if(NOT EXISTS "${A4PS_LLAMA_PREFIX}/libggml-base.so")
+    message(FATAL_ERROR "prebuilt llama.cpp not found; run `A4PS_LLAMA=prebuilt scripts/setup.sh` first")
+  endif()
+  file(GLOB _llama_lib "${A4PS_LLAMA_PREFIX}/libllama.*.so")
+  file(GLOB _ggml_lib "${A4PS_LLAMA_PREFIX}/libggml.*.so")
+  target_include_directories(a4ps::llama INTERFACE "${A4PS_LLAMA_SOURCE}/include" "${A4PS_LLAMA_SOURCE}/ggml/include")
+  target_link_libraries(a4ps::llama INTERFACE ${_llama_lib} ${_ggml_lib} "${A4PS_LLAMA_PREFIX}/libggml-base.so")
+  # CPU kernels are separate per-ISA libraries, loaded at run time from this folder.
+  target_compile_definitions(a4ps::llama INTERFACE A4PS_GGML_BACKEND_DIR="${A4PS_LLAMA_PREFIX}")
+  set(CMAKE_BUILD_RPATH "${A4PS_LLAMA_PREFIX}")
+  set(CMAKE_INSTALL_RPATH "${A4PS_LLAMA_PREFIX}")
+else()
+  if(A4PS_LLAMA STREQUAL "source")
+    if(NOT EXISTS "${A4PS_LLAMA_PREFIX}/lib/cmake/llama")
+      message(FATAL_ERROR "llama.cpp is not built yet; run scripts/setup.sh first")
+    endif()
+    find_package(llama CONFIG REQUIRED PATHS "${A4PS_LLAMA_PREFIX}" NO_DEFAULT_PATH)
+  else()
+    find_package(llama CONFIG REQUIRED)
+  endif()
+  target_link_libraries(a4ps::llama INTERFACE llama)
+endif()
+
+# Tokenizer vocabularies for the synthetic-model generator live in the llama.cpp source.
+set(A4PS_VOCAB_DIR "${A4PS_LLAMA_SOURCE}/models")
+if(NOT EXISTS "${A4PS_VOCAB_DIR}/ggml-vocab-qwen2.gguf")
+  message(WARNING "llama.cpp vocab files not found under '${A4PS_VOCAB_DIR}'; "
+                  "set A4PS_LLAMA_SOURCE to a llama.cpp source tree (tests need them)")
+endif()
+message(STATUS "a4ps: llama.cpp from ${A4PS_LLAMA} (${A4PS_LLAMA_PREFIX})")

@@ -1,0 +1,390 @@
+// Opening, creating and validating image files; transactions; the event chain.
+#include "image/image.h"
+
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstring>
+#include <fstream>
+
+#include "image/schema.h"
+#include "image/sqlite.h"
+#include "util/util.h"
+
+#ifndef A4PS_VERSION
+#define A4PS_VERSION "0.0.0"
+#endif
+
+namespace a4ps::image {
+
+struct Image::Impl {
+  sqlite3* db = nullptr;
+  fs::path path;
+  bool read_only = false;
+  int tx_depth = 0;
+  ~Impl() {
+    if (db) sqlite3_close_v2(db);
+  }
+};
+
+namespace {
+
+const std::string kZeroHash(64, '0');
+
+uint32_t be32(const unsigned char* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+}
+
+// Reads the 100-byte SQLite header ourselves so that a file which is not an image is
+// refused before SQLite touches it (no -wal/-shm files, no journal-mode change).
+void validate_header(const fs::path& path) {
+  const std::string p = path.string();
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw Error("no image at " + p + "; create one with `a4ps image init " + p + "`");
+  if (fs::is_directory(path, ec)) throw Error(p + " is a directory, not an image file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error("cannot read " + p + ": check permissions");
+  std::array<unsigned char, 100> h{};
+  in.read(reinterpret_cast<char*>(h.data()), h.size());
+  if (in.gcount() < 100 || std::memcmp(h.data(), "SQLite format 3", 16) != 0) {
+    if (in.gcount() >= 16 && std::memcmp(h.data(), "SQLite format 3", 16) == 0)
+      throw Error(p + " is truncated (shorter than a database header); restore it from a backup or export");
+    throw Error(p + " is not an A4PS image (not a SQLite database); check the path");
+  }
+  uint32_t app = be32(&h[68]);
+  if (app != kApplicationId)
+    throw Error(p + " is a SQLite database but not an A4PS image (application_id " +
+                std::to_string(app) + "); check the path");
+  uint32_t ver = be32(&h[60]);
+  if (ver > static_cast<uint32_t>(kSchemaVersion))
+    throw Error(p + " has image schema " + std::to_string(ver) + ", newer than this a4ps reads (" +
+                std::to_string(kSchemaVersion) + "); upgrade a4ps to open it");
+  uint32_t page = (uint32_t{h[16]} << 8) | h[17];
+  if (page == 1) page = 65536;
+  uint64_t size = fs::file_size(path, ec);
+  bool has_wal = fs::exists(p + "-wal", ec) && fs::file_size(p + "-wal", ec) > 0;
+  uint32_t pages = be32(&h[28]);
+  bool pages_valid = be32(&h[24]) == be32(&h[92]);
+  if (page < 512 || (page & (page - 1)) != 0 || size % page != 0 ||
+      (!has_wal && pages_valid && size < uint64_t{pages} * page))
+    throw Error(p + " is truncated or corrupted (" + std::to_string(size) +
+                " bytes, header says " + std::to_string(uint64_t{pages} * page) +
+                "); restore it from a backup or export");
+}
+
+sqlite3* open_db(const fs::path& path, bool read_only, bool create) {
+  sqlite3* db = nullptr;
+  // A read-only *connection* to a WAL file leaves -wal/-shm files behind, so readers use a
+  // read-write connection with query_only set, unless the file itself is not writable.
+  bool writable = create || access(path.c_str(), W_OK) == 0;
+  int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+  if (create) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    throw Error("cannot open " + path.string() + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 10000);
+  sqlite3_extended_result_codes(db, 1);
+  if (read_only) sqlite3_exec(db, "PRAGMA query_only=1", nullptr, nullptr, nullptr);
+  return db;
+}
+
+void set_sync(sqlite3* db, Sync s) {
+  sql::exec(db, s == Sync::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+}
+
+std::string meta_get(sqlite3* db, std::string_view key) {
+  sql::Stmt st(db, "SELECT value FROM meta WHERE key=?");
+  st.bind(1, key);
+  return st.step() ? st.text(0) : std::string();
+}
+
+void meta_set(sqlite3* db, std::string_view key, std::string_view value) {
+  sql::Stmt st(db, "INSERT INTO meta(key,value) VALUES(?,?) "
+                   "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+  st.bind(1, key).bind(2, value).run();
+}
+
+}  // namespace
+
+std::string event_hash(const Event& e) {
+  Sha256 h;
+  h.update(e.prev_hash).update("\n").update(std::to_string(e.seq)).update("\n").update(e.ts);
+  h.update("\n").update(e.kind).update("\n").update(e.actor).update("\n").update(e.payload);
+  return h.hex();
+}
+
+Image::Image(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Image::~Image() = default;
+Image::Image(Image&&) noexcept = default;
+Image& Image::operator=(Image&&) noexcept = default;
+
+const fs::path& Image::path() const { return impl_->path; }
+sqlite3* Image::db() const { return impl_->db; }
+std::string Image::meta(std::string_view key) const { return meta_get(impl_->db, key); }
+
+Image Image::open(const fs::path& path, const OpenOptions& opts) {
+  validate_header(path);
+  auto impl = std::make_unique<Impl>();
+  impl->path = path;
+  impl->read_only = opts.read_only;
+  impl->db = open_db(path, opts.read_only, false);
+  sqlite3* db = impl->db;
+  int ver = static_cast<int>(sql::scalar_i64(db, "PRAGMA user_version"));
+  if (ver < kSchemaVersion) {
+    if (opts.read_only)
+      throw Error(path.string() + " has an older image schema (" + std::to_string(ver) +
+                  "); open it once read-write (e.g. `a4ps image check --upgrade`) to migrate");
+    migrate(db, migrations());
+  }
+  if (!opts.read_only) {
+    set_sync(db, opts.sync);
+    sql::exec(db, "PRAGMA foreign_keys=ON");
+  }
+  Image img(std::move(impl));
+  // Cheap tamper check on every open: the newest event must hash correctly and match the
+  // head recorded beside it. `check` walks the whole chain.
+  const std::string head_seq = img.meta("head_seq");
+  sql::Stmt st(db, "SELECT seq,ts,kind,actor,payload,prev_hash,hash FROM events ORDER BY seq DESC LIMIT 1");
+  if (st.step()) {
+    Event e{st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)};
+    if (std::to_string(e.seq) != head_seq || e.hash != img.meta("head_hash") || event_hash(e) != e.hash)
+      throw Error(path.string() + ": the event log was altered outside A4PS (head at seq " +
+                  std::to_string(e.seq) + " does not verify); run `a4ps image check` and restore from a backup");
+  } else if (!head_seq.empty() && head_seq != "0") {
+    throw Error(path.string() + ": the event log was emptied outside A4PS; restore from a backup");
+  }
+  return img;
+}
+
+Image Image::create(const fs::path& path, const CreateOptions& opts) {
+  std::error_code ec;
+  if (fs::exists(path, ec) && !opts.overwrite)
+    throw Error(path.string() + " already exists; choose another path or pass --force to replace it");
+  if (path.has_parent_path() && !fs::is_directory(path.parent_path(), ec))
+    throw Error("directory " + path.parent_path().string() + " does not exist; create it first");
+  // Build the whole image beside the target, then rename: never a half-made image.
+  fs::path tmp = path;
+  tmp += ".tmp-" + std::to_string(getpid());
+  fs::remove(tmp, ec);
+  try {
+    {
+      auto impl = std::make_unique<Impl>();
+      impl->path = tmp;
+      impl->db = open_db(tmp, false, true);
+      sqlite3* db = impl->db;
+      sql::exec(db, ("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str());
+      sql::exec(db, "PRAGMA journal_mode=WAL");
+      set_sync(db, opts.sync);
+      sql::exec(db, "PRAGMA foreign_keys=ON");
+      migrate(db, migrations());
+      Image img(std::move(impl));
+      std::string name = opts.name.empty() ? path.stem().string() : opts.name;
+      Tx tx(img);
+      std::string id = random_id();
+      meta_set(db, "image_id", id);
+      meta_set(db, "name", name);
+      meta_set(db, "created_at", now_utc());
+      meta_set(db, "created_by", "a4ps " A4PS_VERSION);
+      img.append_event("image.created", "a4ps", {{"image_id", id}, {"name", name}, {"schema", kSchemaVersion}});
+      if (!opts.base_model.empty()) img.set_base_model(opts.base_model);
+      tx.commit();
+    }
+    fs::rename(tmp, path);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    fs::remove(fs::path(tmp.string() + "-wal"), ec);
+    fs::remove(fs::path(tmp.string() + "-shm"), ec);
+    throw;
+  }
+  return open(path, {.read_only = false, .sync = opts.sync});
+}
+
+// ---- transactions ----------------------------------------------------------
+
+Image::Tx::Tx(Image& img) : img_(img) {
+  auto& d = img_.impl_->tx_depth;
+  if (img_.impl_->read_only)
+    throw Error(img_.path().string() + " is open read-only; this command cannot change it");
+  sql::exec(img_.db(), d == 0 ? "BEGIN IMMEDIATE" : ("SAVEPOINT sp" + std::to_string(d)).c_str());
+  ++d;
+}
+
+void Image::Tx::commit() {
+  auto& d = img_.impl_->tx_depth;
+  --d;
+  done_ = true;
+  try {
+    sql::exec(img_.db(), d == 0 ? "COMMIT" : ("RELEASE sp" + std::to_string(d)).c_str());
+  } catch (...) {
+    if (d == 0) sqlite3_exec(img_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
+Image::Tx::~Tx() {
+  if (done_) return;
+  auto& d = img_.impl_->tx_depth;
+  --d;
+  std::string s = d == 0 ? "ROLLBACK"
+                         : "ROLLBACK TO sp" + std::to_string(d) + "; RELEASE sp" + std::to_string(d);
+  sqlite3_exec(img_.db(), s.c_str(), nullptr, nullptr, nullptr);
+}
+
+// ---- events ------------------------------------------------------------------
+
+int64_t Image::append_event(std::string_view kind, std::string_view actor, const json& payload) {
+  Tx tx(*this);
+  sqlite3* db = impl_->db;
+  Event e;
+  e.seq = sql::scalar_i64(db, "SELECT coalesce(max(seq),0) FROM events") + 1;
+  e.prev_hash = e.seq == 1 ? kZeroHash : meta_get(db, "head_hash");
+  e.ts = now_utc();
+  e.kind = kind;
+  e.actor = actor;
+  e.payload = payload.is_null() ? "{}" : payload.dump();
+  e.hash = event_hash(e);
+  sql::Stmt st(db, "INSERT INTO events(seq,ts,kind,actor,payload,prev_hash,hash) VALUES(?,?,?,?,?,?,?)");
+  st.bind(1, e.seq).bind(2, e.ts).bind(3, e.kind).bind(4, e.actor).bind(5, e.payload);
+  st.bind(6, e.prev_hash).bind(7, e.hash).run();
+  meta_set(db, "head_seq", std::to_string(e.seq));
+  meta_set(db, "head_hash", e.hash);
+  tx.commit();
+  return e.seq;
+}
+
+std::vector<Event> Image::events(int64_t after_seq, int64_t limit) const {
+  sql::Stmt st(impl_->db, "SELECT seq,ts,kind,actor,payload,prev_hash,hash FROM events "
+                          "WHERE seq > ? ORDER BY seq LIMIT ?");
+  st.bind(1, after_seq).bind(2, limit);
+  std::vector<Event> out;
+  while (st.step())
+    out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6)});
+  return out;
+}
+
+// ---- base model, memories, proposals ---------------------------------------
+
+void Image::set_base_model(const fs::path& gguf) {
+  std::error_code ec;
+  if (!fs::is_regular_file(gguf, ec))
+    throw Error("base model " + gguf.string() + " not found; pass the path of a GGUF file");
+  std::string sum = sha256_file(gguf);
+  std::string abs = fs::absolute(gguf).lexically_normal().string();
+  Tx tx(*this);
+  meta_set(impl_->db, "base_model_path", abs);
+  meta_set(impl_->db, "base_model_sha256", sum);
+  append_event("image.base_model_set", "a4ps", {{"path", abs}, {"sha256", sum}});
+  tx.commit();
+}
+
+int64_t Image::add_memory(std::string_view text, std::string_view source, const json& meta) {
+  Tx tx(*this);
+  sql::Stmt st(impl_->db, "INSERT INTO memories(source,text,meta,created_at) VALUES(?,?,?,?)");
+  st.bind(1, source).bind(2, text).bind(3, meta.is_null() ? "{}" : meta.dump()).bind(4, now_utc()).run();
+  int64_t id = sqlite3_last_insert_rowid(impl_->db);
+  append_event("memory.added", "a4ps", {{"id", id}, {"source", source}, {"sha256", sha256_hex(text)}});
+  tx.commit();
+  return id;
+}
+
+int64_t Image::propose(std::string_view kind, std::string_view target, const json& payload) {
+  Tx tx(*this);
+  sql::Stmt st(impl_->db, "INSERT INTO proposals(kind,target,payload,created_at) VALUES(?,?,?,?)");
+  st.bind(1, kind).bind(2, target).bind(3, payload.dump()).bind(4, now_utc()).run();
+  int64_t id = sqlite3_last_insert_rowid(impl_->db);
+  append_event("proposal.created", "a4ps", {{"id", id}, {"kind", kind}, {"target", target}});
+  tx.commit();
+  return id;
+}
+
+void Image::decide(int64_t id, bool approve, std::string_view reviewer, std::string_view reason) {
+  Tx tx(*this);
+  sql::Stmt st(impl_->db, "UPDATE proposals SET status=?, decided_at=?, reviewer=?, reason=? "
+                          "WHERE id=? AND status='pending'");
+  st.bind(1, approve ? "approved" : "rejected").bind(2, now_utc()).bind(3, reviewer).bind(4, reason);
+  st.bind(5, id).run();
+  if (sqlite3_changes(impl_->db) != 1)
+    throw Error("proposal " + std::to_string(id) + " is not pending; see `a4ps approvals ls`");
+  append_event(approve ? "proposal.approved" : "proposal.rejected", reviewer,
+               {{"id", id}, {"reason", reason}});
+  tx.commit();
+}
+
+std::vector<Proposal> Image::proposals(std::string_view status) const {
+  sql::Stmt st(impl_->db, "SELECT id,kind,target,status,created_at,coalesce(decided_at,''),"
+                          "coalesce(reviewer,''),coalesce(reason,''),payload FROM proposals "
+                          "WHERE ?='' OR status=? ORDER BY id");
+  st.bind(1, status).bind(2, status);
+  std::vector<Proposal> out;
+  while (st.step())
+    out.push_back({st.i64(0), st.text(1), st.text(2), st.text(3), st.text(4), st.text(5), st.text(6),
+                   st.text(7), json::parse(st.text(8))});
+  return out;
+}
+
+// ---- backup and fork -------------------------------------------------------
+
+void Image::save_as(const fs::path& dest) const {
+  std::error_code ec;
+  if (fs::exists(dest, ec)) throw Error(dest.string() + " already exists; choose another path");
+  fs::path tmp = dest;
+  tmp += ".tmp-" + std::to_string(getpid());
+  fs::remove(tmp, ec);
+  try {
+    sqlite3* out = open_db(tmp, false, true);
+    // The backup API copies a consistent snapshot while other connections keep writing.
+    sqlite3_backup* b = sqlite3_backup_init(out, "main", impl_->db, "main");
+    if (!b) {
+      std::string msg = sqlite3_errmsg(out);
+      sqlite3_close_v2(out);
+      throw Error("backup to " + dest.string() + " failed: " + msg);
+    }
+    int rc = sqlite3_backup_step(b, -1);
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+      std::string msg = sqlite3_errstr(rc);
+      sqlite3_close_v2(out);
+      throw Error("backup to " + dest.string() + " failed: " + msg);
+    }
+    sqlite3_exec(out, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    sqlite3_close_v2(out);
+    fs::rename(tmp, dest);
+  } catch (...) {
+    fs::remove(tmp, ec);
+    throw;
+  }
+}
+
+Image fork(const fs::path& src, const fs::path& dest, std::string_view name) {
+  std::string parent_id, parent_head;
+  {
+    Image s = Image::open(src, {.read_only = true});
+    parent_id = s.meta("image_id");
+    parent_head = s.meta("head_hash");
+    s.save_as(dest);
+  }
+  try {
+    Image img = Image::open(dest);
+    Image::Tx tx(img);
+    std::string id = random_id();
+    std::string new_name = name.empty() ? dest.stem().string() : std::string(name);
+    meta_set(img.db(), "image_id", id);
+    meta_set(img.db(), "parent_id", parent_id);
+    meta_set(img.db(), "name", new_name);
+    img.append_event("image.forked", "a4ps",
+                     {{"image_id", id}, {"parent_id", parent_id}, {"parent_head", parent_head}, {"name", new_name}});
+    tx.commit();
+    return img;
+  } catch (...) {
+    std::error_code ec;
+    fs::remove(dest, ec);
+    throw;
+  }
+}
+
+}  // namespace a4ps::image

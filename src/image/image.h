@@ -1,0 +1,150 @@
+// The image: one SQLite file (*.a4ps) holding everything the agent is.
+//
+// Versioned objects (personas, tools, codex documents, adapters), memories, threads and
+// checkpoints, proposals and an append-only, hash-chained event log. Every change made
+// through this API appends an event in the same transaction as the change itself.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+struct sqlite3;
+
+namespace a4ps::image {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+inline constexpr int kSchemaVersion = 1;
+inline constexpr uint32_t kApplicationId = 0x41345053;  // "A4PS" in the SQLite header
+
+enum class Kind { Persona, Tool, Codex, Adapter };
+inline constexpr Kind kAllKinds[] = {Kind::Persona, Kind::Tool, Kind::Codex, Kind::Adapter};
+const char* kind_name(Kind k);          // "persona", "tool", ...
+Kind parse_kind(std::string_view name);  // throws Error on an unknown kind
+
+struct Object {
+  Kind kind{};
+  std::string name;
+  int64_t version = 0;
+  std::string content;      // TOML spec, Python source, codex text, adapter description
+  json meta = json::object();
+  std::string blob_sha256;  // adapters: the GGUF LoRA bytes, stored once by hash
+  bool removed = false;     // a removal is a version too (a tombstone)
+  std::string created_at;
+};
+
+struct Event {
+  int64_t seq = 0;
+  std::string ts, kind, actor, payload, prev_hash, hash;
+};
+
+struct Proposal {
+  int64_t id = 0;
+  std::string kind, target, status, created_at, decided_at, reviewer, reason;
+  json payload;
+};
+
+// How hard each commit is pushed to disk. Both survive a killed process; Full also
+// survives power loss (fsync on every commit).
+enum class Sync { Normal, Full };
+
+struct OpenOptions {
+  bool read_only = false;
+  Sync sync = Sync::Full;
+};
+
+struct CreateOptions {
+  std::string name;             // defaults to the file's stem
+  fs::path base_model;          // optional GGUF, stored by path + sha256
+  bool overwrite = false;
+  Sync sync = Sync::Full;
+};
+
+struct Counts {
+  int64_t personas = 0, tools = 0, codex = 0, adapters = 0, memories = 0, threads = 0,
+          checkpoints = 0, proposals = 0, proposals_pending = 0, events = 0;
+};
+
+struct Info {
+  std::string path, id, name, created_at, parent_id, journal_mode;
+  int schema_version = 0;
+  uint64_t file_bytes = 0;
+  std::string base_model_path, base_model_sha256;
+  int64_t head_seq = 0;
+  std::string head_hash;
+  Counts counts;
+};
+
+struct CheckReport {
+  bool ok = true;
+  std::vector<std::string> problems;  // empty when ok
+  int64_t events_verified = 0, blobs_verified = 0;
+};
+
+class Image {
+ public:
+  static Image create(const fs::path& path, const CreateOptions& opts = {});
+  static Image open(const fs::path& path, const OpenOptions& opts = {});
+  ~Image();
+  Image(Image&&) noexcept;
+  Image& operator=(Image&&) noexcept;
+
+  const fs::path& path() const;
+  std::string meta(std::string_view key) const;  // "" when unset
+  Info info() const;
+
+  // Versioned objects. put() returns the new version, or the latest one unchanged when
+  // content, meta and blob are identical to it.
+  int64_t put(Kind kind, std::string_view name, std::string_view content,
+              const json& meta = json::object(), std::string_view blob = {});
+  void remove(Kind kind, std::string_view name);  // throws Error when absent
+  std::optional<Object> get(Kind kind, std::string_view name, int64_t version = 0) const;
+  std::vector<Object> list(Kind kind) const;  // latest live version of each name
+  std::vector<Object> history(Kind kind, std::string_view name) const;
+  std::string blob(std::string_view sha256) const;
+
+  void set_base_model(const fs::path& gguf);  // hashes the file; records path + sha256
+  int64_t add_memory(std::string_view text, std::string_view source, const json& meta = {});
+  int64_t propose(std::string_view kind, std::string_view target, const json& payload);
+  void decide(int64_t proposal, bool approve, std::string_view reviewer, std::string_view reason);
+  std::vector<Proposal> proposals(std::string_view status = {}) const;
+
+  int64_t append_event(std::string_view kind, std::string_view actor, const json& payload);
+  std::vector<Event> events(int64_t after_seq = 0, int64_t limit = -1) const;
+
+  CheckReport check() const;  // integrity_check + foreign keys + full chain + blob hashes
+  void save_as(const fs::path& dest) const;  // online backup; safe while others write
+
+  // Groups several changes into one atomic commit (nestable).
+  class Tx {
+   public:
+    explicit Tx(Image& img);
+    ~Tx();  // rolls back unless committed
+    void commit();
+   private:
+    Image& img_;
+    bool done_ = false;
+  };
+
+  sqlite3* db() const;  // for sibling modules (graph checkpointer); same ownership rules
+
+ private:
+  struct Impl;
+  explicit Image(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// A copy of src at dest with a new identity and a recorded parent.
+Image fork(const fs::path& src, const fs::path& dest, std::string_view name = {});
+
+// The hash of one event, as the chain defines it.
+std::string event_hash(const Event& e);
+
+}  // namespace a4ps::image

@@ -1,0 +1,96 @@
+#include "image/sqlite.h"
+
+namespace a4ps::image::sql {
+
+void fail(sqlite3* db, int rc, std::string_view what) {
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  std::string where = file && *file ? std::string(" in ") + file : "";
+  std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  switch (rc & 0xff) {
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      throw Error("image" + where + " is corrupted (" + msg +
+                  "); run `a4ps image check` on it and restore from a backup or export");
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      throw Error("image" + where + " is busy (" + msg +
+                  "); another process holds a write lock, try again");
+    case SQLITE_READONLY:
+      throw Error("image" + where + " is read-only (" + msg + "); check file permissions");
+    case SQLITE_FULL:
+      throw Error("disk full while writing image" + where + "; free space and retry");
+    case SQLITE_IOERR:
+      throw Error("I/O error on image" + where + " (" + msg + ")");
+    default:
+      throw Error(std::string(what) + " failed" + where + ": " + msg);
+  }
+}
+
+void exec(sqlite3* db, const char* s) {
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, s, nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    sqlite3_free(err);
+    fail(db, rc, "SQL");
+  }
+}
+
+Stmt::Stmt(sqlite3* db, std::string_view s) : db_(db) {
+  int rc = sqlite3_prepare_v2(db, s.data(), static_cast<int>(s.size()), &st_, nullptr);
+  if (rc != SQLITE_OK) fail(db, rc, "prepare");
+}
+Stmt::~Stmt() { sqlite3_finalize(st_); }
+
+Stmt& Stmt::bind(int i, std::string_view v) {
+  sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::bind(int i, int64_t v) {
+  sqlite3_bind_int64(st_, i, v);
+  return *this;
+}
+Stmt& Stmt::bind_blob(int i, std::string_view v) {
+  sqlite3_bind_blob64(st_, i, v.data(), v.size(), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::bind_null(int i) {
+  sqlite3_bind_null(st_, i);
+  return *this;
+}
+
+bool Stmt::step() {
+  int rc = sqlite3_step(st_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  fail(db_, rc, "query");
+}
+void Stmt::run() {
+  while (step()) {
+  }
+}
+void Stmt::reset() {
+  sqlite3_reset(st_);
+  sqlite3_clear_bindings(st_);
+}
+
+int64_t Stmt::i64(int c) const { return sqlite3_column_int64(st_, c); }
+std::string Stmt::text(int c) const {
+  auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, c));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, c))) : std::string();
+}
+std::string Stmt::blob(int c) const {
+  auto* p = static_cast<const char*>(sqlite3_column_blob(st_, c));
+  return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, c))) : std::string();
+}
+bool Stmt::is_null(int c) const { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
+
+int64_t scalar_i64(sqlite3* db, std::string_view s) {
+  Stmt st(db, s);
+  return st.step() ? st.i64(0) : 0;
+}
+std::string scalar_text(sqlite3* db, std::string_view s) {
+  Stmt st(db, s);
+  return st.step() ? st.text(0) : std::string();
+}
+
+}  // namespace a4ps::image::sql

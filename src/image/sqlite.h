@@ -1,0 +1,46 @@
+// Thin RAII helpers over the SQLite C API, shared by the image's own files.
+#pragma once
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "util/util.h"
+
+namespace a4ps::image::sql {
+
+// Turns an SQLite failure into one line a user can act on.
+[[noreturn]] void fail(sqlite3* db, int rc, std::string_view what);
+
+void exec(sqlite3* db, const char* sql);
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, std::string_view sql);
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& bind(int i, std::string_view v);
+  Stmt& bind(int i, int64_t v);
+  Stmt& bind_blob(int i, std::string_view v);
+  Stmt& bind_null(int i);
+  bool step();  // true while a row is available
+  void run();   // step to completion
+  void reset();
+
+  int64_t i64(int col) const;
+  std::string text(int col) const;
+  std::string blob(int col) const;
+  bool is_null(int col) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* st_ = nullptr;
+};
+
+int64_t scalar_i64(sqlite3* db, std::string_view sql);
+std::string scalar_text(sqlite3* db, std::string_view sql);
+
+}  // namespace a4ps::image::sql

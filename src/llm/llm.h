@@ -1,0 +1,48 @@
+// Model runtime, first slice: read a GGUF's metadata, and run llama.cpp on it.
+// (The Backend interface and ModelManager build on this; see DESIGN.md.)
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace a4ps::llm {
+
+namespace fs = std::filesystem;
+
+struct ModelInfo {
+  std::string path, architecture, name, quantization, tokenizer;
+  uint64_t file_bytes = 0, parameters = 0;
+  uint32_t context_length = 0, layers = 0, embedding = 0, heads = 0, heads_kv = 0, vocab = 0;
+  bool chat_template = false;
+  bool synthetic = false;  // made by a4ps-synth-gguf: random weights
+  std::map<std::string, uint64_t> tensor_types;  // ggml type name -> tensor count
+};
+
+// Reads metadata and tensor shapes only; never loads weights. Throws Error on a file
+// that is missing or not a valid GGUF.
+ModelInfo read_model_info(const fs::path& gguf);
+
+struct GenerateOptions {
+  int n_predict = 16;
+  uint32_t n_ctx = 512;
+  int n_threads = 0;     // 0: all cores
+  uint32_t seed = 42;
+  float temperature = 0;  // 0: greedy
+};
+
+struct GenerateResult {
+  std::string text;
+  int prompt_tokens = 0, generated_tokens = 0;
+  double load_ms = 0, prefill_ms = 0, decode_ms = 0;
+};
+
+// Loads the model, applies its chat template to one user message when it has one,
+// and generates. Throws Error with one line on any failure.
+GenerateResult generate(const fs::path& gguf, std::string_view prompt, const GenerateOptions& opts = {});
+
+// Routes llama.cpp's own logging: silent unless A4PS_LOG=debug.
+void init_llama_logging();
+
+}  // namespace a4ps::llm

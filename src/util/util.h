@@ -1,0 +1,39 @@
+// Small shared helpers: the project's error type, hashing, time and files.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace a4ps {
+
+// Every error that reaches a user is one line: what was wrong and what to do.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Incremental SHA-256 (OpenSSL underneath); hex output, lower case.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  Sha256& update(std::string_view data);
+  Sha256& update(const void* data, size_t n);
+  std::string hex();  // finishes; the object is spent afterwards
+ private:
+  void* ctx_;
+};
+
+std::string sha256_hex(std::string_view data);
+std::string sha256_file(const std::filesystem::path& path);  // throws Error
+
+std::string now_utc();          // ISO-8601 with milliseconds, e.g. 2026-11-25T16:30:00.123Z
+std::string random_id();        // 128-bit random id as 32 hex chars
+std::string read_file(const std::filesystem::path& path);  // throws Error
+std::string human_bytes(uint64_t n);
+
+}  // namespace a4ps
