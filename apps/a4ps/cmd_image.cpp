@@ -162,7 +162,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
       for (auto& p : r.problems) text += "problem: " + p + "\n";
       emit(g, j, text);
       if (!r.ok)
-        throw Error(path + " failed its check: " + r.problems.front() + "; restore it from a backup or export");
+        throw Error(path + " failed its check (corrupted or altered): " + r.problems.front() + "; restore it from a backup or export");
     });
   }
 }

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);  // usage errors: exit 2 (help/version: 0)
+    return app.exit(e) == 0 ? 0 : 2;  // usage errors: exit 2 (help/version: 0)
   } catch (const a4ps::Error& e) {
     std::cerr << "a4ps: error: " << e.what() << "\n";
     return 1;

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The main job: set up, build, then create an agent image and show it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/build.sh
+A4PS=build/a4ps
+DEMO=${1:-demo.a4ps}
+MODEL=build/models/synthetic-qwen2-tiny.gguf
+mkdir -p build/models
+# No weights can be downloaded here: the demo's base model is a synthetic GGUF
+# (real qwen2 architecture and tokenizer, random weights).
+[ -f "$MODEL" ] || build/a4ps-synth-gguf --arch qwen2 --size tiny -o "$MODEL"
+echo
+$A4PS model info "$MODEL"
+echo
+$A4PS image init "$DEMO" --base-model "$MODEL" --force
+echo
+$A4PS image check "$DEMO"

@@ -1,0 +1,97 @@
+// Crash safety: a child writing to an image is killed with SIGKILL at random points,
+// again and again. Each time the image must open, pass `check`, and hold every write
+// the child reported as committed.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "image/image.h"
+#include "testutil.h"
+
+extern char** environ;
+
+namespace a4ps::image {
+namespace {
+
+// Starts the child, lets it run for `ms`, kills it, and returns every line it printed.
+std::vector<std::string> run_and_kill(const fs::path& img, const std::string& run, const char* sync, int ms) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::string path = img.string();
+  const char* argv[] = {A4PS_CRASH_CHILD, path.c_str(), run.c_str(), sync, nullptr};
+  pid_t pid = 0;
+  EXPECT_EQ(posix_spawn(&pid, A4PS_CRASH_CHILD, &fa, nullptr, const_cast<char**>(argv), environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  std::string out;
+  char buf[4096];
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, 1) > 0) {
+      ssize_t n = read(fds[0], buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  }
+  kill(pid, SIGKILL);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fds[0]);
+  EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "the child ended before it was killed";
+  std::vector<std::string> keys;
+  std::istringstream in(out);
+  for (std::string word, key; in >> word >> key;)
+    if (word == "committed") keys.push_back(key);
+  return keys;
+}
+
+TEST(CrashSafety, SigkillAtRandomPointsLosesNoCommittedWrite) {
+  test::TempDir d;
+  fs::path img = d / "crash.a4ps";
+  { Image::create(img); }
+  std::mt19937 rng(12345);
+  std::set<std::string> committed;
+  const int kRuns = 60;
+  int kills_mid_stream = 0;
+  for (int run = 0; run < kRuns; ++run) {
+    const char* sync = run % 2 ? "normal" : "full";
+    int ms = std::uniform_int_distribution<int>(5, 80)(rng);
+    auto keys = run_and_kill(img, "r" + std::to_string(run), sync, ms);
+    committed.insert(keys.begin(), keys.end());
+    if (!keys.empty()) ++kills_mid_stream;
+
+    Image im = Image::open(img);  // recovers the WAL after the crash
+    CheckReport r = im.check();
+    ASSERT_TRUE(r.ok) << "run " << run << ": " << (r.problems.empty() ? "" : r.problems[0]);
+    for (const auto& k : keys) {
+      auto tool = im.get(Kind::Tool, "t" + k);
+      ASSERT_TRUE(tool.has_value()) << "run " << run << ": committed write " << k << " is missing";
+    }
+    // Every tool write came with its memory and event, or not at all.
+    auto info = im.info();
+    EXPECT_EQ(info.counts.tools, info.counts.memories);
+    EXPECT_EQ(info.counts.events, 1 + 3 * info.counts.tools);
+  }
+  EXPECT_GE(kills_mid_stream, 50) << "too few kills landed while the child was writing";
+  Image im = Image::open(img, {.read_only = true});
+  EXPECT_GE(static_cast<size_t>(im.info().counts.tools), committed.size());
+  std::cout << "[crash] " << kRuns << " SIGKILLs, " << committed.size() << " reported commits, all present\n";
+}
+
+}  // namespace
+}  // namespace a4ps::image
