@@ -22,8 +22,11 @@ struct Image::Impl {
   sqlite3* db = nullptr;
   fs::path path;
   bool read_only = false;
+  Sync sync = Sync::Full;
   int tx_depth = 0;
+  std::unique_ptr<sql::StmtCache> stmts;  // created with the connection
   ~Impl() {
+    stmts.reset();  // statements before the connection
     if (db) sqlite3_close_v2(db);
   }
 };
@@ -124,6 +127,7 @@ Image::Image(Image&&) noexcept = default;
 Image& Image::operator=(Image&&) noexcept = default;
 
 const fs::path& Image::path() const { return impl_->path; }
+Sync Image::sync() const { return impl_->sync; }
 sqlite3* Image::db() const { return impl_->db; }
 std::string Image::meta(std::string_view key) const { return meta_get(impl_->db, key); }
 
@@ -132,7 +136,9 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   impl->read_only = opts.read_only;
+  impl->sync = opts.sync;
   impl->db = open_db(path, opts.read_only, false);
+  impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
   sqlite3* db = impl->db;
   int ver = static_cast<int>(sql::scalar_i64(db, "PRAGMA user_version"));
   if (ver < kSchemaVersion) {
@@ -176,6 +182,7 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
       auto impl = std::make_unique<Impl>();
       impl->path = tmp;
       impl->db = open_db(tmp, false, true);
+      impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
       sqlite3* db = impl->db;
       sql::exec(db, ("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str());
       sql::exec(db, "PRAGMA journal_mode=WAL");
@@ -210,7 +217,8 @@ Image::Tx::Tx(Image& img) : img_(img) {
   auto& d = img_.impl_->tx_depth;
   if (img_.impl_->read_only)
     throw Error(img_.path().string() + " is open read-only; this command cannot change it");
-  sql::exec(img_.db(), d == 0 ? "BEGIN IMMEDIATE" : ("SAVEPOINT sp" + std::to_string(d)).c_str());
+  if (d == 0) img_.impl_->stmts->exec("BEGIN IMMEDIATE");
+  else sql::exec(img_.db(), ("SAVEPOINT sp" + std::to_string(d)).c_str());
   ++d;
 }
 
@@ -219,7 +227,8 @@ void Image::Tx::commit() {
   --d;
   done_ = true;
   try {
-    sql::exec(img_.db(), d == 0 ? "COMMIT" : ("RELEASE sp" + std::to_string(d)).c_str());
+    if (d == 0) img_.impl_->stmts->exec("COMMIT");
+    else sql::exec(img_.db(), ("RELEASE sp" + std::to_string(d)).c_str());
   } catch (...) {
     if (d == 0) sqlite3_exec(img_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
@@ -239,20 +248,27 @@ Image::Tx::~Tx() {
 
 int64_t Image::append_event(std::string_view kind, std::string_view actor, const json& payload) {
   Tx tx(*this);
-  sqlite3* db = impl_->db;
+  auto& c = *impl_->stmts;
   Event e;
-  e.seq = sql::scalar_i64(db, "SELECT coalesce(max(seq),0) FROM events") + 1;
-  e.prev_hash = e.seq == 1 ? kZeroHash : meta_get(db, "head_hash");
+  auto& head = c.get("SELECT key,value FROM meta WHERE key IN ('head_seq','head_hash')");
+  while (head.step()) {  // the head lives in meta so that dropping tail events is detectable
+    if (head.text(0) == "head_seq") e.seq = std::stoll(head.text(1));
+    else e.prev_hash = head.text(1);
+  }
+  e.seq += 1;
+  if (e.seq == 1) e.prev_hash = kZeroHash;
   e.ts = now_utc();
   e.kind = kind;
   e.actor = actor;
   e.payload = payload.is_null() ? "{}" : payload.dump();
   e.hash = event_hash(e);
-  sql::Stmt st(db, "INSERT INTO events(seq,ts,kind,actor,payload,prev_hash,hash) VALUES(?,?,?,?,?,?,?)");
-  st.bind(1, e.seq).bind(2, e.ts).bind(3, e.kind).bind(4, e.actor).bind(5, e.payload);
-  st.bind(6, e.prev_hash).bind(7, e.hash).run();
-  meta_set(db, "head_seq", std::to_string(e.seq));
-  meta_set(db, "head_hash", e.hash);
+  c.get("INSERT INTO events(seq,ts,kind,actor,payload,prev_hash,hash) VALUES(?,?,?,?,?,?,?)")
+      .bind(1, e.seq).bind(2, e.ts).bind(3, e.kind).bind(4, e.actor).bind(5, e.payload)
+      .bind(6, e.prev_hash).bind(7, e.hash).run();
+  c.get("UPDATE meta SET value=?2 WHERE key=?1").bind(1, "head_seq").bind(2, std::to_string(e.seq)).run();
+  if (sqlite3_changes(impl_->db) == 0) meta_set(impl_->db, "head_seq", std::to_string(e.seq));
+  c.get("UPDATE meta SET value=?2 WHERE key=?1").bind(1, "head_hash").bind(2, e.hash).run();
+  if (sqlite3_changes(impl_->db) == 0) meta_set(impl_->db, "head_hash", e.hash);
   tx.commit();
   return e.seq;
 }

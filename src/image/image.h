@@ -97,6 +97,7 @@ class Image {
   Image& operator=(Image&&) noexcept;
 
   const fs::path& path() const;
+  Sync sync() const;  // the connection's default commit durability
   std::string meta(std::string_view key) const;  // "" when unset
   Info info() const;
 

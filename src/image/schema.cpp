@@ -56,13 +56,16 @@ CREATE TABLE threads(
   updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
 
+-- Checkpoint ids are zero-padded counters per thread, so the newest sorts last.
+-- state is written by A4PS itself; it is not re-parsed here (the hot path of a run).
 CREATE TABLE checkpoints(
   thread_id  TEXT NOT NULL REFERENCES threads(id),
   id         TEXT NOT NULL,
-  parent_id  TEXT,
+  parent_id  TEXT NOT NULL DEFAULT '',
   step       INTEGER NOT NULL,
-  state      TEXT NOT NULL CHECK (json_valid(state)),
-  meta       TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(meta)),
+  state      TEXT NOT NULL,
+  next       TEXT NOT NULL DEFAULT '[]',
+  meta       TEXT NOT NULL DEFAULT '{}',
   created_at TEXT NOT NULL,
   PRIMARY KEY (thread_id, id)
 ) WITHOUT ROWID;

@@ -84,6 +84,16 @@ std::string Stmt::blob(int c) const {
 }
 bool Stmt::is_null(int c) const { return sqlite3_column_type(st_, c) == SQLITE_NULL; }
 
+Stmt& StmtCache::get(const char* s) {
+  for (auto& [key, st] : stmts_)
+    if (key == s) {
+      st->reset();
+      return *st;
+    }
+  stmts_.emplace_back(s, std::make_unique<Stmt>(db_, s));
+  return *stmts_.back().second;
+}
+
 int64_t scalar_i64(sqlite3* db, std::string_view s) {
   Stmt st(db, s);
   return st.step() ? st.i64(0) : 0;

@@ -3,6 +3,9 @@
 #include <sqlite3.h>
 
 #include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -38,6 +41,19 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* st_ = nullptr;
+};
+
+// Prepared statements kept for the life of a connection (hot paths: events, checkpoints).
+// A statement handed out is reset; do not hold two uses of the same SQL at once.
+class StmtCache {
+ public:
+  explicit StmtCache(sqlite3* db) : db_(db) {}
+  Stmt& get(const char* sql);
+  void exec(const char* sql) { get(sql).run(); }
+
+ private:
+  sqlite3* db_;
+  std::vector<std::pair<const char*, std::unique_ptr<Stmt>>> stmts_;  // keyed by the literal
 };
 
 int64_t scalar_i64(sqlite3* db, std::string_view sql);

@@ -1,0 +1,264 @@
+#include "graph/graph.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "graph_fixtures.h"
+#include "image/image.h"
+#include "testutil.h"
+
+namespace a4ps::graph {
+namespace {
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Reducers, CombineAsDocumented) {
+  EXPECT_EQ(replace()(1, 2), 2);
+  EXPECT_EQ(append()(json::array({1}), json::array({2, 3})), json::array({1, 2, 3}));
+  EXPECT_EQ(append()(nullptr, "x"), json::array({"x"}));
+  EXPECT_EQ(merge()(json{{"a", 1}, {"b", 1}}, json{{"b", 2}}), (json{{"a", 1}, {"b", 2}}));
+  EXPECT_EQ(add()(2, 3), 5);
+  EXPECT_DOUBLE_EQ(add()(0.5, 1).get<double>(), 1.5);
+  EXPECT_THROW(add()(1, "x"), Error);
+  EXPECT_THROW(merge()(json::object(), 3), Error);
+}
+
+TEST(Graph, CustomReducerAndUnknownKeys) {
+  auto cp = memory_checkpointer();
+  StateGraph g;
+  g.channel("max", [](const json& a, const json& b) { return a.is_null() || b > a ? b : a; });
+  g.channel("n", add(), 0);
+  g.node("a", [](const json&, NodeContext&) { return json{{"max", 3}, {"n", 1}}; });
+  g.node("b", [](const json&, NodeContext&) { return json{{"max", 2}, {"n", 1}}; });
+  g.edge(START, "a").edge("a", "b").edge("b", END);
+  auto r = g.compile({.checkpointer = cp.get()}).invoke(json{{"max", 1}}, {.thread_id = "t"});
+  EXPECT_EQ(r.state, (json{{"max", 3}, {"n", 2}}));
+  StateGraph bad;
+  bad.node("a", [](const json&, NodeContext&) { return json{{"nope", 1}}; }).edge(START, "a").edge("a", END);
+  EXPECT_NE(error_of([&] { bad.compile({.checkpointer = cp.get()}).invoke(json::object(), {.thread_id = "u"}); })
+                .find("unknown state key 'nope'"),
+            std::string::npos);
+}
+
+TEST(Graph, CompileRejectsBadWiring) {
+  auto noop = [](const json&, NodeContext&) { return json::object(); };
+  StateGraph a;
+  a.node("x", noop).edge("x", END);
+  EXPECT_NE(error_of([&] { a.compile(); }).find("no entry"), std::string::npos);
+  StateGraph b;
+  b.node("x", noop).edge(START, "x").edge("x", "y");
+  EXPECT_NE(error_of([&] { b.compile(); }).find("unknown node 'y'"), std::string::npos);
+  StateGraph c;
+  c.node("x", noop).node("z", noop).edge(START, "x").edge("x", END);
+  EXPECT_NE(error_of([&] { c.compile(); }).find("node 'z' has no outgoing edge"), std::string::npos);
+  EXPECT_NE(error_of([&] { c.node("x", noop); }).find("defined twice"), std::string::npos);
+  EXPECT_NE(error_of([&] { c.node(START, noop); }).find("reserved"), std::string::npos);
+}
+
+TEST(Graph, RunsAreDeterministic) {
+  auto run = [] {
+    auto cp = memory_checkpointer();
+    auto g = test::loop_graph(300).compile({.checkpointer = cp.get()});
+    auto r = g.invoke(json::object(), {.thread_id = "t", .step_limit = 10000});
+    json h = json::array();
+    for (auto& c : g.history("t")) h.push_back({c.id, c.parent_id, c.step, c.state, c.next, c.meta});
+    return std::make_pair(r.state, h);
+  };
+  auto a = run(), b = run();
+  EXPECT_EQ(a.first, b.first);
+  EXPECT_EQ(a.second, b.second);
+  EXPECT_EQ(a.first["i"], 300);
+  EXPECT_EQ(a.first["log"], json::array({100, 200, 300}));
+  EXPECT_EQ(a.second.size(), 1u + 900u);  // the input checkpoint + one per step
+}
+
+TEST(Graph, StepLimitIsAClearErrorAndKeepsTheThread) {
+  auto cp = memory_checkpointer();
+  auto g = test::loop_graph(1000000).compile({.checkpointer = cp.get(), .name = "loop"});
+  std::string err = error_of([&] { g.invoke(json::object(), {.thread_id = "t", .step_limit = 50}); });
+  EXPECT_NE(err.find("hit the step limit of 50 steps"), std::string::npos) << err;
+  EXPECT_EQ(cp->thread("t")->status, "error");
+  EXPECT_EQ(g.history("t").size(), 51u);
+  // Invoking again continues where it stopped, for another 30 steps.
+  EXPECT_THROW(g.invoke(nullptr, {.thread_id = "t", .step_limit = 30}), StepLimitError);
+  EXPECT_EQ(g.history("t").size(), 81u);
+}
+
+TEST(Graph, FanOutMergesInADeterministicOrder) {
+  auto cp = memory_checkpointer();
+  StateGraph g;
+  g.channel("seen", append(), json::array());
+  for (std::string n : {"zeta", "alpha", "mid", "join"})
+    g.node(n, [n](const json&, NodeContext&) { return json{{"seen", n}}; });
+  g.edge(START, "zeta").edge(START, "alpha").edge("zeta", "join").edge("alpha", "mid").edge("mid", "join");
+  g.edge("join", END);
+  auto r = g.compile({.checkpointer = cp.get()}).invoke(json::object(), {.thread_id = "t"});
+  // step 1 runs alpha and zeta together (sorted); step 2 runs join and mid; join again after mid.
+  EXPECT_EQ(r.state["seen"], json::array({"alpha", "zeta", "join", "mid", "join"}));
+}
+
+TEST(Graph, FinishedTasksOfAStepAreNotRedoneAfterAFailure) {
+  auto cp = memory_checkpointer();
+  int a_calls = 0, b_calls = 0;
+  bool fail = true;
+  StateGraph g;
+  g.channel("out", append(), json::array());
+  g.node("a", [&](const json&, NodeContext&) { ++a_calls; return json{{"out", "a"}}; });
+  g.node("b", [&](const json&, NodeContext&) -> json {
+    ++b_calls;
+    if (fail) throw std::runtime_error("disk on fire");
+    return json{{"out", "b"}};
+  });
+  g.edge(START, "a").edge(START, "b").edge("a", END).edge("b", END);
+  auto cg = g.compile({.checkpointer = cp.get()});
+  std::string err = error_of([&] { cg.invoke(json::object(), {.thread_id = "t"}); });
+  EXPECT_NE(err.find("node 'b' failed at step 1: disk on fire"), std::string::npos) << err;
+  fail = false;
+  auto r = cg.invoke(nullptr, {.thread_id = "t"});
+  EXPECT_EQ(r.status, "done");
+  EXPECT_EQ(r.state["out"], json::array({"a", "b"}));
+  EXPECT_EQ(a_calls, 1);  // its write was kept as a pending write
+  EXPECT_EQ(b_calls, 2);
+}
+
+StateGraph review_graph() {
+  StateGraph g;
+  g.channel("draft").channel("verdict").channel("done", replace(), false);
+  g.node("write", [](const json& s, NodeContext&) { return json{{"draft", "text about " + s["topic"].get<std::string>()}}; });
+  g.node("review", [](const json& s, NodeContext& ctx) {
+    json answer = ctx.interrupt({{"question", "approve?"}, {"draft", s["draft"]}});
+    return json{{"verdict", answer}};
+  });
+  g.node("finish", [](const json&, NodeContext&) { return json{{"done", true}}; });
+  g.channel("topic");
+  g.edge(START, "write").edge("write", "review").edge("review", "finish").edge("finish", END);
+  return g;
+}
+
+TEST(Graph, DynamicInterruptStopsAndResumeAnswersIt) {
+  auto cp = memory_checkpointer();
+  auto g = review_graph().compile({.checkpointer = cp.get()});
+  auto r = g.invoke(json{{"topic", "owls"}}, {.thread_id = "t"});
+  ASSERT_EQ(r.status, "interrupted");
+  EXPECT_EQ(r.interrupts[0]["node"], "review");
+  EXPECT_EQ(r.interrupts[0]["payload"]["draft"], "text about owls");
+  EXPECT_EQ(cp->thread("t")->status, "interrupted");
+  EXPECT_EQ(g.state("t").pending_interrupts.size(), 1u);
+  EXPECT_NE(error_of([&] { g.invoke(json::object(), {.thread_id = "nope", .checkpoint_id = "9"}); }).find("no checkpoint"),
+            std::string::npos);
+  r = g.resume("yes", {.thread_id = "t"});
+  EXPECT_EQ(r.status, "done");
+  EXPECT_EQ(r.state["verdict"], "yes");
+  EXPECT_EQ(r.state["done"], true);
+  EXPECT_NE(error_of([&] { g.resume("again", {.thread_id = "t"}); }).find("not waiting for a human"), std::string::npos);
+}
+
+TEST(Graph, InterruptBeforeAndAfterNamedNodes) {
+  auto cp = memory_checkpointer();
+  auto g = test::loop_graph(3).compile({.checkpointer = cp.get(), .interrupt_before = {"mix"}, .interrupt_after = {"log"}});
+  auto r = g.invoke(json::object(), {.thread_id = "t"});
+  ASSERT_EQ(r.status, "interrupted");
+  EXPECT_EQ(r.interrupts[0]["kind"], "before");
+  EXPECT_EQ(r.state["i"], 1);
+  EXPECT_EQ(g.state("t").checkpoint.next, std::vector<std::string>{"mix"});
+  r = g.resume(nullptr, {.thread_id = "t"});
+  ASSERT_EQ(r.status, "interrupted");
+  EXPECT_EQ(r.interrupts[0]["kind"], "after");
+  EXPECT_EQ(g.state("t").checkpoint.next, std::vector<std::string>{"inc"});
+}
+
+TEST(Graph, InterruptAndResumeAcrossARestartWithTheImage) {
+  test::TempDir d;
+  auto path = d / "a.a4ps";
+  { image::Image::create(path); }
+  {
+    image::Image img = image::Image::open(path);
+    auto cp = image_checkpointer(img);
+    auto r = review_graph().compile({.checkpointer = cp.get(), .name = "review"}).invoke(json{{"topic", "owls"}}, {.thread_id = "t"});
+    ASSERT_EQ(r.status, "interrupted");
+  }  // everything closed: a new process would start from the file alone
+  image::Image img = image::Image::open(path);
+  auto cp = image_checkpointer(img);
+  auto g = review_graph().compile({.checkpointer = cp.get(), .name = "review"});
+  auto r = g.resume("approved", {.thread_id = "t"});
+  EXPECT_EQ(r.status, "done");
+  EXPECT_EQ(r.state["verdict"], "approved");
+  std::vector<std::string> kinds;
+  for (auto& e : img.events()) kinds.push_back(e.kind);
+  EXPECT_EQ(kinds, (std::vector<std::string>{"image.created", "thread.started", "thread.interrupted", "thread.resumed",
+                                             "thread.finished"}));
+  EXPECT_TRUE(img.check().ok);
+}
+
+TEST(Graph, TimeTravelBranchesLeaveTheOriginalIntact) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps");
+  auto cp = image_checkpointer(img);
+  auto g = test::loop_graph(5).compile({.checkpointer = cp.get()});
+  auto r = g.invoke(json::object(), {.thread_id = "t"});
+  ASSERT_EQ(r.state["i"], 5);
+  auto original = g.history("t");
+  // The checkpoint after the first "inc" (i == 1), next: mix.
+  const Checkpoint* old = nullptr;
+  for (auto& c : original)
+    if (c.state["i"] == 1 && c.next == std::vector<std::string>{"mix"}) old = &c;
+  ASSERT_TRUE(old);
+  EXPECT_EQ(g.state("t", old->id).checkpoint.state["i"], 1);
+  // Edit there: jump i to 3; the branch continues from the edit.
+  std::string edited = g.update_state("t", json{{"i", 2}}, "", old->id);
+  auto branch = g.invoke(nullptr, {.thread_id = "t", .checkpoint_id = edited});
+  EXPECT_EQ(branch.state["i"], 5);
+  EXPECT_NE(branch.state["acc"], r.state["acc"]);  // a different path to 5
+  EXPECT_EQ(g.state("t", edited).checkpoint.parent_id, old->id);
+  for (auto& c : original) {  // every original checkpoint is unchanged
+    auto now = g.state("t", c.id).checkpoint;
+    EXPECT_EQ(now.state, c.state);
+    EXPECT_EQ(now.parent_id, c.parent_id);
+  }
+  // Fork into a new thread from the old checkpoint and run it to the end.
+  std::string f = g.fork("t", old->id, "t2");
+  EXPECT_EQ(g.invoke(nullptr, {.thread_id = "t2"}).state, r.state);  // replaying reaches the original end
+  EXPECT_EQ(cp->thread("t2")->meta["forked_from"]["checkpoint"], old->id);
+  EXPECT_NE(error_of([&] { g.fork("t", old->id, "t2"); }).find("already exists"), std::string::npos);
+  (void)f;
+}
+
+TEST(Graph, SubgraphRunsInsideOneStep) {
+  auto cp = memory_checkpointer();
+  StateGraph inner;
+  inner.channel("x", add(), 0);
+  inner.node("double", [](const json& s, NodeContext&) { return json{{"x", s["x"]}}; });
+  inner.node("plus1", [](const json&, NodeContext&) { return json{{"x", 1}}; });
+  inner.edge(START, "double").edge("double", "plus1").edge("plus1", END);
+  auto sub = std::make_shared<const CompiledGraph>(inner.compile({.name = "inner"}));
+  StateGraph outer;
+  outer.channel("x", replace(), 0);
+  outer.subgraph("calc", sub).edge(START, "calc").edge("calc", END);
+  auto r = outer.compile({.checkpointer = cp.get()}).invoke(json{{"x", 5}}, {.thread_id = "t"});
+  EXPECT_EQ(r.state["x"], 11);
+  EXPECT_EQ(r.steps, 1);
+}
+
+TEST(Graph, StreamsNodeAndCheckpointEvents) {
+  auto cp = memory_checkpointer();
+  std::vector<std::string> seen;
+  StateGraph g;
+  g.channel("n", add(), 0);
+  g.node("a", [](const json&, NodeContext& ctx) { ctx.emit({{"token", "hi"}}); return json{{"n", 1}}; });
+  g.edge(START, "a").edge("a", END);
+  g.compile({.checkpointer = cp.get()}).invoke(json::object(), {.thread_id = "t", .on_event = [&](const StreamEvent& e) {
+    seen.push_back(e.type + (e.node.empty() ? "" : ":" + e.node));
+  }});
+  EXPECT_EQ(seen, (std::vector<std::string>{"checkpoint", "node_start:a", "custom:a", "node_end:a", "checkpoint", "done"}));
+}
+
+}  // namespace
+}  // namespace a4ps::graph
