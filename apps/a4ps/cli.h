@@ -22,5 +22,6 @@ std::string short_hash(const std::string& h);  // first 12 characters
 
 void add_image_commands(CLI::App& app, Globals& g);
 void add_model_commands(CLI::App& app, Globals& g);
+void add_thread_commands(CLI::App& app, Globals& g);
 
 }  // namespace a4ps::cli

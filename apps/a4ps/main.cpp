@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   app.add_flag("--json", g.json, "machine-readable JSON output")->configurable(false);
   add_image_commands(app, g);
   add_model_commands(app, g);
+  add_thread_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
