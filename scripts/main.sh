@@ -15,4 +15,9 @@ $A4PS model info "$MODEL"
 echo
 $A4PS image init "$DEMO" --base-model "$MODEL" --force
 echo
+# A graph thread that stops for a human, then resumes (each command is its own process).
+$A4PS thread run "$DEMO" --graph review --thread hello --input '{"topic": "the agent image"}'
+$A4PS thread resume "$DEMO" hello --value yes
+echo
+$A4PS image info "$DEMO"
 $A4PS image check "$DEMO"

@@ -15,6 +15,8 @@ namespace {
 
 using graph::json;
 
+std::string path;  // the image argument of the thread command being run
+
 // Values on the command line are JSON; anything that does not parse is a string.
 json parse_value(const std::string& s) {
   json j = json::parse(s, nullptr, false);
@@ -30,8 +32,9 @@ std::string clip(const json& j, size_t n = 100) {
 struct Session {
   image::Image img;
   std::unique_ptr<graph::Checkpointer> cp;
-  explicit Session(const std::string& path, bool read_only = false)
-      : img(image::Image::open(path, {.read_only = read_only})), cp(graph::image_checkpointer(img)) {}
+  explicit Session(const std::string& path, bool read_only = false, bool full = false)
+      : img(image::Image::open(path, {.read_only = read_only})),
+        cp(graph::image_checkpointer(img, full ? graph::Durability::Full : graph::Durability::Normal)) {}
   graph::ThreadInfo thread(const std::string& id) const {
     auto t = cp->thread(id);
     if (!t) throw Error("no thread '" + id + "' in " + img.path().string() + "; see `a4ps thread ls`");
@@ -71,6 +74,7 @@ graph::RunConfig run_config(const Globals& g, const std::string& thread, int lim
 }
 
 std::string result_text(const std::string& thread, const graph::RunResult& r) {
+  const std::string& image = path;
   std::ostringstream o;
   if (r.status == "done") {
     o << "thread " << thread << " done after " << r.steps << (r.steps == 1 ? " step" : " steps") << "\nstate " << r.state.dump() << "\n";
@@ -78,7 +82,7 @@ std::string result_text(const std::string& thread, const graph::RunResult& r) {
     o << "thread " << thread << " is waiting for a human (checkpoint " << r.checkpoint_id << "):\n";
     for (auto& i : r.interrupts)
       o << "  " << i.value("kind", "") << " " << i.value("node", "") << (i["payload"].is_null() ? "" : ": " + i["payload"].dump()) << "\n";
-    o << "resume with: a4ps thread resume IMAGE " << thread << " --value '<answer>'\n";
+    o << "resume with: a4ps thread resume " << image << " " << thread << " --value '<answer>'\n";
   }
   return o.str();
 }
@@ -94,8 +98,14 @@ CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
 void add_thread_commands(CLI::App& app, Globals& g) {
   auto* th = sub(&app, "thread", "run, inspect, edit, fork and resume graph threads in an image");
   th->require_subcommand(1);
-  static std::string path, thread, ckpt, input = "{}", value = "null", graph_name = "review", as_node, to;
+  static std::string thread, ckpt, input = "{}", value = "null", graph_name = "review", as_node, to;
   static int limit = 100;
+  static std::string durability = "normal";
+  auto durability_option = [](CLI::App* c) {
+    c->add_option("--durability", durability,
+                  "per-step commits: normal (survives a crash) or full (fsync, survives power loss)")
+        ->check(CLI::IsMember({"normal", "full"}));
+  };
 
   {
     auto* c = sub(th, "run", "start a thread of a built-in graph (count, review)");
@@ -104,8 +114,9 @@ void add_thread_commands(CLI::App& app, Globals& g) {
     c->add_option("--input", input, "input state as JSON");
     c->add_option("--thread", thread, "thread id (default: a new one)");
     c->add_option("--step-limit", limit, "steps before the run stops with an error");
+    durability_option(c);
     c->callback([&g] {
-      Session s(path);
+      Session s(path, false, durability == "full");
       if (thread.empty()) thread = random_id().substr(0, 8);
       if (s.cp->thread(thread)) throw Error("thread '" + thread + "' already exists; resume it or pick another id");
       json in = json::parse(input, nullptr, false);
@@ -214,8 +225,9 @@ void add_thread_commands(CLI::App& app, Globals& g) {
     c->add_option("--value", value, "the answer (JSON, or plain text)");
     c->add_option("--from", ckpt, "continue from this checkpoint instead of the newest");
     c->add_option("--step-limit", limit, "steps before the run stops with an error");
+    durability_option(c);
     c->callback([&g] {
-      Session s(path);
+      Session s(path, false, durability == "full");
       auto t = s.thread(thread);
       auto graph = s.graph_of(thread);
       auto cfg = run_config(g, thread, limit, ckpt);

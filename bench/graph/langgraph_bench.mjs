@@ -46,7 +46,6 @@ async function run(dir, limit, label) {
   const res = {
     steps: counter.n, // node executions
     supersteps: last.metadata.step + 1, // LangGraph steps 0..n; step 0 is the __start__ input step
-
     checkpoints: db.prepare("SELECT COUNT(*) AS n FROM checkpoints").get().n,
     writes: db.prepare("SELECT COUNT(*) AS n FROM writes").get().n,
     seconds,

@@ -27,6 +27,7 @@ class ImageCheckpointer final : public Checkpointer {
     auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
     last.bind(1, cp.thread_id);
     long long n = last.step() ? std::stoll(last.text(0)) : 0;
+    last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
     char id[24];
     std::snprintf(id, sizeof id, "%012lld", n + 1);
     cp.id = id;
