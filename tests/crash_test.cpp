@@ -17,32 +17,20 @@
 #include "image/image.h"
 #include "testutil.h"
 
-extern char** environ;
-
 namespace a4ps::image {
 namespace {
 
 // Starts the child, lets it run for `ms`, kills it, and returns every line it printed.
 std::vector<std::string> run_and_kill(const fs::path& img, const std::string& run, const char* sync, int ms) {
-  int fds[2];
-  EXPECT_EQ(pipe(fds), 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  posix_spawn_file_actions_addclose(&fa, fds[0]);
-  std::string path = img.string();
-  const char* argv[] = {A4PS_CRASH_CHILD, path.c_str(), run.c_str(), sync, nullptr};
-  pid_t pid = 0;
-  EXPECT_EQ(posix_spawn(&pid, A4PS_CRASH_CHILD, &fa, nullptr, const_cast<char**>(argv), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
+  auto [pid, fd] = test::spawn_piped({A4PS_CRASH_CHILD, img.string(), run, sync});
+  EXPECT_GT(pid, 0);
   std::string out;
   char buf[4096];
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    pollfd p{fds[0], POLLIN, 0};
+    pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, 1) > 0) {
-      ssize_t n = read(fds[0], buf, sizeof buf);
+      ssize_t n = read(fd, buf, sizeof buf);
       if (n <= 0) break;
       out.append(buf, static_cast<size_t>(n));
     }
@@ -50,8 +38,8 @@ std::vector<std::string> run_and_kill(const fs::path& img, const std::string& ru
   kill(pid, SIGKILL);
   int st = 0;
   waitpid(pid, &st, 0);
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-  close(fds[0]);
+  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  close(fd);
   EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "the child ended before it was killed";
   std::vector<std::string> keys;
   std::istringstream in(out);

@@ -14,8 +14,6 @@
 #include "image/image.h"
 #include "testutil.h"
 
-extern char** environ;
-
 namespace a4ps::graph {
 namespace {
 
@@ -48,17 +46,8 @@ TEST(GraphCrash, KillNineAnywhereThenResumeReachesTheSameState) {
   for (;;) {
     ++runs;
     ASSERT_LT(runs, 400) << "the run never finished";
-    int fds[2];
-    ASSERT_EQ(pipe(fds), 0);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    const char* argv[] = {A4PS_GRAPH_CHILD, img.c_str(), until.c_str(), delay.c_str(), nullptr};
-    pid_t pid;
-    ASSERT_EQ(posix_spawn(&pid, A4PS_GRAPH_CHILD, &fa, nullptr, const_cast<char**>(argv), environ), 0);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
+    auto [pid, fd] = test::spawn_piped({A4PS_GRAPH_CHILD, img.string(), until, delay});
+    ASSERT_GT(pid, 0);
     bool kill_it = kills < 25;
     if (kill_it) {
       std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(4000, 12000)(rng)));
@@ -68,8 +57,8 @@ TEST(GraphCrash, KillNineAnywhereThenResumeReachesTheSameState) {
     waitpid(pid, &st, 0);
     out.clear();
     char buf[4096];
-    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
-    close(fds[0]);
+    for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+    close(fd);
     if (WIFSIGNALED(st)) {
       int64_t now = progress(img);
       EXPECT_GE(now, last) << "a committed step was lost";

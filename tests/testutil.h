@@ -7,9 +7,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include <spawn.h>
 
 #include "util/util.h"
+
+extern char** environ;
 
 namespace a4ps::test {
 
@@ -50,6 +57,34 @@ inline RunResult run(const std::string& cmd) {
 inline RunResult a4ps(const std::string& args) { return run(std::string(A4PS_BIN) + " " + args); }
 
 inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// The message of the a4ps::Error that f throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Starts a program with its stdout on a pipe; returns {pid, read end}.
+inline std::pair<pid_t, int> spawn_piped(const std::vector<std::string>& args) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, -1};
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
+  posix_spawn_file_actions_addclose(&fa, fds[0]);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  close(fds[1]);
+  return {pid, fds[0]};
+}
 
 // Where the ctest fixture wrote the synthetic models.
 inline fs::path model(const std::string& name) { return fs::path(A4PS_TEST_MODELS) / name; }

@@ -20,6 +20,13 @@ inline void emit(const Globals& g, const nlohmann::json& j, const std::string& t
 
 std::string short_hash(const std::string& h);  // first 12 characters
 
+// A subcommand that also accepts its parents' options (e.g. --json) after its name.
+inline CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
+  auto* s = parent->add_subcommand(name, help);
+  s->fallthrough();
+  return s;
+}
+
 void add_image_commands(CLI::App& app, Globals& g);
 void add_model_commands(CLI::App& app, Globals& g);
 void add_thread_commands(CLI::App& app, Globals& g);

@@ -47,12 +47,6 @@ std::string info_text(const image::Info& i) {
   return o.str();
 }
 
-CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
-  auto* s = parent->add_subcommand(name, help);
-  s->fallthrough();
-  return s;
-}
-
 }  // namespace
 
 void add_image_commands(CLI::App& app, Globals& g) {

@@ -20,12 +20,10 @@ std::string params_text(uint64_t n) {
 }  // namespace
 
 void add_model_commands(CLI::App& app, Globals& g) {
-  auto* model = app.add_subcommand("model", "inspect and try GGUF models");
-  model->fallthrough();
+  auto* model = sub(&app, "model", "inspect and try GGUF models");
   model->require_subcommand(1);
   {
-    auto* c = model->add_subcommand("info", "architecture, size, context, chat template, quantization");
-    c->fallthrough();
+    auto* c = sub(model, "info", "architecture, size, context, chat template, quantization");
     static std::string path;
     c->add_option("gguf", path, "model file")->required();
     c->callback([&g] {
@@ -56,8 +54,7 @@ void add_model_commands(CLI::App& app, Globals& g) {
     });
   }
   {
-    auto* c = model->add_subcommand("generate", "smoke test: load a GGUF with llama.cpp and generate");
-    c->fallthrough();
+    auto* c = sub(model, "generate", "smoke test: load a GGUF with llama.cpp and generate");
     static std::string path, prompt = "Hello";
     static llm::GenerateOptions opt;
     c->add_option("gguf", path, "model file")->required();

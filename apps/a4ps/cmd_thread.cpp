@@ -87,12 +87,6 @@ std::string result_text(const std::string& thread, const graph::RunResult& r) {
   return o.str();
 }
 
-CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
-  auto* s = parent->add_subcommand(name, help);
-  s->fallthrough();
-  return s;
-}
-
 }  // namespace
 
 void add_thread_commands(CLI::App& app, Globals& g) {

@@ -11,14 +11,7 @@
 namespace a4ps::graph {
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Reducers, CombineAsDocumented) {
   EXPECT_EQ(replace()(1, 2), 2);

@@ -38,14 +38,7 @@ int64_t count(const Image& img, const std::string& table) {
   return n;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(Image, CreateThenOpenShowsAnEmptyImage) {
   TempDir d;

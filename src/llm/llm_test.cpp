@@ -12,14 +12,7 @@ namespace {
 
 using test::model;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 TEST(ModelInfo, ReadsASyntheticLlama) {
   ModelInfo m = read_model_info(model("synthetic-llama-tiny.gguf"));
