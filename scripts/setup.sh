@@ -82,7 +82,7 @@ case "$A4PS_LLAMA" in
       cmake --install "$LLAMA_DIR/build" >/dev/null || die "llama.cpp install failed"
       touch "$LLAMA_DIR/install/.a4ps-ok"
     fi
-    echo "$LLAMA_DIR/install" > "$CACHE/llama-prefix"
+    echo "$LLAMA_DIR/install" > "$CACHE/llama-prefix-source"
     ;;
   prebuilt)
     llama_source   # headers and vocab files come from the same source tree
@@ -92,7 +92,7 @@ case "$A4PS_LLAMA" in
       tar -xzf "$CACHE/npm/node-llama-cpp-linux-x64-$NLC_VERSION.tgz" -C "$LLAMA_DIR/prebuilt" --strip-components=3 package/bins/linux-x64
       touch "$LLAMA_DIR/prebuilt/.a4ps-ok"
     fi
-    echo "$LLAMA_DIR/prebuilt" > "$CACHE/llama-prefix"
+    echo "$LLAMA_DIR/prebuilt" > "$CACHE/llama-prefix-prebuilt"
     ;;
   system) llama_source; say "using a system llama.cpp (CMake find_package(llama)); source kept only for its vocab files" ;;
   *) die "A4PS_LLAMA must be source, prebuilt or system (got '$A4PS_LLAMA')" ;;
