@@ -45,6 +45,24 @@ else()
   target_link_libraries(a4ps::llama INTERFACE llama)
 endif()
 
+# llama-common: llama.cpp's JSON-schema-to-grammar converter (and more), headers from the source.
+add_library(a4ps::llama_common INTERFACE IMPORTED)
+find_library(A4PS_LLAMA_COMMON_LIB NAMES llama-common
+             PATHS "${A4PS_LLAMA_PREFIX}/lib" "${A4PS_LLAMA_PREFIX}" NO_DEFAULT_PATH)
+if(NOT A4PS_LLAMA_COMMON_LIB)
+  find_library(A4PS_LLAMA_COMMON_LIB NAMES llama-common)
+endif()
+if(NOT A4PS_LLAMA_COMMON_LIB)
+  message(FATAL_ERROR "llama.cpp's llama-common library was not found (build llama.cpp with LLAMA_BUILD_COMMON=ON)")
+endif()
+find_library(A4PS_LLAMA_COMMON_BASE_LIB NAMES llama-common-base
+             PATHS "${A4PS_LLAMA_PREFIX}/lib" "${A4PS_LLAMA_PREFIX}" NO_DEFAULT_PATH)
+target_include_directories(a4ps::llama_common INTERFACE "${A4PS_LLAMA_SOURCE}/common")
+target_link_libraries(a4ps::llama_common INTERFACE "${A4PS_LLAMA_COMMON_LIB}" a4ps::llama)
+if(A4PS_LLAMA_COMMON_BASE_LIB)  # static builds: build-info symbols live here
+  target_link_libraries(a4ps::llama_common INTERFACE "${A4PS_LLAMA_COMMON_BASE_LIB}")
+endif()
+
 # Tokenizer vocabularies for the synthetic-model generator live in the llama.cpp source.
 set(A4PS_VOCAB_DIR "${A4PS_LLAMA_SOURCE}/models")
 if(NOT EXISTS "${A4PS_VOCAB_DIR}/ggml-vocab-qwen2.gguf")

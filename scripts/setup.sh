@@ -82,6 +82,10 @@ case "$A4PS_LLAMA" in
       cmake --install "$LLAMA_DIR/build" >/dev/null || die "llama.cpp install failed"
       touch "$LLAMA_DIR/install/.a4ps-ok"
     fi
+    # llama-common needs its build-info library, which llama.cpp's install leaves out.
+    [ -f "$LLAMA_DIR/install/lib/libllama-common-base.a" ] ||
+      cp "$LLAMA_DIR/build/common/libllama-common-base.a" "$LLAMA_DIR/install/lib/" ||
+      die "libllama-common-base.a missing from the llama.cpp build; remove $LLAMA_DIR and run again"
     echo "$LLAMA_DIR/install" > "$CACHE/llama-prefix-source"
     ;;
   prebuilt)

@@ -67,6 +67,71 @@ const char* kLlama2 =
     "message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}{{ ' ' + message['content'] + "
     "' ' + eos_token }}{% endif %}{% endfor %}";
 
+// A synthetic LoRA adapter for an existing base GGUF: lora_a/lora_b pairs (random, B not
+// zero, so that it visibly changes the model) for the chosen tensors of every layer.
+int write_lora(const std::string& base, const std::string& targets, int rank, float alpha, uint64_t seed,
+               const std::string& out) {
+  gguf_context* b = gguf_init_from_file(base.c_str(), {true, nullptr});
+  if (!b) {
+    std::fprintf(stderr, "a4ps-synth-gguf: error: cannot read base model %s\n", base.c_str());
+    return 1;
+  }
+  std::string arch = gguf_get_val_str(b, gguf_find_key(b, "general.architecture"));
+  std::vector<std::string> want;
+  for (size_t a = 0, e; a <= targets.size(); a = e + 1) {
+    e = targets.find(',', a);
+    if (e == std::string::npos) e = targets.size();
+    if (e > a) want.push_back(targets.substr(a, e - a));
+  }
+  struct W { std::string name; int64_t n_in, n_out; };
+  std::vector<W> ws;
+  for (int64_t i = 0; i < gguf_get_n_tensors(b); ++i) {
+    std::string n = gguf_get_tensor_name(b, i);
+    for (auto& t : want)
+      if (n.rfind("blk.", 0) == 0 && n.size() > t.size() + 7 && n.find("." + t + ".weight") != std::string::npos)
+        ws.push_back({n.substr(0, n.size() - 7), gguf_get_tensor_ne(b, i)[0], gguf_get_tensor_ne(b, i)[1]});
+  }
+  gguf_free(b);
+  if (ws.empty() || rank < 1) {
+    std::fprintf(stderr, "a4ps-synth-gguf: error: no tensors match --targets %s (or rank < 1)\n", targets.c_str());
+    return 1;
+  }
+  gguf_context* g = gguf_init_empty();
+  gguf_set_val_str(g, "general.architecture", arch.c_str());
+  gguf_set_val_str(g, "general.type", "adapter");
+  gguf_set_val_str(g, "general.name", "synthetic LoRA (random weights)");
+  gguf_set_val_str(g, "adapter.type", "lora");
+  gguf_set_val_f32(g, "adapter.lora.alpha", alpha);
+  gguf_set_val_bool(g, "a4ps.synthetic", true);
+  size_t total = 0;
+  for (auto& w : ws) total += (static_cast<size_t>(w.n_in + w.n_out) * rank) * sizeof(float) + 128;
+  ggml_context* ctx = ggml_init({total + 2 * ws.size() * ggml_tensor_overhead() + (1 << 16), nullptr, false});
+  std::vector<float> buf;
+  for (auto& w : ws) {
+    ggml_tensor* a = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, w.n_in, rank);   // [n_in, r]
+    ggml_tensor* bt = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, rank, w.n_out);  // [r, n_out]
+    ggml_set_name(a, (w.name + ".weight.lora_a").c_str());
+    ggml_set_name(bt, (w.name + ".weight.lora_b").c_str());
+    buf.assign(static_cast<size_t>(w.n_in * rank), 0);
+    fill_random(buf, seed, ggml_get_name(a), 0.1f);
+    std::memcpy(a->data, buf.data(), buf.size() * sizeof(float));
+    buf.assign(static_cast<size_t>(rank * w.n_out), 0);
+    fill_random(buf, seed, ggml_get_name(bt), 0.1f);
+    std::memcpy(bt->data, buf.data(), buf.size() * sizeof(float));
+    gguf_add_tensor(g, a);
+    gguf_add_tensor(g, bt);
+  }
+  bool ok = gguf_write_to_file(g, out.c_str(), false);
+  ggml_free(ctx);
+  gguf_free(g);
+  if (!ok) {
+    std::fprintf(stderr, "a4ps-synth-gguf: error: cannot write %s\n", out.c_str());
+    return 1;
+  }
+  std::printf("wrote %s: synthetic LoRA for %s (%zu tensors, rank %d)\n", out.c_str(), base.c_str(), ws.size(), rank);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -83,7 +148,15 @@ int main(int argc, char** argv) {
   app.add_option("--vocab-dir", vocab_dir, "llama.cpp's models/ directory (picks the vocab by --arch)")
       ->default_str(A4PS_VOCAB_DIR);
   app.add_option("-o,--out", out, "output .gguf path")->required();
+  std::string lora_base, targets = "attn_q,attn_v";
+  int rank = 8;
+  float alpha = 16;
+  app.add_option("--lora-for", lora_base, "write a synthetic LoRA adapter for this base GGUF instead of a model");
+  app.add_option("--targets", targets, "LoRA: comma-separated tensor kinds (attn_q, attn_k, attn_v, attn_output, ffn_up, ...)");
+  app.add_option("--rank", rank, "LoRA rank");
+  app.add_option("--alpha", alpha, "LoRA alpha");
   CLI11_PARSE(app, argc, argv);
+  if (!lora_base.empty()) return write_lora(lora_base, targets, rank, alpha, seed, out);
 
   Shape s{};
   shape_for(size, s);

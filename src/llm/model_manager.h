@@ -1,0 +1,75 @@
+// The ModelManager runs personas on embedded llama.cpp within a memory budget.
+//
+// Personas that share a base model share one loaded model and one context: switching
+// persona sets that persona's LoRA adapter(s) and restores its cached KV prefix (its
+// sequence state, kept in host memory while another persona runs) instead of prefilling
+// its conversation again. Models beyond the budget are unloaded least-recently-used.
+// Policy::Reload instead loads and frees the model on every call: the seed's design
+// (Ollama keep_alive 0), kept for comparison.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "llm/backend.h"
+
+namespace a4ps::llm {
+
+namespace fs = std::filesystem;
+
+struct Adapter {
+  fs::path path;  // a GGUF LoRA adapter made for the persona's base model
+  float scale = 1.0f;
+};
+
+struct Persona {
+  std::string name;
+  fs::path model;  // base GGUF
+  std::vector<Adapter> adapters;
+};
+
+enum class Policy { Switch, Reload };
+
+struct ManagerOptions {
+  uint64_t budget_bytes = 0;  // 0: 80% of the memory available now
+  Policy policy = Policy::Switch;
+  uint32_t n_ctx = 4096;
+  int n_threads = 0;  // 0: all cores
+};
+
+struct LoadedModel {
+  std::string path;
+  uint64_t bytes = 0;  // weights + KV cache, as budgeted
+  std::vector<std::string> personas_cached;  // personas with a saved KV prefix here
+};
+
+class ModelManager {
+ public:
+  explicit ModelManager(ManagerOptions opts = {});
+  ~ModelManager();
+  ModelManager(const ModelManager&) = delete;
+  ModelManager& operator=(const ModelManager&) = delete;
+
+  ChatResult chat(const Persona& p, const ChatRequest& req);
+  // The next-token logits after the templated prompt (for tests and evaluation).
+  std::vector<float> next_logits(const Persona& p, const std::vector<Message>& messages);
+  std::vector<float> embed(const Persona& p, const std::string& text);
+
+  std::vector<LoadedModel> loaded() const;  // most recently used first
+  uint64_t budget() const;
+  void forget(const std::string& persona);  // drop a persona's cached prefix
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A Backend bound to one persona of a manager (the manager must outlive it).
+std::unique_ptr<Backend> llama_backend(ModelManager& mm, Persona p);
+
+// Estimated bytes a model needs at a context size (weights + KV cache).
+uint64_t estimate_bytes(const fs::path& gguf, uint32_t n_ctx);
+
+}  // namespace a4ps::llm

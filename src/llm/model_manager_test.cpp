@@ -1,0 +1,185 @@
+#include "llm/model_manager.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "testutil.h"
+
+namespace a4ps::llm {
+namespace {
+
+using test::error_of;
+using test::model;
+
+Persona llama_persona(const std::string& name, bool adapter = false) {
+  Persona p{name, model("synthetic-llama-tiny.gguf"), {}};
+  if (adapter) p.adapters.push_back({model("synthetic-llama-tiny-lora.gguf"), 1.0f});
+  return p;
+}
+
+ManagerOptions small() { return {.n_ctx = 1024, .n_threads = 2}; }
+
+float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  float d = 0;
+  for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+  return d;
+}
+
+TEST(ModelManager, ChatStreamsTheSameTextItReturns) {
+  ModelManager mm(small());
+  std::string streamed;
+  ChatRequest req{.messages = {{"user", "Tell me about owls."}}, .max_tokens = 12};
+  req.on_token = [&](std::string_view s) { streamed += s; return true; };
+  ChatResult r = mm.chat(llama_persona("BRICK"), req);
+  EXPECT_GT(r.completion_tokens, 0);
+  EXPECT_EQ(streamed, r.text);
+  EXPECT_GT(r.prompt_tokens, 5);
+}
+
+TEST(ModelManager, StopStringsEndTheTextAndAreNeverStreamed) {
+  ModelManager mm(small());
+  std::string streamed;
+  ChatRequest req{.messages = {{"user", "hi"}}, .max_tokens = 40, .stop = {"STOP"},
+                  .grammar = "root ::= \"hello STOP world\""};
+  req.on_token = [&](std::string_view s) { streamed += s; return true; };
+  ChatResult r = mm.chat(llama_persona("BRICK"), req);
+  EXPECT_EQ(r.text, "hello ");
+  EXPECT_EQ(r.finish_reason, "stop");
+  EXPECT_EQ(streamed, "hello ");
+}
+
+TEST(ModelManager, CancellingFromTheStreamStopsGeneration) {
+  ModelManager mm(small());
+  int pieces = 0;
+  ChatRequest req{.messages = {{"user", "hi"}}, .max_tokens = 50, .ignore_eos = true};
+  req.on_token = [&](std::string_view) { return ++pieces < 3; };
+  ChatResult r = mm.chat(llama_persona("BRICK"), req);
+  EXPECT_EQ(r.finish_reason, "cancelled");
+  EXPECT_EQ(pieces, 3);
+  EXPECT_LE(r.completion_tokens, 4);
+}
+
+TEST(ModelManager, JsonSchemaOutputAlwaysParses) {
+  ModelManager mm(small());
+  const std::string schema = R"({"type": "object", "additionalProperties": false,
+    "properties": {"next": {"enum": ["ALFRED", "BRICK", "ROBIN", "BABS"]},
+                   "confidence": {"type": "integer", "minimum": 0, "maximum": 9}},
+    "required": ["next", "confidence"]})";
+  for (uint32_t seed = 1; seed <= 8; ++seed) {
+    ChatRequest req{.messages = {{"user", "Who acts next?"}}, .sampling = {.temperature = 1.0f, .seed = seed},
+                    .max_tokens = 80, .json_schema = schema};
+    ChatResult r = mm.chat(llama_persona("ALFRED"), req);
+    auto j = nlohmann::json::parse(r.text, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "seed " << seed << ": " << r.text;
+    EXPECT_TRUE(j["next"].is_string()) << r.text;
+    EXPECT_GE(j["confidence"].get<int>(), 0);
+    EXPECT_LE(j["confidence"].get<int>(), 9);
+  }
+  EXPECT_NE(error_of([&] { mm.chat(llama_persona("ALFRED"), {.messages = {{"user", "x"}}, .grammar = "nonsense"}); })
+                .find("grammar does not parse"),
+            std::string::npos);
+}
+
+TEST(ModelManager, AnAdapterChangesTheLogits) {
+  ModelManager mm(small());
+  std::vector<Message> msgs = {{"user", "What is two plus two?"}};
+  auto plain = mm.next_logits(llama_persona("ROBIN"), msgs);
+  auto tuned = mm.next_logits(llama_persona("BRICK", true), msgs);
+  auto plain_again = mm.next_logits(llama_persona("ROBIN"), msgs);
+  EXPECT_GT(max_diff(plain, tuned), 0.05f);
+  EXPECT_LT(max_diff(plain, plain_again), 1e-4f);  // switching back restores the plain model
+}
+
+TEST(ModelManager, ARestoredKvPrefixGivesTheLogitsOfAFreshPrefill) {
+  std::vector<Message> h1 = {{"system", "You are BRICK, logical and exact."}, {"user", "Count to three."}};
+  std::vector<Message> h2 = h1;
+  h2.push_back({"assistant", "One, two, three."});
+  h2.push_back({"user", "Now backwards."});
+  ModelManager mm(small());
+  Persona brick = llama_persona("BRICK", true), robin = llama_persona("ROBIN");
+  mm.next_logits(brick, h1);
+  mm.next_logits(robin, {{"user", "Be kind."}});  // another persona takes the context
+  ChatResult r = mm.chat(brick, {.messages = h2, .max_tokens = 1});
+  EXPECT_GT(r.reused_tokens, 10);  // BRICK's prefix came back from its saved sequence
+  auto restored = mm.next_logits(brick, h2);
+  ModelManager fresh(small());
+  auto prefilled = fresh.next_logits(brick, h2);
+  EXPECT_LT(max_diff(restored, prefilled), 2e-3f);
+  auto cached = mm.loaded().at(0).personas_cached;
+  EXPECT_EQ(cached.size(), 2u);
+}
+
+TEST(ModelManager, EvictsTheLeastRecentlyUsedModelOverBudget) {
+  const uint32_t ctx = 512;
+  uint64_t a = estimate_bytes(model("synthetic-llama-tiny.gguf"), ctx);
+  uint64_t b = estimate_bytes(model("synthetic-qwen2-tiny.gguf"), ctx);
+  uint64_t c = estimate_bytes(model("synthetic-llama-tiny-seed2.gguf"), ctx);
+  ModelManager mm({.budget_bytes = std::max({a + b, b + c, a + c}) + 1024, .n_ctx = ctx, .n_threads = 2});
+  Persona pa{"A", model("synthetic-llama-tiny.gguf"), {}}, pb{"B", model("synthetic-qwen2-tiny.gguf"), {}},
+      pc{"C", model("synthetic-llama-tiny-seed2.gguf"), {}};
+  std::vector<Message> m = {{"user", "hi"}};
+  mm.next_logits(pa, m);
+  mm.next_logits(pb, m);
+  mm.next_logits(pa, m);  // A is now the most recent
+  mm.next_logits(pc, m);  // over budget: B, the least recent, goes
+  auto l = mm.loaded();
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_NE(l[0].path.find("seed2"), std::string::npos);
+  EXPECT_NE(l[1].path.find("synthetic-llama-tiny.gguf"), std::string::npos);
+}
+
+TEST(ModelManager, ReloadPolicyFreesTheModelAfterEachCall) {
+  ModelManager mm({.policy = Policy::Reload, .n_ctx = 512, .n_threads = 2});
+  ChatResult r = mm.chat(llama_persona("BRICK"), {.messages = {{"user", "hi"}}, .max_tokens = 2});
+  EXPECT_GT(r.load_ms, 0);
+  EXPECT_TRUE(mm.loaded().empty());
+}
+
+TEST(ModelManager, BadInputGivesOneClearError) {
+  test::TempDir d;
+  ModelManager mm({.budget_bytes = 1 << 20, .n_ctx = 512});
+  EXPECT_NE(error_of([&] { mm.next_logits(llama_persona("X"), {{"user", "hi"}}); }).find("but the memory budget is"),
+            std::string::npos);
+  ModelManager ok(small());
+  EXPECT_NE(error_of([&] { ok.next_logits({"X", d / "missing.gguf", {}}, {{"user", "hi"}}); }).find("no model file"),
+            std::string::npos);
+  std::ofstream(d / "junk.gguf") << "GGUF but not really";
+  EXPECT_NE(error_of([&] { ok.next_logits({"X", d / "junk.gguf", {}}, {{"user", "hi"}}); }).find("damaged or truncated"),
+            std::string::npos);
+  Persona wrong{"X", model("synthetic-llama-tiny.gguf"), {{model("synthetic-qwen2-tiny-lora.gguf"), 1.0f}}};
+  EXPECT_NE(error_of([&] { ok.next_logits(wrong, {{"user", "hi"}}); }).find("does not fit base model"), std::string::npos);
+}
+
+TEST(ModelManager, EmbeddingsAreNormalisedAndDeterministic) {
+  ModelManager mm(small());
+  auto a = mm.embed(llama_persona("BABS"), "the owl hunts at night");
+  auto b = mm.embed(llama_persona("BABS"), "the owl hunts at night");
+  auto c = mm.embed(llama_persona("BABS"), "tax law of 1998");
+  ASSERT_EQ(a.size(), 64u);
+  double n = 0;
+  for (float x : a) n += double{x} * x;
+  EXPECT_NEAR(n, 1.0, 1e-4);
+  EXPECT_LT(max_diff(a, b), 1e-5f);
+  EXPECT_GT(max_diff(a, c), 1e-3f);
+}
+
+TEST(Scripted, ReplaysByPersonaAndMatchAndSaysWhenItRunsOut) {
+  test::TempDir d;
+  std::ofstream(d / "s.jsonl") << R"({"text": "route: BRICK", "persona": "ALFRED"})" "\n"
+                               << R"({"text": "def f(): pass", "persona": "BRICK", "match": "code"})" "\n";
+  auto alfred = scripted_backend(d / "s.jsonl", "ALFRED");
+  auto brick = scripted_backend(d / "s.jsonl", "BRICK");
+  EXPECT_NE(alfred->name().find("scripted"), std::string::npos);
+  EXPECT_EQ(alfred->chat({.messages = {{"user", "anything"}}}).text, "route: BRICK");
+  EXPECT_NE(error_of([&] { brick->chat({.messages = {{"user", "no match"}}}); }).find("no response left"), std::string::npos);
+  EXPECT_EQ(brick->chat({.messages = {{"user", "write code"}}}).text, "def f(): pass");
+  EXPECT_NE(error_of([&] { alfred->chat({.messages = {{"user", "again"}}}); }).find("no response left for persona ALFRED"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace a4ps::llm
