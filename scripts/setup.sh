@@ -23,7 +23,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # ---- Debian packages -------------------------------------------------------
 PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
       libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libfmt-dev libdtl-dev
-      libarchive-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+      libarchive-dev libssl-dev libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
       python3)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
@@ -66,21 +66,28 @@ llama_source() {  # the llama.cpp source tree from node-llama-cpp's git bundle
 case "$A4PS_LLAMA" in
   source)
     llama_source
-    if [ ! -f "$LLAMA_DIR/install/.a4ps-ok" ]; then
-      say "building llama.cpp (first time on this machine: several minutes; cached afterwards)"
+    # The stamp names the build's shape: change it when the options below change.
+    STAMP="$LLAMA_DIR/install/.a4ps-ok-2"
+    if [ ! -f "$STAMP" ]; then
+      say "building llama.cpp and llama-server (first time on this machine: several minutes; cached afterwards)"
       export CCACHE_DIR=${CCACHE_DIR:-$CACHE/ccache}
       cmake -S "$LLAMA_DIR/src" -B "$LLAMA_DIR/build" -G Ninja \
         -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX="$LLAMA_DIR/install" \
         -DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache \
         -DBUILD_SHARED_LIBS=OFF -DCMAKE_POSITION_INDEPENDENT_CODE=ON -DGGML_NATIVE=ON \
-        -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
-        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF \
+        -DLLAMA_BUILD_COMMON=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=ON -DLLAMA_BUILD_SERVER=ON \
+        -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_APP=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+        -DLLAMA_TOOLS_INSTALL=OFF -DLLAMA_TESTS_INSTALL=OFF \
         -DLLAMA_OPENSSL=OFF -DLLAMA_CURL=OFF >"$LLAMA_DIR/configure.log" 2>&1 \
         || die "llama.cpp configure failed; see $LLAMA_DIR/configure.log"
-      cmake --build "$LLAMA_DIR/build" -j"$(nproc)" >"$LLAMA_DIR/build.log" 2>&1 \
+      # The libraries, plus llama-server (the OpenAI-compatible peer the tests talk to).
+      cmake --build "$LLAMA_DIR/build" -j"$(nproc)" --target llama llama-common llama-server >"$LLAMA_DIR/build.log" 2>&1 \
         || die "llama.cpp build failed; see $LLAMA_DIR/build.log"
-      cmake --install "$LLAMA_DIR/build" >/dev/null || die "llama.cpp install failed"
-      touch "$LLAMA_DIR/install/.a4ps-ok"
+      cmake --install "$LLAMA_DIR/build" >"$LLAMA_DIR/install.log" 2>&1 || die "llama.cpp install failed; see $LLAMA_DIR/install.log"
+      mkdir -p "$LLAMA_DIR/install/bin"
+      cp "$LLAMA_DIR/build/bin/llama-server" "$LLAMA_DIR/install/bin/"
+      [ -f "$LLAMA_DIR/install/lib/cmake/llama/llama-config.cmake" ] || die "llama.cpp install failed"
+      touch "$STAMP"
     fi
     # llama-common needs its build-info library, which llama.cpp's install leaves out.
     [ -f "$LLAMA_DIR/install/lib/libllama-common-base.a" ] ||

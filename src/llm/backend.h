@@ -58,4 +58,13 @@ class Backend {
 // Its name() always says it is scripted.
 std::unique_ptr<Backend> scripted_backend(const std::filesystem::path& script, std::string persona = "");
 
+// Ollama's HTTP API (/api/chat, NDJSON streaming). keep_alive "0" unloads the model after
+// each call: the seed's design. base_url like http://127.0.0.1:11434.
+std::unique_ptr<Backend> ollama_backend(const std::string& base_url, const std::string& model,
+                                        const std::string& keep_alive = "5m");
+// Any OpenAI-compatible server (/v1/chat/completions, SSE streaming): llama-server, vLLM, ...
+// api_key empty: taken from $OPENAI_API_KEY when set.
+std::unique_ptr<Backend> openai_backend(const std::string& base_url, const std::string& model,
+                                        const std::string& api_key = "");
+
 }  // namespace a4ps::llm
