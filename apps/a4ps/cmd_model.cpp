@@ -1,4 +1,7 @@
 // a4ps model info | generate
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
 #include <sstream>
 
@@ -7,6 +10,7 @@
 #include "util/util.h"
 
 namespace a4ps::cli {
+namespace fs = std::filesystem;
 namespace {
 
 std::string params_text(uint64_t n) {
@@ -51,6 +55,65 @@ void add_model_commands(CLI::App& app, Globals& g) {
       for (auto& [t, n] : m.tensor_types) o << (first ? "" : ", ") << n << "x " << t, first = false;
       o << ")\n";
       emit(g, j, o.str());
+    });
+  }
+  {
+    auto* c = sub(model, "ls", "models in the local model directory");
+    static std::string dir;
+    c->add_option("--dir", dir, "model directory (default: $A4PS_MODELS or ~/.cache/a4ps/models)");
+    c->callback([&g] {
+      fs::path d = dir.empty() ? llm::models_dir() : fs::path(dir);
+      nlohmann::json j = nlohmann::json::array();
+      std::ostringstream o;
+      std::error_code ec;
+      if (fs::is_directory(d, ec))
+        for (auto& e : fs::directory_iterator(d)) {
+          if (e.path().extension() != ".gguf") continue;
+          try {
+            auto m = llm::read_model_info(e.path());
+            j.push_back({{"path", m.path}, {"architecture", m.architecture}, {"parameters", m.parameters},
+                         {"quantization", m.quantization}, {"file_bytes", m.file_bytes}, {"synthetic", m.synthetic}});
+            o << e.path().filename().string() << "  " << m.architecture << "  " << params_text(m.parameters) << "  "
+              << m.quantization << "  " << human_bytes(m.file_bytes) << (m.synthetic ? "  (synthetic)" : "") << "\n";
+          } catch (const Error& err) {
+            j.push_back({{"path", e.path().string()}, {"error", err.what()}});
+            o << e.path().filename().string() << "  unreadable: " << err.what() << "\n";
+          }
+        }
+      emit(g, j, j.empty() ? "no models in " + d.string() + " (pull one with `a4ps model pull URL`)\n" : o.str());
+    });
+  }
+  {
+    auto* c = sub(model, "pull", "download a GGUF (resumable, sha256-verified) into the model directory");
+    static std::string source, dir, sha, name;
+    c->add_option("source", source, "http(s) URL, or hf-repo/OWNER/REPO/FILE.gguf")->required();
+    c->add_option("--sha256", sha, "expected sha256 of the file");
+    c->add_option("--name", name, "file name to store it under");
+    c->add_option("--dir", dir, "model directory (default: $A4PS_MODELS or ~/.cache/a4ps/models)");
+    c->callback([&g] {
+      bool tty = isatty(2);
+      auto t0 = std::chrono::steady_clock::now();
+      int last_pct = -1;
+      llm::PullOptions o{.sha256 = sha, .dir = dir, .name = name};
+      o.progress = [&](uint64_t done, uint64_t total) {
+        int pct = total ? static_cast<int>(done * 100 / total) : -1;
+        if (!tty && (pct < 0 || pct / 10 == last_pct / 10)) return;  // logs: every 10%
+        if (tty && pct == last_pct && pct >= 0) return;
+        last_pct = pct;
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        std::string bar;
+        if (total) bar = "[" + std::string(static_cast<size_t>(pct / 4), '#') + std::string(static_cast<size_t>(25 - pct / 4), ' ') + "] ";
+        std::fprintf(stderr, "%spulling %s%s%3d%% %s / %s  %s/s%s", tty ? "\r" : "", bar.c_str(), "", std::max(pct, 0),
+                     human_bytes(done).c_str(), total ? human_bytes(total).c_str() : "?",
+                     human_bytes(static_cast<uint64_t>(s > 0 ? done / s : 0)).c_str(), tty ? "" : "\n");
+      };
+      auto r = llm::pull_model(source, o);
+      if (tty) std::fprintf(stderr, "\n");
+      nlohmann::json j = {{"path", r.path.string()}, {"sha256", r.sha256}, {"bytes", r.bytes},
+                          {"resumed_from", r.resumed_from}, {"verified", !sha.empty()}};
+      emit(g, j, "pulled " + r.path.string() + " (" + human_bytes(r.bytes) + ", sha256 " + r.sha256 +
+                     (sha.empty() ? ", not checked: pass --sha256 to verify" : ", verified") +
+                     (r.resumed_from ? ", resumed at " + human_bytes(r.resumed_from) : "") + ")\n");
     });
   }
   {

@@ -2,6 +2,7 @@
 // (The Backend interface and ModelManager build on this; see DESIGN.md.)
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -41,6 +42,27 @@ struct GenerateResult {
 // Loads the model, applies its chat template to one user message when it has one,
 // and generates. Throws Error with one line on any failure.
 GenerateResult generate(const fs::path& gguf, std::string_view prompt, const GenerateOptions& opts = {});
+
+// Where pulled models live: $A4PS_MODELS, else ~/.cache/a4ps/models.
+fs::path models_dir();
+
+struct PullOptions {
+  std::string sha256;        // expected; empty: not checked (the sum is still reported)
+  fs::path dir;              // default: models_dir()
+  std::string name;          // file name; default: the URL's last segment
+  std::function<void(uint64_t done, uint64_t total)> progress;  // total 0 when unknown
+};
+
+struct PullResult {
+  fs::path path;
+  std::string sha256;
+  uint64_t bytes = 0, resumed_from = 0;
+};
+
+// Downloads a GGUF from an http(s) URL or "hf-repo/owner/name/file.gguf" (a Hugging Face
+// repository file), resuming a partial download, verifying sha256 when given. The file
+// appears under its final name only when complete and verified.
+PullResult pull_model(const std::string& source, const PullOptions& opts = {});
 
 // Routes llama.cpp's own logging: silent unless A4PS_LOG=debug.
 void init_llama_logging();

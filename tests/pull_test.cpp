@@ -1,0 +1,104 @@
+// `model pull` against a local HTTP server: resume, redirects, sha256, errors.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <fstream>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "llm/llm.h"
+#include "testutil.h"
+
+namespace a4ps::llm {
+namespace {
+
+using test::error_of;
+
+struct ModelServer {
+  httplib::Server srv;
+  std::thread th;
+  int port = 0;
+  std::string bytes, last_range;
+  ModelServer() : bytes(read_file(test::model("synthetic-llama-tiny.gguf"))) {
+    srv.Get("/m/tiny.gguf", [this](const httplib::Request& req, httplib::Response& res) {
+      last_range = req.get_header_value("Range");
+      res.set_content(bytes, "application/octet-stream");  // the server answers ranges itself
+    });
+    srv.Get("/moved", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/m/tiny.gguf"); });
+    port = srv.bind_to_any_port("127.0.0.1");
+    th = std::thread([this] { srv.listen_after_bind(); });
+    while (!srv.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~ModelServer() {
+    srv.stop();
+    th.join();
+  }
+  std::string url(const std::string& p) const { return "http://127.0.0.1:" + std::to_string(port) + p; }
+};
+
+TEST(Pull, DownloadsFollowsRedirectsAndVerifies) {
+  ModelServer s;
+  test::TempDir d;
+  const std::string sum = sha256_hex(s.bytes);
+  uint64_t last_done = 0;
+  auto r = pull_model(s.url("/moved"), {.sha256 = sum, .dir = d.path, .name = "tiny.gguf",
+                                        .progress = [&](uint64_t done, uint64_t) { last_done = done; }});
+  EXPECT_EQ(r.path, d / "tiny.gguf");
+  EXPECT_EQ(r.sha256, sum);
+  EXPECT_EQ(r.bytes, s.bytes.size());
+  EXPECT_EQ(last_done, s.bytes.size());
+  EXPECT_EQ(read_model_info(r.path).architecture, "llama");
+  EXPECT_FALSE(fs::exists(d / "tiny.gguf.part"));
+}
+
+TEST(Pull, ResumesAPartialDownload) {
+  ModelServer s;
+  test::TempDir d;
+  const size_t third = s.bytes.size() / 3;
+  std::ofstream(d / "tiny.gguf.part", std::ios::binary) << s.bytes.substr(0, third);
+  auto r = pull_model(s.url("/m/tiny.gguf"), {.sha256 = sha256_hex(s.bytes), .dir = d.path});
+  EXPECT_EQ(r.resumed_from, third);
+  EXPECT_EQ(s.last_range, "bytes=" + std::to_string(third) + "-");
+  EXPECT_EQ(read_file(r.path), s.bytes);
+}
+
+TEST(Pull, AWrongChecksumLeavesNothingBehind) {
+  ModelServer s;
+  test::TempDir d;
+  std::string e = error_of([&] { pull_model(s.url("/m/tiny.gguf"), {.sha256 = std::string(64, 'a'), .dir = d.path}); });
+  EXPECT_NE(e.find("expected aaaa"), std::string::npos) << e;
+  EXPECT_TRUE(fs::is_empty(d.path));
+}
+
+TEST(Pull, ServerAndAddressErrorsAreOneClearLine) {
+  ModelServer s;
+  test::TempDir d;
+  EXPECT_NE(error_of([&] { pull_model(s.url("/nope.gguf"), {.dir = d.path}); }).find("the server answered HTTP 404"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { pull_model("http://127.0.0.1:1/x.gguf", {.dir = d.path}); }).find("check the address"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { pull_model("ftp://x/y.gguf", {.dir = d.path}); }).find("give an http(s):// URL"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { pull_model("hf-repo/only-owner", {.dir = d.path}); }).find("should look like"),
+            std::string::npos);
+}
+
+TEST(Pull, TheCliPullsAndLists) {
+  ModelServer s;
+  test::TempDir d;
+  auto r = test::a4ps("--json model pull " + s.url("/m/tiny.gguf") + " --dir " + test::q(d.path) + " --sha256 " +
+                      sha256_hex(s.bytes));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["verified"], true);
+  r = test::a4ps("model ls --dir " + test::q(d.path));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("tiny.gguf  llama"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("(synthetic)"), std::string::npos);
+  r = test::a4ps("model pull http://127.0.0.1:1/x.gguf --dir " + test::q(d.path));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+}  // namespace
+}  // namespace a4ps::llm
