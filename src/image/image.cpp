@@ -154,6 +154,7 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
   Image img(std::move(impl));
   // Cheap tamper check on every open: the newest event must hash correctly and match the
   // head recorded beside it. `check` walks the whole chain.
+  sql::ReadTx snapshot(db);  // the head and the newest event from the same moment
   const std::string head_seq = img.meta("head_seq");
   sql::Stmt st(db, "SELECT seq,ts,kind,actor,payload,prev_hash,hash FROM events ORDER BY seq DESC LIMIT 1");
   if (st.step()) {

@@ -1,6 +1,8 @@
 // Reading an image as a whole: summary counts and the integrity check.
 #include <sqlite3.h>
 
+#include <optional>
+
 #include "image/image.h"
 #include "image/sqlite.h"
 #include "util/util.h"
@@ -9,6 +11,7 @@ namespace a4ps::image {
 
 Info Image::info() const {
   sqlite3* d = db();
+  sql::ReadTx snapshot(d);
   Info i;
   i.path = path().string();
   i.id = meta("image_id");
@@ -44,7 +47,9 @@ CheckReport Image::check() const {
     r.problems.push_back(std::move(p));
   };
   sqlite3* d = db();
+  std::optional<sql::ReadTx> snapshot;
   try {
+    snapshot.emplace(d);  // the chain and its head as of one moment
     sql::Stmt ic(d, "PRAGMA integrity_check");
     while (ic.step())
       if (ic.text(0) != "ok") problem("integrity: " + ic.text(0));

@@ -56,6 +56,22 @@ class StmtCache {
   std::vector<std::pair<const char*, std::unique_ptr<Stmt>>> stmts_;  // keyed by the literal
 };
 
+// A read transaction: every read inside sees one snapshot, even while others write.
+class ReadTx {
+ public:
+  explicit ReadTx(sqlite3* db) : db_(sqlite3_get_autocommit(db) ? db : nullptr) {  // inside a transaction: already one snapshot
+    if (db_) exec(db_, "BEGIN");
+  }
+  ~ReadTx() {
+    if (db_) sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+  }
+  ReadTx(const ReadTx&) = delete;
+  ReadTx& operator=(const ReadTx&) = delete;
+
+ private:
+  sqlite3* db_;
+};
+
 int64_t scalar_i64(sqlite3* db, std::string_view sql);
 std::string scalar_text(sqlite3* db, std::string_view sql);
 
