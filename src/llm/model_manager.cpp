@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <list>
 #include <map>
@@ -215,9 +216,32 @@ struct ModelManager::Impl {
   }
 };
 
+// "8G", "8GiB", "512M", "1073741824": the budget as people write it.
+uint64_t parse_bytes(const std::string& s) {
+  size_t end = 0;
+  double v = 0;
+  try {
+    v = std::stod(s, &end);
+  } catch (...) {
+    end = 0;
+  }
+  std::string unit = s.substr(end);
+  uint64_t mult = unit.empty() || unit == "B" ? 1
+                  : unit[0] == 'K' || unit[0] == 'k' ? 1ull << 10
+                  : unit[0] == 'M' || unit[0] == 'm' ? 1ull << 20
+                  : unit[0] == 'G' || unit[0] == 'g' ? 1ull << 30
+                  : unit[0] == 'T' || unit[0] == 't' ? 1ull << 40 : 0;
+  if (end == 0 || v <= 0 || mult == 0)
+    throw Error("memory budget '" + s + "' is not a size; write it like 8G or 512M");
+  return static_cast<uint64_t>(v * static_cast<double>(mult));
+}
+
 ModelManager::ModelManager(ManagerOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = opts;
-  impl_->budget = opts.budget_bytes ? opts.budget_bytes : available_memory() / 10 * 8;
+  const char* env = std::getenv("A4PS_MEMORY_BUDGET");  // the seed's "8 GB of VRAM" is A4PS_MEMORY_BUDGET=8G
+  impl_->budget = opts.budget_bytes ? opts.budget_bytes
+                  : env && *env    ? parse_bytes(env)
+                                   : available_memory() / 10 * 8;
 }
 ModelManager::~ModelManager() = default;
 

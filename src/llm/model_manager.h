@@ -33,7 +33,7 @@ struct Persona {
 enum class Policy { Switch, Reload };
 
 struct ManagerOptions {
-  uint64_t budget_bytes = 0;  // 0: 80% of the memory available now
+  uint64_t budget_bytes = 0;  // 0: $A4PS_MEMORY_BUDGET (e.g. 8G), else 80% of the memory available now
   Policy policy = Policy::Switch;
   uint32_t n_ctx = 4096;
   int n_threads = 0;  // 0: all cores
@@ -68,6 +68,9 @@ class ModelManager {
 
 // A Backend bound to one persona of a manager (the manager must outlive it).
 std::unique_ptr<Backend> llama_backend(ModelManager& mm, Persona p);
+
+// "8G", "512M", "8GiB" -> bytes; throws Error on anything else.
+uint64_t parse_bytes(const std::string& s);
 
 // Estimated bytes a model needs at a context size (weights + KV cache).
 uint64_t estimate_bytes(const fs::path& gguf, uint32_t n_ctx);

@@ -154,6 +154,15 @@ TEST(ModelManager, BadInputGivesOneClearError) {
   EXPECT_NE(error_of([&] { ok.next_logits(wrong, {{"user", "hi"}}); }).find("does not fit base model"), std::string::npos);
 }
 
+TEST(ModelManager, BudgetsAreWrittenAsPeopleWriteThem) {
+  EXPECT_EQ(parse_bytes("8G"), 8ull << 30);
+  EXPECT_EQ(parse_bytes("512M"), 512ull << 20);
+  EXPECT_EQ(parse_bytes("1.5GiB"), 3ull << 29);
+  EXPECT_EQ(parse_bytes("4096"), 4096u);
+  EXPECT_NE(error_of([] { parse_bytes("lots"); }).find("write it like 8G"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_bytes("8X"); }).find("not a size"), std::string::npos);
+}
+
 TEST(ModelManager, EmbeddingsAreNormalisedAndDeterministic) {
   ModelManager mm(small());
   auto a = mm.embed(llama_persona("BABS"), "the owl hunts at night");
