@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <fstream>
 
 #include "image/schema.h"
@@ -25,6 +26,8 @@ struct Image::Impl {
   Sync sync = Sync::Full;
   int tx_depth = 0;
   std::unique_ptr<sql::StmtCache> stmts;  // created with the connection
+  std::shared_ptr<EventGuard> guard;
+  std::vector<json> refused;  // violations to record once their transaction is rolled back
   ~Impl() {
     stmts.reset();  // statements before the connection
     if (db) sqlite3_close_v2(db);
@@ -231,9 +234,13 @@ void Image::Tx::commit() {
     if (d == 0) img_.impl_->stmts->exec("COMMIT");
     else sql::exec(img_.db(), ("RELEASE sp" + std::to_string(d)).c_str());
   } catch (...) {
-    if (d == 0) sqlite3_exec(img_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+    if (d == 0) {
+      sqlite3_exec(img_.db(), "ROLLBACK", nullptr, nullptr, nullptr);
+      img_.after_rollback();
+    }
     throw;
   }
+  if (d == 0 && img_.impl_->guard) img_.impl_->guard->committed();
 }
 
 Image::Tx::~Tx() {
@@ -243,6 +250,29 @@ Image::Tx::~Tx() {
   std::string s = d == 0 ? "ROLLBACK"
                          : "ROLLBACK TO sp" + std::to_string(d) + "; RELEASE sp" + std::to_string(d);
   sqlite3_exec(img_.db(), s.c_str(), nullptr, nullptr, nullptr);
+  if (d == 0) img_.after_rollback();
+}
+
+// A rolled-back transaction undid the guard's tentative steps; refusals are then logged
+// in a transaction of their own, so the log shows what was blocked.
+void Image::after_rollback() noexcept {
+  auto& impl = *impl_;
+  if (!impl.guard) return;
+  impl.guard->rolled_back();
+  std::vector<json> refused;
+  refused.swap(impl.refused);
+  try {
+    for (auto& r : refused) append_event("codex.violation", "codex", r);
+  } catch (...) {
+    // Logging the refusal failed (disk full, read-only): the refusal itself still stands.
+  }
+}
+
+void Image::set_guard(std::shared_ptr<EventGuard> g) {
+  impl_->guard = nullptr;
+  if (!g) return;
+  for (auto& e : events(g->seen())) g->catch_up(e);
+  impl_->guard = std::move(g);
 }
 
 // ---- events ------------------------------------------------------------------
@@ -263,6 +293,15 @@ int64_t Image::append_event(std::string_view kind, std::string_view actor, const
   e.actor = actor;
   e.payload = payload.is_null() ? "{}" : payload.dump();
   e.hash = event_hash(e);
+  if (auto& g = impl_->guard) {
+    if (g->seen() < e.seq - 1)  // events other processes committed since
+      for (auto& old : events(g->seen())) g->catch_up(old);
+    std::string why = g->check(e);
+    if (!why.empty() && e.kind != "codex.violation") {
+      impl_->refused.push_back({{"event", e.kind}, {"actor", e.actor}, {"payload", json::parse(e.payload)}, {"why", why}});
+      throw Error("the codex refused " + e.kind + ": " + why);
+    }
+  }
   c.get("INSERT INTO events(seq,ts,kind,actor,payload,prev_hash,hash) VALUES(?,?,?,?,?,?,?)")
       .bind(1, e.seq).bind(2, e.ts).bind(3, e.kind).bind(4, e.actor).bind(5, e.payload)
       .bind(6, e.prev_hash).bind(7, e.hash).run();
@@ -329,6 +368,26 @@ void Image::decide(int64_t id, bool approve, std::string_view reviewer, std::str
     throw Error("proposal " + std::to_string(id) + " is not pending; see `a4ps approvals ls`");
   append_event(approve ? "proposal.approved" : "proposal.rejected", reviewer,
                {{"id", id}, {"reason", reason}});
+  tx.commit();
+}
+
+void Image::apply(int64_t id, const std::function<void(const Proposal&)>& effect) {
+  Tx tx(*this);
+  std::optional<Proposal> p;
+  for (auto& x : proposals())
+    if (x.id == id) p = x;
+  if (!p) throw Error("no proposal " + std::to_string(id) + "; see `a4ps approvals ls`");
+  bool approved_in_log = false;  // the approval must be in the chained log too, not only a status
+  sql::Stmt st(db(), "SELECT count(*) FROM events WHERE kind='proposal.approved' AND json_extract(payload,'$.id')=?");
+  st.bind(1, id);
+  approved_in_log = st.step() && st.i64(0) > 0;
+  if (p->status != "approved" || !approved_in_log)
+    throw Error("proposal " + std::to_string(id) + " is " + p->status + ", not approved: a human must approve it first (`a4ps approvals approve " +
+                std::to_string(id) + "`)");
+  append_event("proposal.applied", "a4ps", {{"id", id}, {"kind", p->kind}, {"target", p->target}});
+  effect(*p);
+  sql::Stmt up(db(), "UPDATE proposals SET status='applied' WHERE id=?");
+  up.bind(1, id).run();
   tx.commit();
 }
 

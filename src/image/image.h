@@ -6,6 +6,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -88,6 +89,18 @@ struct CheckReport {
   int64_t events_verified = 0, blobs_verified = 0;
 };
 
+// Sees every event before its transaction commits and may refuse it (the codex's
+// runtime verification plugs in here; the image itself knows no rules).
+class EventGuard {
+ public:
+  virtual ~EventGuard() = default;
+  virtual int64_t seen() const = 0;                // seq of the last committed event it saw
+  virtual void catch_up(const Event& e) = 0;       // an already committed event (replay, other processes)
+  virtual std::string check(const Event& e) = 0;   // "" allows it; otherwise why it is refused
+  virtual void committed() = 0;                    // the checked events committed
+  virtual void rolled_back() = 0;                  // ... or were rolled back
+};
+
 class Image {
  public:
   static Image create(const fs::path& path, const CreateOptions& opts = {});
@@ -116,9 +129,18 @@ class Image {
   int64_t propose(std::string_view kind, std::string_view target, const json& payload);
   void decide(int64_t proposal, bool approve, std::string_view reviewer, std::string_view reason);
   std::vector<Proposal> proposals(std::string_view status = {}) const;
+  // Carries out an approved proposal: logs proposal.applied, runs effect (the change
+  // itself), marks it applied, all in one transaction. Refuses a proposal without an
+  // approval record, whoever asks: the last line of defence behind the codex.
+  void apply(int64_t proposal, const std::function<void(const Proposal&)>& effect);
 
   int64_t append_event(std::string_view kind, std::string_view actor, const json& payload);
   std::vector<Event> events(int64_t after_seq = 0, int64_t limit = -1) const;
+
+  // Puts every later event through g (after replaying the log into it). An event g
+  // refuses aborts its whole transaction with an Error, and a codex.violation event
+  // records the refusal.
+  void set_guard(std::shared_ptr<EventGuard> g);
 
   CheckReport check() const;  // integrity_check + foreign keys + full chain + blob hashes
   void save_as(const fs::path& dest) const;  // online backup; safe while others write
@@ -139,6 +161,7 @@ class Image {
  private:
   struct Impl;
   explicit Image(std::unique_ptr<Impl> impl);
+  void after_rollback() noexcept;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -42,7 +42,8 @@ Stmt::Stmt(sqlite3* db, std::string_view s) : db_(db) {
 Stmt::~Stmt() { sqlite3_finalize(st_); }
 
 Stmt& Stmt::bind(int i, std::string_view v) {
-  sqlite3_bind_text(st_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  // An empty string_view may carry a null pointer, which SQLite would bind as NULL.
+  sqlite3_bind_text(st_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
 }
 Stmt& Stmt::bind(int i, int64_t v) {

@@ -1,0 +1,146 @@
+#include "codex/codex.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include "testutil.h"
+
+namespace a4ps::codex {
+namespace {
+
+using test::error_of;
+
+image::Event ev(int64_t seq, const std::string& kind, const json& payload = json::object()) {
+  return {seq, "t", kind, "test", payload.dump(), "", ""};
+}
+
+// The verdict of one rule at every event of a trace of kinds ("a", "b", "c", ...).
+std::string trace(const std::string& rule, const std::vector<std::string>& kinds) {
+  Monitor m(Codex{{}, {{"r", rule, "", false}}});
+  std::string out;
+  int64_t seq = 0;
+  for (auto& k : kinds) {
+    out += m.step(ev(++seq, k)).empty() ? '1' : '0';
+    m.commit();
+  }
+  return out;
+}
+
+// Each operator against traces computed by hand (1: the rule holds at that event).
+TEST(Rules, TemporalOperatorsMatchHandComputedTraces) {
+  const std::vector<std::string> t = {"a", "b", "a", "c", "b"};
+  EXPECT_EQ(trace("kind == \"a\"", t), "10100");
+  EXPECT_EQ(trace("not kind == \"a\"", t), "01011");
+  EXPECT_EQ(trace("previously(kind == \"a\")", t), "01010");
+  EXPECT_EQ(trace("once(kind == \"c\")", t), "00011");
+  EXPECT_EQ(trace("always(kind != \"c\")", t), "11100");
+  EXPECT_EQ(trace("kind != \"c\" since kind == \"b\"", t), "01101");
+  EXPECT_EQ(trace("kind == \"b\" -> previously(kind == \"a\")", t), "11110");
+  EXPECT_EQ(trace("kind == \"a\" or kind == \"c\"", t), "10110");
+  EXPECT_EQ(trace("kind == \"a\" and once(kind == \"b\")", t), "00100");
+  EXPECT_EQ(trace("true", t), "11111");
+  EXPECT_EQ(trace("false -> false", t), "11111");
+  EXPECT_EQ(trace("once(previously(kind == \"a\") and kind == \"b\")", t), "01111");
+}
+
+TEST(Rules, ComparesPayloadFieldsAndTreatsMissingOnesAsFalse) {
+  Monitor m(Codex{{}, {{"r", "kind == \"sandbox.run\" -> payload.network == \"none\"", "", false},
+                       {"v", "payload.version >= 2 or payload.version < 1", "", false}}});
+  EXPECT_TRUE(m.step(ev(1, "sandbox.run", {{"network", "none"}, {"version", 3}})).empty());
+  auto bad = m.step(ev(2, "sandbox.run", {{"network", "host"}, {"version", 1}}));
+  ASSERT_EQ(bad.size(), 2u);
+  EXPECT_EQ(bad[0]->name, "r");
+  EXPECT_EQ(m.step(ev(3, "other")).size(), 1u);  // no version: both comparisons are false
+}
+
+TEST(Rules, ParseErrorsSayWhereAndWhatWasExpected) {
+  auto err = [](const std::string& src) { return error_of([&] { compile(src); }); };
+  EXPECT_EQ(err("kind == "), "line 1, column 9: expected a value (a \"string\", a number, true or false), found the end of the rule");
+  EXPECT_EQ(err("kind = \"a\""), "line 1, column 6: unexpected character '='");
+  EXPECT_EQ(err("once kind == \"a\""), "line 1, column 6: expected '(' after once, found 'kind'");
+  EXPECT_EQ(err("kind == \"a\" and\n  (actor == \"x\""), "line 2, column 16: expected ')', found the end of the rule");
+  EXPECT_EQ(err("kin == \"a\""), "line 1, column 1: unknown field 'kin'; expected kind, actor, seq or payload.NAME");
+  EXPECT_EQ(err("payload.nosuch == 1"), "line 1, column 1: no event has a payload field 'nosuch'");
+  EXPECT_EQ(err("payload.version == \"two\""), "line 1, column 20: payload.version is a number, compared with a string");
+  EXPECT_EQ(err("kind < \"b\""), "line 1, column 8: only numbers can be ordered with <");
+  EXPECT_EQ(err("kind == \"a\" kind"), "line 1, column 13: expected an operator (->, or, and, since) or the end of the rule, found 'kind'");
+  EXPECT_EQ(err("kind == \"a"), "line 1, column 9: string is not closed (missing \")");
+}
+
+TEST(Rules, MonitorStateDoesNotGrowWithTheLog) {
+  Monitor m(Codex{{}, {{"r", "always(kind != \"x\") and once(seq > 3) since previously(kind == \"a\")", "", false}}});
+  m.step(ev(1, "a"));
+  m.commit();
+  const size_t after_one = m.state_size();
+  for (int i = 2; i <= 1000; ++i) {
+    m.step(ev(i, i % 2 ? "a" : "b"));
+    m.commit();
+  }
+  EXPECT_EQ(m.seen(), 1000);
+  EXPECT_EQ(m.state_size(), after_one);
+  EXPECT_EQ(after_one, 8u);  // one value per node of the formula
+}
+
+TEST(Codex, TomlRoundTripsAndErrorsNameTheRule) {
+  Codex c = default_codex();
+  Codex back = parse_codex(to_toml(c));
+  ASSERT_EQ(back.rules.size(), c.rules.size());
+  EXPECT_EQ(back.rules[0].check, c.rules[0].check);
+  EXPECT_TRUE(back.rules[0].builtin);
+  EXPECT_EQ(back.principles.size(), c.principles.size());
+  EXPECT_EQ(error_of([] { parse_codex("[[rules]]\nname = \"x\"\ncheck = \"kind ==\"\n", "my.toml"); }),
+            "my.toml: rule 'x': line 1, column 8: expected a value (a \"string\", a number, true or false), found the end of the rule");
+  EXPECT_NE(error_of([] { parse_codex("[[rules]]\nname = 1\n", "my.toml"); }).find("rules[1] needs a name and a check"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_codex("rules = 3\n", "my.toml"); }).find("must be a list of tables"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_codex("[[rules]\n", "my.toml"); }).find("my.toml: line 1"), std::string::npos);
+}
+
+TEST(Guard, BlocksAnUnapprovedChangeAndLogsTheRefusal) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps");
+  img.set_guard(guard(default_codex()));
+  std::string e = error_of([&] { img.put(image::Kind::Tool, "add", "def add(a, b): return a + b"); });
+  EXPECT_NE(e.find("the codex refused tool.version_added: rule approved-tools"), std::string::npos) << e;
+  EXPECT_FALSE(img.get(image::Kind::Tool, "add"));  // the effect was rolled back with its event
+  auto events = img.events();
+  ASSERT_EQ(events.back().kind, "codex.violation");
+  EXPECT_EQ(json::parse(events.back().payload)["event"], "tool.version_added");
+  EXPECT_TRUE(img.check().ok);
+
+  // The sanctioned path: propose, a human approves, then the change is applied.
+  int64_t p = img.propose("tool.register", "add", {{"version", 1}});
+  e = error_of([&] { img.apply(p, [&](const image::Proposal&) { img.put(image::Kind::Tool, "add", "x"); }); });
+  EXPECT_NE(e.find("is pending, not approved"), std::string::npos) << e;
+  img.decide(p, true, "alice", "reviewed");
+  img.apply(p, [&](const image::Proposal&) { img.put(image::Kind::Tool, "add", "def add(a, b): return a + b"); });
+  EXPECT_EQ(img.get(image::Kind::Tool, "add")->version, 1);
+  EXPECT_EQ(img.proposals("applied").size(), 1u);
+  EXPECT_TRUE(img.check().ok);
+}
+
+TEST(Guard, TheStoreRefusesAnApprovalThatIsOnlyAStatus) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps");
+  int64_t p = img.propose("tool.register", "evil", {});
+  // Something flips the status without a human's decision in the log.
+  sqlite3_exec(img.db(), "UPDATE proposals SET status='approved'", nullptr, nullptr, nullptr);
+  std::string e = error_of([&] { img.apply(p, [](const image::Proposal&) {}); });
+  EXPECT_NE(e.find("not approved"), std::string::npos) << e;
+  EXPECT_EQ(img.proposals("applied").size(), 0u);
+}
+
+TEST(Guard, CatchesUpWithEventsWrittenByAnotherProcess) {
+  test::TempDir d;
+  image::Image a = image::Image::create(d / "a.a4ps");
+  a.set_guard(guard(Codex{{}, {{"no-x-after-y", "kind == \"x\" -> not once(kind == \"y\")", "", false}}}));
+  a.append_event("x", "t", {});
+  {
+    image::Image b = image::Image::open(d / "a.a4ps");  // unguarded, like another process
+    b.append_event("y", "t", {});
+  }
+  EXPECT_NE(error_of([&] { a.append_event("x", "t", {}); }).find("no-x-after-y"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace a4ps::codex
