@@ -30,5 +30,6 @@ inline CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
 void add_image_commands(CLI::App& app, Globals& g);
 void add_model_commands(CLI::App& app, Globals& g);
 void add_thread_commands(CLI::App& app, Globals& g);
+void add_governance_commands(CLI::App& app, Globals& g);
 
 }  // namespace a4ps::cli

@@ -1,6 +1,7 @@
 // The rule language: lexer, parser, type checker and incremental monitors.
 #include <cctype>
 #include <cstring>
+#include <compare>
 #include <map>
 
 #include "codex/codex.h"
@@ -110,6 +111,7 @@ class Formula {
     int field = 0;                // 0 kind, 1 actor, 2 seq, 3 payload path
     std::vector<std::string> path;
     std::string cmp;              // == != < <= > >=
+    int cmpk = 0;                 // the same as 0..5, for the hot path
     json value;
   };
   std::vector<Node> nodes;  // root last
@@ -143,26 +145,39 @@ class Formula {
   }
 
  private:
+  // Compares without building values: this runs for every rule on every event.
   static bool compare(const Node& n, const image::Event& e, const json& payload) {
-    json v;
-    if (n.field == 0) v = e.kind;
-    else if (n.field == 1) v = e.actor;
-    else if (n.field == 2) v = e.seq;
-    else {
-      const json* p = &payload;
-      for (auto& k : n.path) {
-        if (!p->is_object() || !p->contains(k)) return false;  // missing: the comparison is false
-        p = &(*p)[k];
-      }
-      v = *p;
+    if (n.field == 0 || n.field == 1) {
+      if (!n.value.is_string()) return false;
+      const std::string& have = n.field == 0 ? e.kind : e.actor;
+      const std::string& want = n.value.get_ref<const std::string&>();
+      return n.cmpk == 0 ? have == want : n.cmpk == 1 ? have != want : false;
     }
+    if (n.field == 2) return ordered(n.cmpk, e.seq <=> n.value.get<int64_t>());
+    const json* p = &payload;
+    for (auto& k : n.path) {
+      if (!p->is_object()) return false;
+      auto it = p->find(k);
+      if (it == p->end()) return false;  // missing: the comparison is false
+      p = &*it;
+    }
+    const json& v = *p;
     if (n.value.is_string() != v.is_string() || n.value.is_boolean() != v.is_boolean()) return false;
-    if (n.cmp == "==") return v == n.value;
-    if (n.cmp == "!=") return v != n.value;
-    if (n.cmp == "<") return v < n.value;
-    if (n.cmp == "<=") return v <= n.value;
-    if (n.cmp == ">") return v > n.value;
-    return v >= n.value;
+    if (n.cmpk == 0) return v == n.value;
+    if (n.cmpk == 1) return v != n.value;
+    if (!v.is_number()) return false;
+    return ordered(n.cmpk, v.get<double>() <=> n.value.get<double>());
+  }
+  template <class Ord>
+  static bool ordered(int cmp, Ord o) {
+    switch (cmp) {
+      case 0: return o == 0;
+      case 1: return o != 0;
+      case 2: return o < 0;
+      case 3: return o <= 0;
+      case 4: return o > 0;
+      default: return o >= 0;
+    }
   }
 };
 
@@ -286,6 +301,7 @@ class Parser {
     }
     if (peek().kind != Token::Op || peek().text == "->") fail("expected a comparison (== != < <= > >=) after " + field);
     n.cmp = next().text;
+    n.cmpk = n.cmp == "==" ? 0 : n.cmp == "!=" ? 1 : n.cmp == "<" ? 2 : n.cmp == "<=" ? 3 : n.cmp == ">" ? 4 : 5;
     const Token& lit = peek();
     Type lt;
     if (lit.kind == Token::String) n.value = lit.text, lt = Type::String;
