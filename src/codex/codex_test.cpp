@@ -65,6 +65,8 @@ TEST(Rules, ParseErrorsSayWhereAndWhatWasExpected) {
   EXPECT_EQ(err("kind < \"b\""), "line 1, column 8: only numbers can be ordered with <");
   EXPECT_EQ(err("kind == \"a\" kind"), "line 1, column 13: expected an operator (->, or, and, since) or the end of the rule, found 'kind'");
   EXPECT_EQ(err("kind == \"a"), "line 1, column 9: string is not closed (missing \")");
+  EXPECT_EQ(err("payload.version > 99999999999999999999999"),  // found by the fuzzer
+            "line 1, column 19: number 99999999999999999999999 is too large");
 }
 
 TEST(Rules, MonitorStateDoesNotGrowWithTheLog) {

@@ -305,7 +305,14 @@ class Parser {
     const Token& lit = peek();
     Type lt;
     if (lit.kind == Token::String) n.value = lit.text, lt = Type::String;
-    else if (lit.kind == Token::Number) n.value = std::stoll(lit.text), lt = Type::Int;
+    else if (lit.kind == Token::Number) {
+      try {
+        n.value = std::stoll(lit.text);
+      } catch (const std::out_of_range&) {  // found by the fuzzer
+        throw ParseError(lit.line, lit.col, "number " + lit.text.substr(0, 24) + " is too large");
+      }
+      lt = Type::Int;
+    }
     else if (lit.kind == Token::Ident && (lit.text == "true" || lit.text == "false")) n.value = lit.text == "true", lt = Type::Bool;
     else fail("expected a value (a \"string\", a number, true or false)");
     if (n.path.size() <= 1 && lt != type)
