@@ -1,6 +1,7 @@
 // End-to-end: approvals and the codex through the CLI.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -56,6 +57,51 @@ TEST(GovernanceCli, CodexCheckReportsTheRuleLineAndColumn) {
                        ": rule 'oops': line 1, column 17: expected ')', found the end of the rule\n");
   r = a4ps("--json codex show");
   EXPECT_EQ(json::parse(r.out)["rules"], 5);
+}
+
+json run_json(const std::string& args) {
+  auto r = a4ps("--json " + args);
+  EXPECT_EQ(r.code, 0) << args << "\n" << r.err;
+  return json::parse(r.out.empty() ? "null" : r.out);
+}
+
+// The agent proposes a tool, the run stops for a human, each step its own process.
+TEST(GovernanceCli, AProposedToolIsRegisteredOnlyAfterAHumanApproves) {
+  test::TempDir d;
+  std::string img = q(d / "a.a4ps");
+  ASSERT_EQ(a4ps("image init " + img).code, 0);
+  const std::string input = "'{\"name\": \"add\", \"source\": \"def add(a, b):\\n    return a + b\\n\"}'";
+  json r = run_json("thread run " + img + " --graph propose-tool --thread t --input " + input);
+  ASSERT_EQ(r["status"], "interrupted");
+  EXPECT_EQ(r["interrupts"][0]["payload"]["proposal"], 1);
+  EXPECT_NE(r["interrupts"][0]["payload"]["summary"].get<std::string>().find("+    return a + b"), std::string::npos);
+  // Resuming before anyone decided changes nothing: it waits again.
+  EXPECT_EQ(run_json("thread resume " + img + " t --value yes")["status"], "interrupted");
+  EXPECT_EQ(run_json("image info " + img)["counts"]["tools"], 0);
+  ASSERT_EQ(a4ps("approvals approve " + img + " 1 --reason 'reviewed' --reviewer alice").code, 0);
+  r = run_json("thread resume " + img + " t");
+  EXPECT_EQ(r["status"], "done");
+  EXPECT_EQ(r["state"]["version"], 1);
+  image::Image im = image::Image::open(d / "a.a4ps", {.read_only = true});
+  EXPECT_EQ(im.get(image::Kind::Tool, "add")->content, "def add(a, b):\n    return a + b\n");
+  std::vector<std::string> kinds;
+  for (auto& e : im.events()) kinds.push_back(e.kind);
+  auto at = [&](const std::string& k) { return std::find(kinds.begin(), kinds.end(), k) - kinds.begin(); };
+  EXPECT_LT(at("proposal.approved"), at("proposal.applied"));
+  EXPECT_EQ(at("proposal.applied") + 1, at("tool.version_added"));
+  EXPECT_TRUE(im.check().ok);
+}
+
+TEST(GovernanceCli, ARejectedToolIsNeverRegistered) {
+  test::TempDir d;
+  std::string img = q(d / "a.a4ps");
+  ASSERT_EQ(a4ps("image init " + img).code, 0);
+  run_json("thread run " + img + " --graph propose-tool --thread t --input '{\"name\": \"rm\", \"source\": \"x\"}'");
+  ASSERT_EQ(a4ps("approvals reject " + img + " 1 --reason 'deletes files'").code, 0);
+  json r = run_json("thread resume " + img + " t");
+  EXPECT_EQ(r["status"], "done");
+  EXPECT_EQ(r["state"]["decision"], "rejected");
+  EXPECT_EQ(run_json("image info " + img)["counts"]["tools"], 0);
 }
 
 }  // namespace

@@ -6,6 +6,13 @@
 #include <iostream>
 #include <string>
 
+namespace a4ps::codex {
+struct Codex;
+}
+namespace a4ps::image {
+class Image;
+}
+
 namespace a4ps::cli {
 
 struct Globals {
@@ -30,6 +37,8 @@ inline CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
 void add_image_commands(CLI::App& app, Globals& g);
 void add_model_commands(CLI::App& app, Globals& g);
 void add_thread_commands(CLI::App& app, Globals& g);
+// The codex an image lives by: its own "codex" document, else the default one.
+codex::Codex image_codex(const image::Image& img);
 void add_governance_commands(CLI::App& app, Globals& g);
 
 }  // namespace a4ps::cli

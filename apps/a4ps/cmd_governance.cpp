@@ -16,12 +16,6 @@ json proposal_json(const image::Proposal& p) {
           {"decided_at", p.decided_at}, {"reviewer", p.reviewer}, {"reason", p.reason}, {"payload", p.payload}};
 }
 
-// The codex an image lives by: its own "codex" document, else the default.
-codex::Codex image_codex(const image::Image& img) {
-  auto doc = img.get(image::Kind::Codex, "codex");
-  return doc ? codex::parse_codex(doc->content, img.path().string() + " codex") : codex::default_codex();
-}
-
 std::string codex_text(const codex::Codex& c) {
   std::ostringstream o;
   o << "principles\n";
@@ -34,6 +28,11 @@ std::string codex_text(const codex::Codex& c) {
 }
 
 }  // namespace
+
+codex::Codex image_codex(const image::Image& img) {
+  auto doc = img.get(image::Kind::Codex, "codex");
+  return doc ? codex::parse_codex(doc->content, img.path().string() + " codex") : codex::default_codex();
+}
 
 void add_governance_commands(CLI::App& app, Globals& g) {
   static std::string path, file, reviewer, reason;
@@ -102,6 +101,7 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->add_option("--reviewer", reviewer, "who decides (default: $USER)");
     c->callback([&g, approve, find] {
       auto img = image::Image::open(path);
+      img.set_guard(codex::guard(image_codex(img)));
       find(img);
       std::string who = reviewer;
       if (who.empty()) who = std::getenv("USER") ? std::getenv("USER") : "human";

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli.h"
+#include "codex/codex.h"
 #include "graph/graph.h"
 #include "graphs.h"
 #include "image/image.h"
@@ -34,14 +35,16 @@ struct Session {
   std::unique_ptr<graph::Checkpointer> cp;
   explicit Session(const std::string& path, bool read_only = false, bool full = false)
       : img(image::Image::open(path, {.read_only = read_only})),
-        cp(graph::image_checkpointer(img, full ? graph::Durability::Full : graph::Durability::Normal)) {}
+        cp(graph::image_checkpointer(img, full ? graph::Durability::Full : graph::Durability::Normal)) {
+    if (!read_only) img.set_guard(codex::guard(image_codex(img)));  // every event passes the codex
+  }
   graph::ThreadInfo thread(const std::string& id) const {
     auto t = cp->thread(id);
     if (!t) throw Error("no thread '" + id + "' in " + img.path().string() + "; see `a4ps thread ls`");
     return *t;
   }
   graph::CompiledGraph graph_for(const std::string& name) const {
-    return builtin_graph(name).compile({.checkpointer = cp.get(), .name = name});
+    return builtin_graph(name, const_cast<image::Image&>(img)).compile({.checkpointer = cp.get(), .name = name});
   }
   graph::CompiledGraph graph_of(const std::string& thread_id) const {
     return graph_for(thread(thread_id).meta.value("graph", ""));
@@ -102,7 +105,7 @@ void add_thread_commands(CLI::App& app, Globals& g) {
   };
 
   {
-    auto* c = sub(th, "run", "start a thread of a built-in graph (count, review)");
+    auto* c = sub(th, "run", "start a thread of a built-in graph (count, review, propose-tool)");
     c->add_option("image", path, "image file")->required();
     c->add_option("--graph", graph_name, "graph to run")->check(CLI::IsMember(builtin_graph_names()));
     c->add_option("--input", input, "input state as JSON");

@@ -1,5 +1,7 @@
 #include "graphs.h"
 
+#include "governance/governance.h"
+
 namespace a4ps::cli {
 namespace {
 
@@ -44,14 +46,47 @@ graph::StateGraph count_graph() {
   return g;
 }
 
+// "propose-tool": proposes registering a tool, waits for a human's decision (across
+// processes: the run stops until `a4ps approvals approve|reject` and `thread resume`),
+// then registers it through the image store, or not.
+graph::StateGraph propose_tool_graph(image::Image& img) {
+  graph::StateGraph g;
+  g.channel("name").channel("source").channel("proposal").channel("decision").channel("version");
+  g.node("propose", [&img](const json& s, NodeContext&) {
+    if (!s.contains("name") || !s.contains("source")) throw Error("input needs \"name\" and \"source\"");
+    std::string name = s["name"], source = s["source"];
+    auto cur = img.get(image::Kind::Tool, name);
+    int64_t id = img.propose("tool.register", name, {{"before", cur ? cur->content : ""}, {"after", source}});
+    return json{{"proposal", id}};
+  });
+  g.node("decide", [&img](const json& s, NodeContext& ctx) {
+    auto d = governance::await_decision(ctx, img, s["proposal"].get<int64_t>());
+    return json{{"decision", d == governance::Decision::Approved ? "approved" : "rejected"}};
+  });
+  g.node("register", [&img](const json& s, NodeContext&) {
+    int64_t version = 0;
+    img.apply(s["proposal"].get<int64_t>(), [&](const image::Proposal&) {
+      version = img.put(image::Kind::Tool, s["name"].get<std::string>(), s["source"].get<std::string>());
+    });
+    return json{{"version", version}};
+  });
+  g.edge(graph::START, "propose").edge("propose", "decide");
+  g.conditional("decide", [](const json& s) {
+    return std::vector<std::string>{s["decision"] == "approved" ? "register" : graph::END};
+  });
+  g.edge("register", graph::END);
+  return g;
+}
+
 }  // namespace
 
-std::vector<std::string> builtin_graph_names() { return {"count", "review"}; }
+std::vector<std::string> builtin_graph_names() { return {"count", "propose-tool", "review"}; }
 
-graph::StateGraph builtin_graph(const std::string& name) {
+graph::StateGraph builtin_graph(const std::string& name, image::Image& img) {
   if (name == "review") return review_graph();
   if (name == "count") return count_graph();
-  throw Error("no graph named '" + name + "'; built-in graphs: count, review");
+  if (name == "propose-tool") return propose_tool_graph(img);
+  throw Error("no graph named '" + name + "'; built-in graphs: count, propose-tool, review");
 }
 
 }  // namespace a4ps::cli

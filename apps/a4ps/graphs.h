@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "image/image.h"
 
 namespace a4ps::cli {
 
-graph::StateGraph builtin_graph(const std::string& name);  // throws Error for an unknown name
+// The graph named `name` working on `img`; throws Error for an unknown name.
+graph::StateGraph builtin_graph(const std::string& name, image::Image& img);
 std::vector<std::string> builtin_graph_names();
 
 }  // namespace a4ps::cli
