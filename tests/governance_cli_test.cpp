@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "codex/codex.h"
 #include "image/image.h"
 #include "testutil.h"
 
@@ -102,6 +103,35 @@ TEST(GovernanceCli, ARejectedToolIsNeverRegistered) {
   EXPECT_EQ(r["status"], "done");
   EXPECT_EQ(r["state"]["decision"], "rejected");
   EXPECT_EQ(run_json("image info " + img)["counts"]["tools"], 0);
+}
+
+TEST(GovernanceCli, TheCodexChangesOnlyThroughAnApprovedAmendment) {
+  test::TempDir d;
+  std::string img = q(d / "a.a4ps");
+  ASSERT_EQ(a4ps("image init " + img).code, 0);
+  std::string toml = run_json("codex show")["toml"];
+  toml += "\n[[rules]]\nname = \"no-intruders\"\ncheck = 'actor != \"intruder\"'\n";
+  std::ofstream(d / "new.toml") << toml;
+  ASSERT_EQ(a4ps("codex amend " + img + " " + q(d / "new.toml") + " --reason 'keep intruders out'").code, 0);
+  auto r = a4ps("approvals apply " + img + " 1");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("is pending, not approved"), std::string::npos) << r.err;
+  EXPECT_EQ(run_json("codex show " + img)["rules"], 5);  // unchanged
+  ASSERT_EQ(a4ps("approvals approve " + img + " 1 --reason ok").code, 0);
+  ASSERT_EQ(a4ps("approvals apply " + img + " 1").code, 0);
+  EXPECT_EQ(run_json("codex show " + img)["rules"], 6);
+  // The amended codex is what guards the image now: an event by "intruder" is refused.
+  {
+    image::Image im = image::Image::open(d / "a.a4ps");
+    im.set_guard(codex::guard(codex::parse_codex(im.get(image::Kind::Codex, "codex")->content)));
+    EXPECT_NE(test::error_of([&] { im.append_event("memory.added", "intruder", {{"id", 1}}); }).find("no-intruders"),
+              std::string::npos);
+    EXPECT_EQ(im.events().back().kind, "codex.violation");
+  }
+  std::ofstream(d / "bad.toml") << "[[rules]]\nname = \"x\"\ncheck = 'kind =='\n";
+  r = a4ps("codex amend " + img + " " + q(d / "bad.toml") + " --reason nope");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("the proposed codex: rule 'x': line 1, column 8"), std::string::npos) << r.err;
 }
 
 }  // namespace

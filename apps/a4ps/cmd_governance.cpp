@@ -3,6 +3,7 @@
 
 #include "cli.h"
 #include "codex/codex.h"
+#include "governance/governance.h"
 #include "image/image.h"
 #include "util/util.h"
 
@@ -59,6 +60,21 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     });
   }
 
+  {
+    auto* c = sub(cx, "amend", "propose a new codex for an image (takes effect once approved and applied)");
+    c->add_option("image", path, "image file")->required();
+    c->add_option("file", file, "the new codex (TOML)")->required();
+    c->add_option("--reason", reason, "why the codex should change")->required();
+    c->callback([&g] {
+      auto img = image::Image::open(path);
+      img.set_guard(codex::guard(image_codex(img)));
+      int64_t id = governance::propose_amendment(img, read_file(file), reason);
+      emit(g, {{"proposal", id}}, "proposed codex amendment #" + std::to_string(id) + "; a human decides with `a4ps approvals approve " +
+                                      path + " " + std::to_string(id) + " --reason ...`, then `a4ps approvals apply " + path + " " +
+                                      std::to_string(id) + "`\n");
+    });
+  }
+
   auto* ap = sub(&app, "approvals", "self-modification proposals waiting for (or given) a human's decision");
   ap->require_subcommand(1);
   {
@@ -89,8 +105,22 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->callback([&g, find] {
       auto img = image::Image::open(path, {.read_only = true});
       auto p = find(img);
-      emit(g, proposal_json(p), "#" + std::to_string(p.id) + " " + p.kind + " " + p.target + " (" + p.status + ")\n" +
-                                    p.payload.dump(2) + "\n" + (p.reason.empty() ? "" : "decided by " + p.reviewer + ": " + p.reason + "\n"));
+      emit(g, proposal_json(p), "#" + std::to_string(p.id) + " (" + p.status + ", " + p.created_at + ") " +
+                                    governance::describe(p) + "\n" +
+                                    (p.reason.empty() ? "" : "decided by " + p.reviewer + ": " + p.reason + "\n"));
+    });
+  }
+  {
+    auto* c = sub(ap, "apply", "carry out an approved proposal (codex amendments, tool and persona changes)");
+    c->add_option("image", path, "image file")->required();
+    c->add_option("id", id, "proposal number")->required();
+    c->callback([&g, find] {
+      auto img = image::Image::open(path);
+      img.set_guard(codex::guard(image_codex(img)));
+      auto p = find(img);
+      int64_t v = governance::apply(img, id);
+      emit(g, {{"id", id}, {"status", "applied"}, {"version", v}},
+           "applied proposal #" + std::to_string(id) + ": " + p.kind + " " + p.target + " is now version " + std::to_string(v) + "\n");
     });
   }
   for (bool approve : {true, false}) {

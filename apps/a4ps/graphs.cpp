@@ -64,11 +64,7 @@ graph::StateGraph propose_tool_graph(image::Image& img) {
     return json{{"decision", d == governance::Decision::Approved ? "approved" : "rejected"}};
   });
   g.node("register", [&img](const json& s, NodeContext&) {
-    int64_t version = 0;
-    img.apply(s["proposal"].get<int64_t>(), [&](const image::Proposal&) {
-      version = img.put(image::Kind::Tool, s["name"].get<std::string>(), s["source"].get<std::string>());
-    });
-    return json{{"version", version}};
+    return json{{"version", governance::apply(img, s["proposal"].get<int64_t>())}};
   });
   g.edge(graph::START, "propose").edge("propose", "decide");
   g.conditional("decide", [](const json& s) {

@@ -1,8 +1,13 @@
 #include "governance/governance.h"
 
+#include <algorithm>
+
+#include "codex/codex.h"
 #include "image/diff.h"
 
 namespace a4ps::governance {
+
+using json = nlohmann::json;
 
 Decision await_decision(graph::NodeContext& ctx, const image::Image& img, int64_t id) {
   for (;;) {
@@ -19,9 +24,44 @@ Decision await_decision(graph::NodeContext& ctx, const image::Image& img, int64_
   }
 }
 
+int64_t apply(image::Image& img, int64_t id) {
+  int64_t version = 0;
+  img.apply(id, [&](const image::Proposal& p) {
+    const std::string after = p.payload.is_object() ? p.payload.value("after", "") : "";
+    if (p.kind == "tool.register" || p.kind == "tool.rollback") {
+      version = img.put(image::Kind::Tool, p.target, after);
+    } else if (p.kind == "persona.change") {
+      version = img.put(image::Kind::Persona, p.target, after);
+    } else if (p.kind == "codex.amend") {
+      codex::parse_codex(after, "the amended codex");  // never store a codex that does not check
+      version = img.put(image::Kind::Codex, "codex", after);
+    } else {
+      throw Error("proposal " + std::to_string(id) + " is a " + p.kind +
+                  " proposal, which this command cannot apply (adapters are activated by the learning loop)");
+    }
+  });
+  return version;
+}
+
+int64_t propose_amendment(image::Image& img, const std::string& toml, const std::string& why) {
+  codex::Codex next = codex::parse_codex(toml, "the proposed codex");
+  auto cur_doc = img.get(image::Kind::Codex, "codex");
+  codex::Codex cur = cur_doc ? codex::parse_codex(cur_doc->content, "the current codex") : codex::default_codex();
+  json dropped = json::array();
+  for (auto& r : cur.rules)
+    if (r.builtin && std::none_of(next.rules.begin(), next.rules.end(), [&](auto& n) { return n.name == r.name && n.check == r.check; }))
+      dropped.push_back(r.name);
+  return img.propose("codex.amend", "codex",
+                     {{"before", cur_doc ? cur_doc->content : codex::to_toml(cur)}, {"after", toml}, {"why", why},
+                      {"drops_builtin_rules", dropped}});
+}
+
 std::string describe(const image::Proposal& p) {
   std::string out = p.kind + " " + p.target;
   const auto& j = p.payload;
+  if (j.is_object() && j.contains("drops_builtin_rules") && !j["drops_builtin_rules"].empty())
+    out += "\nWARNING: removes or changes built-in rules " + j["drops_builtin_rules"].dump();
+  if (j.is_object() && j.contains("why") && j["why"].is_string()) out += "\nwhy: " + j["why"].get<std::string>();
   if (j.is_object() && j.contains("after") && j["after"].is_string()) {
     std::string before = j.contains("before") && j["before"].is_string() ? j["before"].get<std::string>() : "";
     out += "\n" + image::unified_diff(before, j["after"].get<std::string>(), p.target + " (now)", p.target + " (proposed)");

@@ -17,6 +17,15 @@ enum class Decision { Approved, Rejected };
 // decided, returns the decision (the resume value itself carries no authority).
 Decision await_decision(graph::NodeContext& ctx, const image::Image& img, int64_t id);
 
+// Applies an approved proposal's change through the image store (which checks the
+// approval again): tool.register / tool.rollback / persona.change / codex.amend carry the
+// new text in payload "after". Returns the new version of the object.
+int64_t apply(image::Image& img, int64_t id);
+
+// Proposes replacing the image's codex with `toml` (validated first). The summary warns
+// when the amendment drops a built-in rule.
+int64_t propose_amendment(image::Image& img, const std::string& toml, const std::string& why);
+
 // The proposal as a human should see it: kind, target and a readable diff when the
 // payload carries "before"/"after" texts.
 std::string describe(const image::Proposal& p);

@@ -382,7 +382,7 @@ void Image::apply(int64_t id, const std::function<void(const Proposal&)>& effect
   st.bind(1, id);
   approved_in_log = st.step() && st.i64(0) > 0;
   if (p->status != "approved" || !approved_in_log)
-    throw Error("proposal " + std::to_string(id) + " is " + p->status + ", not approved: a human must approve it first (`a4ps approvals approve " +
+    throw Error("proposal " + std::to_string(id) + " is " + p->status + ", not approved: a human must approve it first (`a4ps approvals approve IMAGE " +
                 std::to_string(id) + "`)");
   append_event("proposal.applied", "a4ps", {{"id", id}, {"kind", p->kind}, {"target", p->target}});
   effect(*p);
