@@ -60,27 +60,21 @@ TEST(GovernanceCli, CodexCheckReportsTheRuleLineAndColumn) {
   EXPECT_EQ(json::parse(r.out)["rules"], 5);
 }
 
-json run_json(const std::string& args) {
-  auto r = a4ps("--json " + args);
-  EXPECT_EQ(r.code, 0) << args << "\n" << r.err;
-  return json::parse(r.out.empty() ? "null" : r.out);
-}
-
 // The agent proposes a tool, the run stops for a human, each step its own process.
 TEST(GovernanceCli, AProposedToolIsRegisteredOnlyAfterAHumanApproves) {
   test::TempDir d;
   std::string img = q(d / "a.a4ps");
   ASSERT_EQ(a4ps("image init " + img).code, 0);
   const std::string input = "'{\"name\": \"add\", \"source\": \"def add(a, b):\\n    return a + b\\n\"}'";
-  json r = run_json("thread run " + img + " --graph propose-tool --thread t --input " + input);
+  json r = test::a4ps_json("thread run " + img + " --graph propose-tool --thread t --input " + input);
   ASSERT_EQ(r["status"], "interrupted");
   EXPECT_EQ(r["interrupts"][0]["payload"]["proposal"], 1);
   EXPECT_NE(r["interrupts"][0]["payload"]["summary"].get<std::string>().find("+    return a + b"), std::string::npos);
   // Resuming before anyone decided changes nothing: it waits again.
-  EXPECT_EQ(run_json("thread resume " + img + " t --value yes")["status"], "interrupted");
-  EXPECT_EQ(run_json("image info " + img)["counts"]["tools"], 0);
+  EXPECT_EQ(test::a4ps_json("thread resume " + img + " t --value yes")["status"], "interrupted");
+  EXPECT_EQ(test::a4ps_json("image info " + img)["counts"]["tools"], 0);
   ASSERT_EQ(a4ps("approvals approve " + img + " 1 --reason 'reviewed' --reviewer alice").code, 0);
-  r = run_json("thread resume " + img + " t");
+  r = test::a4ps_json("thread resume " + img + " t");
   EXPECT_EQ(r["status"], "done");
   EXPECT_EQ(r["state"]["version"], 1);
   image::Image im = image::Image::open(d / "a.a4ps", {.read_only = true});
@@ -97,29 +91,29 @@ TEST(GovernanceCli, ARejectedToolIsNeverRegistered) {
   test::TempDir d;
   std::string img = q(d / "a.a4ps");
   ASSERT_EQ(a4ps("image init " + img).code, 0);
-  run_json("thread run " + img + " --graph propose-tool --thread t --input '{\"name\": \"rm\", \"source\": \"x\"}'");
+  test::a4ps_json("thread run " + img + " --graph propose-tool --thread t --input '{\"name\": \"rm\", \"source\": \"x\"}'");
   ASSERT_EQ(a4ps("approvals reject " + img + " 1 --reason 'deletes files'").code, 0);
-  json r = run_json("thread resume " + img + " t");
+  json r = test::a4ps_json("thread resume " + img + " t");
   EXPECT_EQ(r["status"], "done");
   EXPECT_EQ(r["state"]["decision"], "rejected");
-  EXPECT_EQ(run_json("image info " + img)["counts"]["tools"], 0);
+  EXPECT_EQ(test::a4ps_json("image info " + img)["counts"]["tools"], 0);
 }
 
 TEST(GovernanceCli, TheCodexChangesOnlyThroughAnApprovedAmendment) {
   test::TempDir d;
   std::string img = q(d / "a.a4ps");
   ASSERT_EQ(a4ps("image init " + img).code, 0);
-  std::string toml = run_json("codex show")["toml"];
+  std::string toml = test::a4ps_json("codex show")["toml"];
   toml += "\n[[rules]]\nname = \"no-intruders\"\ncheck = 'actor != \"intruder\"'\n";
   std::ofstream(d / "new.toml") << toml;
   ASSERT_EQ(a4ps("codex amend " + img + " " + q(d / "new.toml") + " --reason 'keep intruders out'").code, 0);
   auto r = a4ps("approvals apply " + img + " 1");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("is pending, not approved"), std::string::npos) << r.err;
-  EXPECT_EQ(run_json("codex show " + img)["rules"], 5);  // unchanged
+  EXPECT_EQ(test::a4ps_json("codex show " + img)["rules"], 5);  // unchanged
   ASSERT_EQ(a4ps("approvals approve " + img + " 1 --reason ok").code, 0);
   ASSERT_EQ(a4ps("approvals apply " + img + " 1").code, 0);
-  EXPECT_EQ(run_json("codex show " + img)["rules"], 6);
+  EXPECT_EQ(test::a4ps_json("codex show " + img)["rules"], 6);
   // The amended codex is what guards the image now: an event by "intruder" is refused.
   {
     image::Image im = image::Image::open(d / "a.a4ps");

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llm/backend.h"
+#include "local_server.h"
 #include "testutil.h"
 
 namespace a4ps::llm {
@@ -24,10 +25,7 @@ using test::error_of;
 std::string fixture(const std::string& name) { return read_file(std::string(A4PS_FIXTURES) + "/ollama/" + name); }
 
 // A local server replaying Ollama's answers and keeping what it was sent.
-struct FakeOllama {
-  httplib::Server srv;
-  std::thread th;
-  int port = 0;
+struct FakeOllama : test::LocalServer {
   json last_chat, last_embed;
   FakeOllama() {
     srv.Post("/api/chat", [this](const httplib::Request& req, httplib::Response& res) {
@@ -43,15 +41,8 @@ struct FakeOllama {
       last_embed = json::parse(req.body);
       res.set_content(fixture("embed.json"), "application/json");
     });
-    port = srv.bind_to_any_port("127.0.0.1");
-    th = std::thread([this] { srv.listen_after_bind(); });
-    while (!srv.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    start();
   }
-  ~FakeOllama() {
-    srv.stop();
-    th.join();
-  }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
 };
 
 TEST(Ollama, StreamsAChatAndSendsWhatOllamaExpects) {

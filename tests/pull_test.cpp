@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llm/llm.h"
+#include "local_server.h"
 #include "testutil.h"
 
 namespace a4ps::llm {
@@ -15,10 +16,7 @@ namespace {
 
 using test::error_of;
 
-struct ModelServer {
-  httplib::Server srv;
-  std::thread th;
-  int port = 0;
+struct ModelServer : test::LocalServer {
   std::string bytes, last_range;
   ModelServer() : bytes(read_file(test::model("synthetic-llama-tiny.gguf"))) {
     srv.Get("/m/tiny.gguf", [this](const httplib::Request& req, httplib::Response& res) {
@@ -26,15 +24,8 @@ struct ModelServer {
       res.set_content(bytes, "application/octet-stream");  // the server answers ranges itself
     });
     srv.Get("/moved", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/m/tiny.gguf"); });
-    port = srv.bind_to_any_port("127.0.0.1");
-    th = std::thread([this] { srv.listen_after_bind(); });
-    while (!srv.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    start();
   }
-  ~ModelServer() {
-    srv.stop();
-    th.join();
-  }
-  std::string url(const std::string& p) const { return "http://127.0.0.1:" + std::to_string(port) + p; }
 };
 
 TEST(Pull, DownloadsFollowsRedirectsAndVerifies) {

@@ -14,6 +14,8 @@
 
 #include <spawn.h>
 
+#include <nlohmann/json.hpp>
+
 #include "util/util.h"
 
 extern char** environ;
@@ -57,6 +59,13 @@ inline RunResult run(const std::string& cmd) {
 inline RunResult a4ps(const std::string& args) { return run(std::string(A4PS_BIN) + " " + args); }
 
 inline std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Runs `a4ps --json ARGS`, expects success, and parses what it printed.
+inline nlohmann::json a4ps_json(const std::string& args) {
+  RunResult r = a4ps("--json " + args);
+  if (r.code != 0) throw std::runtime_error("a4ps " + args + " failed: " + r.err);
+  return nlohmann::json::parse(r.out);
+}
 
 // The message of the a4ps::Error that f throws, or "" when it throws none.
 inline std::string error_of(const std::function<void()>& f) {

@@ -12,24 +12,18 @@ using nlohmann::json;
 using test::a4ps;
 using test::q;
 
-json run_json(const std::string& args) {
-  auto r = a4ps("--json " + args);
-  EXPECT_EQ(r.code, 0) << args << "\n" << r.err;
-  return json::parse(r.out.empty() ? "null" : r.out);
-}
-
 TEST(ThreadCli, InterruptInOneProcessResumeInAnother) {
   test::TempDir d;
   std::string img = q(d / "a.a4ps");
   ASSERT_EQ(a4ps("image init " + img).code, 0);
-  json r = run_json("thread run " + img + " --graph review --thread t1 --input '{\"topic\": \"owls\"}'");
+  json r = test::a4ps_json("thread run " + img + " --graph review --thread t1 --input '{\"topic\": \"owls\"}'");
   EXPECT_EQ(r["status"], "interrupted");
   EXPECT_EQ(r["interrupts"][0]["node"], "review");
   EXPECT_EQ(r["interrupts"][0]["payload"]["draft"], "A short note on owls.");
-  json ls = run_json("thread ls " + img);
+  json ls = test::a4ps_json("thread ls " + img);
   ASSERT_EQ(ls.size(), 1u);
   EXPECT_EQ(ls[0]["status"], "interrupted");
-  r = run_json("thread resume " + img + " t1 --value yes");  // a new process, from the file alone
+  r = test::a4ps_json("thread resume " + img + " t1 --value yes");  // a new process, from the file alone
   EXPECT_EQ(r["status"], "done");
   EXPECT_EQ(r["state"]["verdict"], "yes");
   EXPECT_EQ(r["state"]["log"], json::array({"drafted", "reviewed", "published"}));
@@ -43,22 +37,22 @@ TEST(ThreadCli, HistoryStateForkAndEdit) {
   test::TempDir d;
   std::string img = q(d / "a.a4ps");
   ASSERT_EQ(a4ps("image init " + img).code, 0);
-  json r = run_json("thread run " + img + " --graph count --thread c --input '{\"n\": 3}'");
+  json r = test::a4ps_json("thread run " + img + " --graph count --thread c --input '{\"n\": 3}'");
   ASSERT_EQ(r["status"], "done");
   EXPECT_EQ(r["state"]["i"], 3);
-  json h = run_json("thread history " + img + " c");
+  json h = test::a4ps_json("thread history " + img + " c");
   ASSERT_EQ(h.size(), 4u);  // input + 3 ticks, newest first
   EXPECT_EQ(h[0]["state"]["i"], 3);
   std::string first_tick = h[2]["id"];
-  EXPECT_EQ(run_json("thread state " + img + " c " + first_tick)["state"]["i"], 1);
+  EXPECT_EQ(test::a4ps_json("thread state " + img + " c " + first_tick)["state"]["i"], 1);
   // Fork from the first tick and change the goal there: the original is left alone.
-  json f = run_json("thread fork " + img + " c " + first_tick + " --to c2");
+  json f = test::a4ps_json("thread fork " + img + " c " + first_tick + " --to c2");
   EXPECT_EQ(f["thread"], "c2");
-  run_json("thread edit " + img + " c2 --set '{\"n\": 5}'");
-  r = run_json("thread resume " + img + " c2");
+  test::a4ps_json("thread edit " + img + " c2 --set '{\"n\": 5}'");
+  r = test::a4ps_json("thread resume " + img + " c2");
   EXPECT_EQ(r["state"]["i"], 5);
-  EXPECT_EQ(run_json("thread show " + img + " c")["latest"]["state"]["i"], 3);
-  EXPECT_EQ(run_json("thread history " + img + " c").size(), 4u);
+  EXPECT_EQ(test::a4ps_json("thread show " + img + " c")["latest"]["state"]["i"], 3);
+  EXPECT_EQ(test::a4ps_json("thread history " + img + " c").size(), 4u);
 }
 
 TEST(ThreadCli, BadInputIsOneClearLine) {
