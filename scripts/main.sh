@@ -19,5 +19,11 @@ echo
 $A4PS thread run "$DEMO" --graph review --thread hello --input '{"topic": "the agent image"}'
 $A4PS thread resume "$DEMO" hello --value yes
 echo
+# A self-modification: the agent proposes a tool; it lands only after a human's yes.
+$A4PS thread run "$DEMO" --graph propose-tool --thread forge \
+  --input '{"name": "add", "source": "def add(a, b):\n    return a + b\n"}'
+$A4PS approvals approve "$DEMO" 1 --reason "reviewed the diff" --reviewer demo
+$A4PS thread resume "$DEMO" forge
+echo
 $A4PS image info "$DEMO"
 $A4PS image check "$DEMO"
