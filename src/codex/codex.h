@@ -76,7 +76,8 @@ class Monitor {
   std::vector<const Rule*> step(const image::Event& e);
   void commit();
   void rollback();
-  int64_t seen() const;  // seq of the last committed event
+  int64_t seen() const;     // seq of the last committed event
+  int64_t stepped() const;  // seq of the last event stepped, committed or not
   size_t rules() const;
   size_t state_size() const;  // values kept between events, over all rules
 

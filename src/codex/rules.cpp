@@ -370,6 +370,7 @@ void Monitor::rollback() {
   impl_->pending_seen = impl_->seen;
 }
 int64_t Monitor::seen() const { return impl_->seen; }
+int64_t Monitor::stepped() const { return impl_->pending_seen; }
 size_t Monitor::rules() const { return impl_->rules.size(); }
 size_t Monitor::state_size() const {
   size_t n = 0;
@@ -382,7 +383,9 @@ namespace {
 class CodexGuard final : public image::EventGuard {
  public:
   explicit CodexGuard(const Codex& c) : m_(c) {}
-  int64_t seen() const override { return m_.seen(); }
+  // What the monitors have stepped through, including this transaction's own events,
+  // so that catching up never replays them.
+  int64_t seen() const override { return m_.stepped(); }
   void catch_up(const image::Event& e) override {
     m_.step(e);  // already committed: it happened, whatever the verdict
     m_.commit();

@@ -23,6 +23,13 @@ class ImageCheckpointer final : public Checkpointer {
     // The step's durability can differ from the image's default (FULL for self-changes).
     bool switch_sync = (durability_ == Durability::Full) != (img_.sync() == image::Sync::Full);
     if (switch_sync) stmts_.exec(durability_ == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    struct Restore {  // the connection's own durability comes back even if the step fails
+      ImageCheckpointer* self;
+      bool on;
+      ~Restore() {
+        if (on) self->stmts_.exec(self->img_.sync() == image::Sync::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+      }
+    } restore{this, switch_sync};
     image::Image::Tx tx(img_);
     auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
     last.bind(1, cp.thread_id);
@@ -35,7 +42,6 @@ class ImageCheckpointer final : public Checkpointer {
         .bind(1, cp.thread_id).bind(2, cp.id).bind(3, cp.parent_id).bind(4, cp.step).bind(5, cp.state.dump())
         .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc()).run();
     tx.commit();
-    if (switch_sync) stmts_.exec(img_.sync() == image::Sync::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     return cp.id;
   }
 

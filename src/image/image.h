@@ -94,7 +94,7 @@ struct CheckReport {
 class EventGuard {
  public:
   virtual ~EventGuard() = default;
-  virtual int64_t seen() const = 0;                // seq of the last committed event it saw
+  virtual int64_t seen() const = 0;                // seq of the last event it has stepped through
   virtual void catch_up(const Event& e) = 0;       // an already committed event (replay, other processes)
   virtual std::string check(const Event& e) = 0;   // "" allows it; otherwise why it is refused
   virtual void committed() = 0;                    // the checked events committed
