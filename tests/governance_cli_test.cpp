@@ -122,6 +122,10 @@ TEST(GovernanceCli, TheCodexChangesOnlyThroughAnApprovedAmendment) {
               std::string::npos);
     EXPECT_EQ(im.events().back().kind, "codex.violation");
   }
+  auto v = test::a4ps_json("codex violations " + img);  // the human sees what was refused
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0]["refused"]["actor"], "intruder");
+  EXPECT_NE(v[0]["refused"]["why"].get<std::string>().find("no-intruders"), std::string::npos);
   std::ofstream(d / "bad.toml") << "[[rules]]\nname = \"x\"\ncheck = 'kind =='\n";
   r = a4ps("codex amend " + img + " " + q(d / "bad.toml") + " --reason nope");
   EXPECT_EQ(r.code, 1);

@@ -61,6 +61,23 @@ void add_governance_commands(CLI::App& app, Globals& g) {
   }
 
   {
+    auto* c = sub(cx, "violations", "what the codex refused in an image, newest last");
+    c->add_option("image", path, "image file")->required();
+    c->callback([&g] {
+      auto img = image::Image::open(path, {.read_only = true});
+      json j = json::array();
+      std::ostringstream o;
+      for (auto& e : img.events())
+        if (e.kind == "codex.violation") {
+          json p = json::parse(e.payload);
+          j.push_back({{"seq", e.seq}, {"ts", e.ts}, {"refused", p}});
+          o << e.ts << "  refused " << p.value("event", "?") << " by " << p.value("actor", "?") << ": "
+            << p.value("why", "") << "\n";
+        }
+      emit(g, j, j.empty() ? "the codex has refused nothing in " + path + "\n" : o.str());
+    });
+  }
+  {
     auto* c = sub(cx, "amend", "propose a new codex for an image (takes effect once approved and applied)");
     c->add_option("image", path, "image file")->required();
     c->add_option("file", file, "the new codex (TOML)")->required();
