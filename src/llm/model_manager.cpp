@@ -402,4 +402,32 @@ std::unique_ptr<Backend> llama_backend(ModelManager& mm, Persona p) {
   return std::make_unique<LlamaBackend>(mm, std::move(p));
 }
 
+std::unique_ptr<Backend> open_backend(const std::string& spec, ModelManager& mm, const Persona& persona) {
+  auto starts = [&](const char* p) { return spec.rfind(p, 0) == 0; };
+  if (starts("ollama:")) {
+    std::string rest = spec.substr(7), url;
+    if (auto at = rest.find('@'); at != std::string::npos) url = rest.substr(at + 1), rest.resize(at);
+    if (url.empty()) {
+      const char* host = std::getenv("OLLAMA_HOST");
+      url = host && *host ? (std::string(host).find("://") == std::string::npos ? "http://" + std::string(host) : host)
+                          : "http://127.0.0.1:11434";
+    }
+    if (rest.empty()) throw Error("model spec '" + spec + "' names no Ollama model; write ollama:NAME");
+    return ollama_backend(url, rest);
+  }
+  if (starts("openai:")) {
+    std::string rest = spec.substr(7);
+    auto hash = rest.find('#');
+    if (hash == std::string::npos || hash + 1 >= rest.size())
+      throw Error("model spec '" + spec + "' needs a model name: write openai:URL#MODEL");
+    return openai_backend(rest.substr(0, hash), rest.substr(hash + 1));
+  }
+  if (starts("scripted:")) return scripted_backend(spec.substr(9), persona.name);
+  if (spec.empty()) throw Error("no model given; pass --model (a GGUF path, ollama:NAME or openai:URL#MODEL) or set A4PS_MODEL");
+  Persona p = persona;
+  p.model = spec;
+  read_model_info(p.model);  // a clear error now for a missing or non-GGUF file
+  return llama_backend(mm, p);
+}
+
 }  // namespace a4ps::llm

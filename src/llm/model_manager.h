@@ -72,6 +72,13 @@ std::unique_ptr<Backend> llama_backend(ModelManager& mm, Persona p);
 // "8G", "512M", "8GiB" -> bytes; throws Error on anything else.
 uint64_t parse_bytes(const std::string& s);
 
+// Picks a backend from a model spec, the way --model / A4PS_MODEL are written:
+//   path/to/model.gguf        embedded llama.cpp through mm (with the persona's adapters)
+//   ollama:NAME[@URL]         Ollama (URL default: $OLLAMA_HOST or http://127.0.0.1:11434)
+//   openai:URL#MODEL          an OpenAI-compatible server
+//   scripted:FILE             the scripted fake
+std::unique_ptr<Backend> open_backend(const std::string& spec, ModelManager& mm, const Persona& persona);
+
 // Estimated bytes a model needs at a context size (weights + KV cache).
 uint64_t estimate_bytes(const fs::path& gguf, uint32_t n_ctx);
 

@@ -176,6 +176,20 @@ TEST(ModelManager, EmbeddingsAreNormalisedAndDeterministic) {
   EXPECT_GT(max_diff(a, c), 1e-3f);
 }
 
+TEST(OpenBackend, ReadsEveryKindOfModelSpec) {
+  ModelManager mm(small());
+  Persona p{"BRICK", {}, {}};
+  EXPECT_EQ(open_backend("ollama:llama3.2@http://127.0.0.1:9", mm, p)->name(), "ollama (llama3.2 at http://127.0.0.1:9)");
+  EXPECT_EQ(open_backend("openai:http://127.0.0.1:8080#qwen", mm, p)->name(), "openai (qwen at http://127.0.0.1:8080)");
+  EXPECT_EQ(open_backend(model("synthetic-llama-tiny.gguf").string(), mm, p)->name(), "llama (synthetic-llama-tiny.gguf)");
+  EXPECT_NE(error_of([&] { open_backend("openai:http://x", mm, p); }).find("write openai:URL#MODEL"), std::string::npos);
+  EXPECT_NE(error_of([&] { open_backend("ollama:", mm, p); }).find("names no Ollama model"), std::string::npos);
+  EXPECT_NE(error_of([&] { open_backend("", mm, p); }).find("set A4PS_MODEL"), std::string::npos);
+  EXPECT_NE(error_of([&] { open_backend("/no/such.gguf", mm, p); }).find("no model file"), std::string::npos);
+  auto b = open_backend(model("synthetic-llama-tiny.gguf").string(), mm, p);
+  EXPECT_GT(b->chat({.messages = {{"user", "hi"}}, .max_tokens = 3, .ignore_eos = true}).completion_tokens, 0);
+}
+
 TEST(Scripted, ReplaysByPersonaAndMatchAndSaysWhenItRunsOut) {
   test::TempDir d;
   std::ofstream(d / "s.jsonl") << R"({"text": "route: BRICK", "persona": "ALFRED"})" "\n"
