@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   add_model_commands(app, g);
   add_thread_commands(app, g);
   add_governance_commands(app, g);
+  add_doctor_command(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,68 @@
+// The sandbox: agent code never runs in the A4PS process. A persistent Python kernel
+// (python/a4ps_runtime.py) runs inside gVisor (runsc, an OCI bundle over a read-only
+// minimal root), bubblewrap (namespaces), or nothing at all (refused unless forced),
+// with no network, a private writable workspace and limits on wall time, CPU, memory,
+// processes, output and file size. A kernel that crashes or hits a limit is restarted
+// for the next run.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace a4ps::sandbox {
+
+namespace fs = std::filesystem;
+
+enum class Provider { GVisor, Bwrap, None };
+const char* provider_name(Provider p);        // "gvisor", "bwrap", "none"
+Provider parse_provider(const std::string& s);  // throws Error
+
+struct Limits {
+  int wall_ms = 10000;                 // per run; the kernel is killed and restarted past it
+  int cpu_s = 10;                      // RLIMIT_CPU for the kernel process
+  uint64_t memory_bytes = 1ull << 30;  // RLIMIT_AS
+  int processes = 64;                  // RLIMIT_NPROC (bwrap: of the unprivileged uid)
+  size_t output_bytes = 64 << 10;      // stdout and stderr, each
+  uint64_t file_bytes = 16 << 20;      // RLIMIT_FSIZE
+};
+
+struct Options {
+  Provider provider = Provider::GVisor;
+  Limits limits;
+  fs::path workspace;        // host folder mounted writable at /work (created if missing)
+  bool allow_unsafe = false;  // required for Provider::None
+};
+
+struct Result {
+  bool ok = false;
+  std::string stdout_text, stderr_text, value, error_type, error, traceback;
+  bool truncated = false;   // output was cut at the limit
+  bool timed_out = false;   // wall time ran out; the kernel was killed
+  bool crashed = false;     // the kernel died (a limit, a signal); it restarts next run
+  double ms = 0;
+};
+
+class Kernel {
+ public:
+  static std::unique_ptr<Kernel> start(const Options& opts);  // throws Error
+  ~Kernel();
+  Result run(const std::string& code);
+  Provider provider() const;
+
+ private:
+  struct Impl;
+  explicit Kernel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct Check {
+  Provider provider;
+  bool works = false;
+  std::string detail;  // why not, or what ran
+};
+std::vector<Check> doctor();  // tries each provider with a tiny program
+Provider strongest();         // the strongest provider that works here; throws if none
+
+}  // namespace a4ps::sandbox

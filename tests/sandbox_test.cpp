@@ -1,0 +1,129 @@
+// The sandbox, run against each provider that works here: what agent code can and
+// cannot do. Network tests only ever aim at loopback.
+#include "sandbox/sandbox.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <fstream>
+
+#include "testutil.h"
+
+namespace a4ps::sandbox {
+namespace {
+
+class Sandbox : public ::testing::TestWithParam<Provider> {
+ protected:
+  void SetUp() override {
+    static const auto checks = doctor();
+    for (auto& c : checks)
+      if (c.provider == GetParam() && !c.works) GTEST_SKIP() << provider_name(GetParam()) << ": " << c.detail;
+  }
+  std::unique_ptr<Kernel> start(Limits l = {.wall_ms = 15000}) {
+    fs::permissions(ws.path, fs::perms::others_exec, fs::perm_options::add);  // reachable by the sandbox user
+    return Kernel::start({.provider = GetParam(), .limits = l, .workspace = ws.path / "work"});
+  }
+  test::TempDir ws;
+};
+
+TEST_P(Sandbox, RunsPythonKeepsStateAndReportsErrors) {
+  auto k = start();
+  Result a = k->run("x = 40\nprint('hello')\nx + 2");
+  ASSERT_TRUE(a.ok) << a.error;
+  EXPECT_EQ(a.value, "42");
+  EXPECT_EQ(a.stdout_text, "hello\n");
+  Result b = k->run("def f():\n    return undefined_name\nf()");
+  EXPECT_FALSE(b.ok);
+  EXPECT_EQ(b.error_type, "NameError");
+  EXPECT_NE(b.traceback.find("File \"<agent>\", line 2, in f"), std::string::npos) << b.traceback;
+  EXPECT_EQ(k->run("x").value, "40");  // the kernel persists between runs
+}
+
+TEST_P(Sandbox, TheWorkspaceIsTheOnlyWritablePlace) {
+  auto k = start();
+  Result w = k->run("open('/work/out.txt', 'w').write('from inside')");
+  ASSERT_TRUE(w.ok) << w.error;
+  EXPECT_EQ(read_file(ws.path / "work" / "out.txt"), "from inside");
+  for (const char* path : {"/usr/evil", "/evil", "/a4ps/evil"}) {
+    Result r = k->run(std::string("open('") + path + "', 'w').write('x')");
+    EXPECT_FALSE(r.ok) << path;
+    EXPECT_TRUE(r.error_type == "OSError" || r.error_type == "PermissionError" || r.error_type == "FileNotFoundError")
+        << path << ": " << r.error_type;
+  }
+  EXPECT_FALSE(fs::exists("/usr/evil"));
+}
+
+TEST_P(Sandbox, HostFilesAreNotVisible) {
+  const std::string secret = (ws.path / "secret.txt").string();
+  std::ofstream(secret) << "host secret";
+  auto k = start();
+  for (std::string path : {secret, std::string("/etc/shadow"), std::string("/root/.bashrc")}) {
+    Result r = k->run("open('" + path + "').read()");
+    EXPECT_FALSE(r.ok) << path << " was readable: " << r.value;
+  }
+}
+
+TEST_P(Sandbox, NoNetworkNotEvenLoopbackToTheHost) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  listen(s, 4);
+  getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  auto k = start();
+  Result r = k->run("import socket\nsocket.create_connection(('127.0.0.1', " + std::to_string(ntohs(a.sin_port)) +
+                    "), timeout=2)");
+  EXPECT_FALSE(r.ok) << "connected to the host's loopback";
+  close(s);
+}
+
+TEST_P(Sandbox, AnEndlessLoopHitsTheWallTimeAndTheKernelComesBack) {
+  auto k = start({.wall_ms = 1500});
+  Result r = k->run("while True: pass");
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_NE(r.error.find("wall-time limit"), std::string::npos);
+  Result again = k->run("1 + 1");
+  EXPECT_TRUE(again.ok) << again.error;
+  EXPECT_EQ(again.value, "2");
+}
+
+TEST_P(Sandbox, MemoryOutputAndFileSizeAreLimited) {
+  auto k = start({.wall_ms = 15000, .memory_bytes = 512ull << 20, .output_bytes = 1000, .file_bytes = 1 << 20});
+  Result m = k->run("b = bytearray(2 * 1024**3)");
+  EXPECT_FALSE(m.ok);
+  EXPECT_TRUE(m.error_type == "MemoryError" || m.crashed) << m.error_type << " " << m.error;
+  Result o = k->run("print('x' * 100000)");
+  EXPECT_TRUE(o.truncated);
+  EXPECT_LE(o.stdout_text.size(), 1000u);
+  Result f = k->run("open('/work/big', 'wb').write(b'0' * (4 * 1024**2))");
+  EXPECT_FALSE(f.ok);
+  EXPECT_LE(fs::file_size(ws.path / "work" / "big"), 1u << 20);
+}
+
+TEST_P(Sandbox, AForkBombIsContained) {
+  auto k = start({.wall_ms = 5000, .processes = 16});
+  Result r = k->run("import os\nn = 0\ntry:\n    while True:\n        if os.fork() == 0:\n            import time; time.sleep(30)\n        n += 1\nexcept OSError as e:\n    print('stopped after', n)\nn");
+  EXPECT_TRUE(!r.ok || r.stdout_text.find("stopped after") != std::string::npos || r.timed_out) << r.stdout_text;
+  Result again = k->run("2 + 2");  // the sandbox (restarted if need be) still works
+  if (!again.ok) again = k->run("2 + 2");
+  EXPECT_EQ(again.value, "4") << again.error;
+}
+
+INSTANTIATE_TEST_SUITE_P(Providers, Sandbox, ::testing::Values(Provider::GVisor, Provider::Bwrap),
+                         [](const auto& info) { return std::string(provider_name(info.param)); });
+
+TEST(SandboxNone, IsRefusedWithoutTheUnsafeFlag) {
+  test::TempDir d;
+  if (geteuid() == 0)
+    EXPECT_NE(test::error_of([&] { Kernel::start({.provider = Provider::Bwrap, .workspace = d / "w"}); }).find("chmod o+x"),
+              std::string::npos);
+  EXPECT_NE(test::error_of([&] { Kernel::start({.provider = Provider::None, .workspace = d.path}); }).find("no isolation"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace a4ps::sandbox
