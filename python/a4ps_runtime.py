@@ -31,6 +31,7 @@ class Capped(io.StringIO):
 
 
 def main():
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # a4ps_forge and friends
     # The protocol gets its own descriptor; fds 1 and 2 go nowhere, so that child
     # processes of agent code cannot corrupt the answers.
     proto = os.fdopen(os.dup(1), "w", buffering=1)

@@ -1,0 +1,54 @@
+// The Tool Forge and CodeAct: the agent acts by writing Python, and builds the tools it
+// lacks. A tool is written by the model, checked with Python's ast (python/a4ps_forge.py),
+// tested in the sandbox, fixed from its errors, and only proposed: a human's approval
+// registers it (see governance).
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "image/image.h"
+#include "llm/backend.h"
+#include "sandbox/sandbox.h"
+
+namespace a4ps::forge {
+
+using json = nlohmann::json;
+
+// The code of a model's answer: its first ```python block, else the whole text.
+std::string extract_code(const std::string& model_output);
+
+struct ToolSpec {
+  std::string name;
+  std::vector<std::string> params;
+  std::string doc;    // what the function does
+  std::string tests;  // Python statements (asserts) that call it
+};
+
+struct Attempt {
+  std::string source;
+  std::vector<std::string> problems;  // what the ast check refused
+  std::string error;                  // or how the tests failed (with traceback)
+  bool passed = false;
+};
+
+struct ForgeResult {
+  bool ok = false;
+  std::string source;
+  std::vector<Attempt> attempts;
+  int64_t proposal = 0;  // the tool.register proposal filed on success
+};
+
+// Static checks of a tool's source, run inside the sandbox.
+std::vector<std::string> check_source(sandbox::Kernel& k, const ToolSpec& spec, const std::string& source);
+
+// Writes, checks and tests a tool, feeding failures back to the model, at most
+// max_attempts times; on success files a tool.register proposal in img.
+ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts = 4);
+
+// doesNotUnderstand: when agent code failed with a NameError for an undefined callable,
+// the spec for forging it, from the failing code's call site (empty name otherwise).
+ToolSpec spec_from_name_error(sandbox::Kernel& k, const std::string& code, const sandbox::Result& failure);
+
+}  // namespace a4ps::forge

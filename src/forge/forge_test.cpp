@@ -1,0 +1,95 @@
+#include "forge/forge.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "testutil.h"
+
+namespace a4ps::forge {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The forge runs its checks and tests in bubblewrap here (the quicker sandbox to start).
+class Forge : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);
+    try {
+      k = sandbox::Kernel::start({.provider = sandbox::Provider::Bwrap, .workspace = d / "work"});
+      if (!k->run("1").ok) GTEST_SKIP() << "bubblewrap does not work here";
+    } catch (const Error& e) {
+      GTEST_SKIP() << e.what();
+    }
+    img = std::make_unique<image::Image>(image::Image::create(d / "a.a4ps"));
+  }
+  // A scripted model answering with these texts in turn (a fake: no model runs).
+  std::unique_ptr<llm::Backend> model(const std::vector<std::string>& answers) {
+    std::ofstream f(d / "script.jsonl");
+    for (auto& a : answers) f << nlohmann::json{{"text", a}}.dump() << "\n";
+    f.close();
+    return llm::scripted_backend(d / "script.jsonl");
+  }
+  test::TempDir d;
+  std::unique_ptr<sandbox::Kernel> k;
+  std::unique_ptr<image::Image> img;
+};
+
+const ToolSpec kSlug{"slugify", {"text"}, "lower-case words joined by '-'",
+                     "assert slugify('Hello World') == 'hello-world'\nassert slugify('  A  b ') == 'a-b'"};
+
+TEST(ExtractCode, TakesThePythonBlockOrTheWholeText) {
+  EXPECT_EQ(extract_code("Here:\n```python\ndef f():\n    return 1\n```\nDone."), "def f():\n    return 1\n");
+  EXPECT_EQ(extract_code("def f(): pass"), "def f(): pass");
+}
+
+TEST_F(Forge, TheAstCheckRefusesWhatToolsMayNotDo) {
+  EXPECT_TRUE(check_source(*k, kSlug, "def slugify(text):\n    return text\n").empty());
+  auto p = check_source(*k, kSlug, "import os\ndef slugify(text):\n    return eval(text).__class__\n");
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_EQ(p[0], "import of 'os' is not allowed (line 1)");
+  EXPECT_EQ(check_source(*k, kSlug, "def slug(text):\n    pass\n").at(0), "the function is named 'slug', expected 'slugify'");
+  EXPECT_EQ(check_source(*k, kSlug, "def slugify(a, b):\n    pass\n").at(0), "the parameters are ['a', 'b'], expected ['text']");
+  EXPECT_EQ(check_source(*k, kSlug, "def slugify(text:\n").at(0).rfind("syntax error at line 1", 0), 0u);
+}
+
+TEST_F(Forge, LearnsFromTheFailingTestAndProposesTheFixedTool) {
+  auto m = model({"```python\ndef slugify(text):\n    return text.lower().replace(' ', '-')\n```",
+                  "```python\ndef slugify(text):\n    return '-'.join(text.lower().split())\n```"});
+  ForgeResult r = forge(kSlug, *m, *k, *img);
+  ASSERT_TRUE(r.ok);
+  ASSERT_EQ(r.attempts.size(), 2u);
+  EXPECT_NE(r.attempts[0].error.find("AssertionError"), std::string::npos) << r.attempts[0].error;
+  EXPECT_EQ(r.source, "def slugify(text):\n    return '-'.join(text.lower().split())\n");
+  // Proposed, not registered: a human decides.
+  EXPECT_FALSE(img->get(image::Kind::Tool, "slugify"));
+  auto props = img->proposals("pending");
+  ASSERT_EQ(props.size(), 1u);
+  EXPECT_EQ(props[0].kind, "tool.register");
+  EXPECT_EQ(props[0].payload["after"], r.source);
+}
+
+TEST_F(Forge, GivesUpAfterItsAttemptsWithoutProposingAnything) {
+  auto m = model({"import os\ndef slugify(text): return text", "def slugify(text): return 1", "nonsense(", "def x(): pass"});
+  ForgeResult r = forge(kSlug, *m, *k, *img);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.attempts.size(), 4u);
+  EXPECT_FALSE(r.attempts[0].problems.empty());
+  EXPECT_TRUE(img->proposals().empty());
+}
+
+TEST_F(Forge, DoesNotUnderstandTurnsAMissingFunctionIntoASpec) {
+  const std::string code = "title = 'Hello World'\nurl = '/posts/' + slugify(title, sep='-')\nurl";
+  sandbox::Result fail = k->run(code);
+  ASSERT_EQ(fail.error_type, "NameError");
+  ToolSpec s = spec_from_name_error(*k, code, fail);
+  EXPECT_EQ(s.name, "slugify");
+  EXPECT_EQ(s.params, (std::vector<std::string>{"arg1", "sep"}));
+  EXPECT_NE(s.doc.find("line 2"), std::string::npos) << s.doc;
+  sandbox::Result other = k->run("1/0");
+  EXPECT_TRUE(spec_from_name_error(*k, "1/0", other).name.empty());
+}
+
+}  // namespace
+}  // namespace a4ps::forge
