@@ -41,5 +41,6 @@ void add_thread_commands(CLI::App& app, Globals& g);
 codex::Codex image_codex(const image::Image& img);
 void add_governance_commands(CLI::App& app, Globals& g);
 void add_doctor_command(CLI::App& app, Globals& g);
+void add_tool_commands(CLI::App& app, Globals& g);
 
 }  // namespace a4ps::cli

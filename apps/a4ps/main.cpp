@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add_thread_commands(app, g);
   add_governance_commands(app, g);
   add_doctor_command(app, g);
+  add_tool_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -56,16 +56,20 @@ Codex default_codex() {
       {"candour", "Say what you know, what you do not, and what you did. Every action leaves a record."},
       {"care", "Be exact in substance and kind in manner; the person's goal comes before cleverness."},
       {"restraint", "Act in the sandbox, offline, within limits; ask before anything irreversible."}};
-  auto approved = [](const std::string& name, const std::string& object, const std::string& proposal) {
-    return Rule{name,
-                "kind == \"" + object + ".version_added\" -> previously(kind == \"proposal.applied\" and payload.kind == \"" +
-                    proposal + "\")",
-                "a " + object + " changes only through an approved " + proposal + " proposal", true};
+  auto approved = [](const std::string& name, const std::string& object, const std::vector<std::string>& kinds) {
+    std::string any, words;
+    for (auto& k : kinds) {
+      any += (any.empty() ? "" : " or ") + std::string("payload.kind == \"") + k + "\"";
+      words += (words.empty() ? "" : " or ") + k;
+    }
+    if (kinds.size() > 1) any = "(" + any + ")";
+    return Rule{name, "kind == \"" + object + ".version_added\" -> previously(kind == \"proposal.applied\" and " + any + ")",
+                "a " + object + " changes only through an approved " + words + " proposal", true};
   };
-  c.rules = {approved("approved-tools", "tool", "tool.register"),
-             approved("approved-adapters", "adapter", "adapter.activate"),
-             approved("approved-personas", "persona", "persona.change"),
-             approved("approved-amendments", "codex", "codex.amend"),
+  c.rules = {approved("approved-tools", "tool", {"tool.register", "tool.rollback"}),
+             approved("approved-adapters", "adapter", {"adapter.activate"}),
+             approved("approved-personas", "persona", {"persona.change"}),
+             approved("approved-amendments", "codex", {"codex.amend"}),
              {"sandbox-offline", "kind == \"sandbox.run\" -> payload.network == \"none\"",
               "agent code runs without network", true}};
   return c;

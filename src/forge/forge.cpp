@@ -71,6 +71,16 @@ ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k,
   return res;
 }
 
+int load_tools(sandbox::Kernel& k, const image::Image& img) {
+  json tools = json::object();
+  for (auto& t : img.list(image::Kind::Tool)) tools[t.name] = t.content;
+  auto r = k.run("import sys, types\n_m = types.ModuleType('a4ps_tools')\nfor _n, _src in " + py(tools) +
+                 ".items():\n    exec(_src, _m.__dict__)\nsys.modules['a4ps_tools'] = _m\n"
+                 "globals().update({_k: _v for _k, _v in vars(_m).items() if not _k.startswith('_')})\nlen(" + py(tools) + ")");
+  if (!r.ok) throw Error("registered tools failed to load in the sandbox: " + r.error_type + ": " + r.error);
+  return static_cast<int>(tools.size());
+}
+
 ToolSpec spec_from_name_error(sandbox::Kernel& k, const std::string& code, const sandbox::Result& failure) {
   ToolSpec s;
   if (failure.error_type != "NameError") return s;

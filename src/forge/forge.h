@@ -47,6 +47,10 @@ std::vector<std::string> check_source(sandbox::Kernel& k, const ToolSpec& spec, 
 // max_attempts times; on success files a tool.register proposal in img.
 ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts = 4);
 
+// Makes the image's registered tools importable in the kernel (`from a4ps_tools import x`)
+// and callable by name in the agent's namespace. Returns how many were loaded.
+int load_tools(sandbox::Kernel& k, const image::Image& img);
+
 // doesNotUnderstand: when agent code failed with a NameError for an undefined callable,
 // the spec for forging it, from the failing code's call site (empty name otherwise).
 ToolSpec spec_from_name_error(sandbox::Kernel& k, const std::string& code, const sandbox::Result& failure);
