@@ -81,6 +81,43 @@ TEST_P(Sandbox, NoNetworkNotEvenLoopbackToTheHost) {
   close(s);
 }
 
+TEST_P(Sandbox, NoRouteOutAndNoHostSecrets) {
+  // An outside address is shown unreachable without sending anything: the sandbox has
+  // no network interface but loopback, and no route at all.
+  setenv("A4PS_HOST_SECRET", "do-not-leak", 1);
+  auto k = start();
+  Result ifs = k->run("import socket\nsorted(n for _, n in socket.if_nameindex())");
+  ASSERT_TRUE(ifs.ok) << ifs.error;
+  EXPECT_TRUE(ifs.value == "['lo']" || ifs.value == "[]") << ifs.value;
+  Result route = k->run("open('/proc/net/route').read().count('\\n') <= 1");
+  EXPECT_TRUE(!route.ok || route.value == "True") << route.value;
+  Result env = k->run("import os\n'A4PS_HOST_SECRET' in os.environ");
+  EXPECT_EQ(env.value, "False");
+  // The image file and other host files are not there.
+  std::ofstream(ws.path / "agent.a4ps") << "SQLite format 3";
+  EXPECT_FALSE(k->run("open('" + (ws.path / "agent.a4ps").string() + "', 'rb').read()").ok);
+  unsetenv("A4PS_HOST_SECRET");
+}
+
+TEST_P(Sandbox, HostProcessesCannotBeSignalledOrTraced) {
+  auto k = start();
+  const std::string me = std::to_string(getpid());
+  Result sig = k->run("import os, signal\nos.kill(" + me + ", signal.SIGTERM)");
+  EXPECT_FALSE(sig.ok);
+  EXPECT_TRUE(sig.error_type == "ProcessLookupError" || sig.error_type == "PermissionError") << sig.error_type;
+  Result tr = k->run("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\nlibc.ptrace(16, " + me + ", 0, 0)");  // PTRACE_ATTACH
+  EXPECT_TRUE(!tr.ok || tr.value == "-1") << tr.value;
+  EXPECT_TRUE(k->run("1").ok);  // and we are still here to see it
+}
+
+TEST_P(Sandbox, AGigabyteOfOutputIsCutAtTheLimit) {
+  auto k = start({.wall_ms = 60000, .output_bytes = 4096});
+  Result r = k->run("chunk = 'x' * (1 << 20)\nfor _ in range(1024):\n    print(chunk)");
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.truncated);
+  EXPECT_LE(r.stdout_text.size(), 4096u);
+}
+
 TEST_P(Sandbox, AnEndlessLoopHitsTheWallTimeAndTheKernelComesBack) {
   auto k = start({.wall_ms = 1500});
   Result r = k->run("while True: pass");

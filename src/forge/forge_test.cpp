@@ -70,6 +70,19 @@ TEST_F(Forge, LearnsFromTheFailingTestAndProposesTheFixedTool) {
   EXPECT_EQ(props[0].payload["after"], r.source);
 }
 
+TEST_F(Forge, FailsTwiceThenPasses) {
+  auto m = model({"```python\ndef slugify(text)\n    return text\n```",                                   // syntax error
+                  "```python\ndef slugify(text):\n    return text.lower()\n```",                          // fails a test
+                  "```python\ndef slugify(text):\n    return '-'.join(text.lower().split())\n```"});  // passes
+  ForgeResult r = forge(kSlug, *m, *k, *img);
+  ASSERT_TRUE(r.ok);
+  ASSERT_EQ(r.attempts.size(), 3u);
+  EXPECT_EQ(r.attempts[0].problems.at(0).rfind("syntax error at line 1", 0), 0u);
+  EXPECT_NE(r.attempts[1].error.find("AssertionError"), std::string::npos);
+  EXPECT_TRUE(r.attempts[2].passed);
+  EXPECT_FALSE(img->get(image::Kind::Tool, "slugify"));  // no registration without approval
+}
+
 TEST_F(Forge, GivesUpAfterItsAttemptsWithoutProposingAnything) {
   auto m = model({"import os\ndef slugify(text): return text", "def slugify(text): return 1", "nonsense(", "def x(): pass"});
   ForgeResult r = forge(kSlug, *m, *k, *img);
