@@ -69,3 +69,55 @@ def call_site(source, missing):
             return {"name": missing, "args": len(node.args), "keywords": [k.arg for k in node.keywords],
                     "literals": [lit(a) for a in node.args], "line": node.lineno}
     return None
+
+
+# ---- transformations the agent can ask for (source in, source out, via ast) ----------
+
+def _one_function(tree):
+    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    if len(funcs) != 1:
+        raise ValueError("expected exactly one top-level function, found %d" % len(funcs))
+    return funcs[0]
+
+
+def promote(snippet, name, params):
+    """A working snippet becomes a function: its statements the body, its last
+    expression the return value."""
+    tree = ast.parse(snippet, "<snippet>", "exec")
+    body = tree.body or [ast.Pass()]
+    if isinstance(body[-1], ast.Expr):
+        body[-1] = ast.Return(value=body[-1].value)
+    fn = ast.FunctionDef(name=name, args=ast.arguments(posonlyargs=[], args=[ast.arg(arg=p) for p in params],
+                                                       kwonlyargs=[], kw_defaults=[], defaults=[]),
+                         body=body, decorator_list=[], returns=None, type_params=[])
+    return ast.unparse(ast.fix_missing_locations(ast.Module(body=[fn], type_ignores=[]))) + "\n"
+
+
+def document(source, doc, hints=None):
+    """Adds (or replaces) the docstring and annotates parameters: hints maps a parameter
+    name, or "return", to a type name."""
+    tree = ast.parse(source, "<tool>", "exec")
+    fn = _one_function(tree)
+    if fn.body and isinstance(fn.body[0], ast.Expr) and isinstance(fn.body[0].value, ast.Constant) \
+            and isinstance(fn.body[0].value.value, str):
+        fn.body = fn.body[1:] or [ast.Pass()]
+    fn.body.insert(0, ast.Expr(value=ast.Constant(value=doc)))
+    for a in fn.args.args:
+        if hints and a.arg in hints:
+            a.annotation = ast.Name(id=hints[a.arg], ctx=ast.Load())
+    if hints and "return" in hints:
+        fn.returns = ast.Name(id=hints["return"], ctx=ast.Load())
+    return ast.unparse(ast.fix_missing_locations(tree)) + "\n"
+
+
+def rename(source, old, new):
+    """Renames the function and its recursive calls."""
+    tree = ast.parse(source, "<tool>", "exec")
+    fn = _one_function(tree)
+    if fn.name != old:
+        raise ValueError("the function is named %r, not %r" % (fn.name, old))
+    fn.name = new
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id == old:
+            node.id = new
+    return ast.unparse(tree) + "\n"

@@ -71,6 +71,14 @@ ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k,
   return res;
 }
 
+std::string transform(sandbox::Kernel& k, const std::string& op, const json& args) {
+  if (op != "promote" && op != "document" && op != "rename")
+    throw Error("unknown transformation '" + op + "'; use promote, document or rename");
+  auto r = k.run("import a4ps_forge\nprint(__import__('json').dumps(a4ps_forge." + op + "(**" + py(args) + ")))");
+  if (!r.ok) throw Error(op + " failed: " + r.error_type + ": " + r.error);
+  return json::parse(r.stdout_text).get<std::string>();
+}
+
 int load_tools(sandbox::Kernel& k, const image::Image& img) {
   json tools = json::object();
   for (auto& t : img.list(image::Kind::Tool)) tools[t.name] = t.content;

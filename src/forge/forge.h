@@ -47,6 +47,12 @@ std::vector<std::string> check_source(sandbox::Kernel& k, const ToolSpec& spec, 
 // max_attempts times; on success files a tool.register proposal in img.
 ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts = 4);
 
+// Source transformations the agent can ask for, done with ast inside the sandbox:
+//   promote  {snippet, name, params}  a working snippet becomes a function
+//   document {source, doc, hints}     docstring and type hints (hints: param|"return" -> type)
+//   rename   {source, old, new}       the function and its recursive calls
+std::string transform(sandbox::Kernel& k, const std::string& op, const json& args);
+
 // Makes the image's registered tools importable in the kernel (`from a4ps_tools import x`)
 // and callable by name in the agent's namespace. Returns how many were loaded.
 int load_tools(sandbox::Kernel& k, const image::Image& img);

@@ -92,6 +92,19 @@ TEST_F(Forge, GivesUpAfterItsAttemptsWithoutProposingAnything) {
   EXPECT_TRUE(img->proposals().empty());
 }
 
+TEST_F(Forge, TransformsSourceWithAst) {
+  std::string fn = transform(*k, "promote", {{"snippet", "x = a * 2\nx + b"}, {"name", "double_plus"}, {"params", {"a", "b"}}});
+  EXPECT_EQ(fn, "def double_plus(a, b):\n    x = a * 2\n    return x + b\n");
+  std::string doc = transform(*k, "document", {{"source", fn}, {"doc", "Twice a, plus b."},
+                                               {"hints", {{"a", "int"}, {"b", "int"}, {"return", "int"}}}});
+  EXPECT_EQ(doc, "def double_plus(a: int, b: int) -> int:\n    \"\"\"Twice a, plus b.\"\"\"\n    x = a * 2\n    return x + b\n");
+  EXPECT_EQ(transform(*k, "rename", {{"source", doc}, {"old", "double_plus"}, {"new", "dp"}}).substr(0, 7), "def dp(");
+  EXPECT_TRUE(check_source(*k, {"double_plus", {"a", "b"}, "", ""}, doc).empty());
+  EXPECT_NE(test::error_of([&] { transform(*k, "rename", {{"source", doc}, {"old", "nope"}, {"new", "x"}}); })
+                .find("rename failed: ValueError"),
+            std::string::npos);
+}
+
 TEST_F(Forge, DoesNotUnderstandTurnsAMissingFunctionIntoASpec) {
   const std::string code = "title = 'Hello World'\nurl = '/posts/' + slugify(title, sep='-')\nurl";
   sandbox::Result fail = k->run(code);
