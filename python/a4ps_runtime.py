@@ -30,6 +30,27 @@ class Capped(io.StringIO):
         return super().write(s)
 
 
+def _install_reflection(proto):
+    """a4ps_reflect: read-only questions about the image, answered by the host while the
+    agent's code runs (list_tools, tool_source, codex, search_memory)."""
+    import types
+
+    mod = types.ModuleType("a4ps_reflect")
+
+    def ask(op, **args):
+        proto.write(json.dumps({"reflect": op, "args": args}) + "\n")
+        reply = json.loads(sys.stdin.readline() or "{}")
+        if not reply.get("ok"):
+            raise LookupError(reply.get("error", "the host did not answer"))
+        return reply.get("value")
+
+    mod.list_tools = lambda: ask("list_tools")
+    mod.tool_source = lambda name: ask("tool_source", name=name)
+    mod.codex = lambda: ask("codex")
+    mod.search_memory = lambda query, limit=5: ask("search_memory", query=query, limit=limit)
+    sys.modules["a4ps_reflect"] = mod
+
+
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # a4ps_forge and friends
     # The protocol gets its own descriptor; fds 1 and 2 go nowhere, so that child
@@ -38,8 +59,9 @@ def main():
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    _install_reflection(proto)
     space = {"__name__": "__agent__"}
-    for line in sys.stdin:
+    for line in iter(sys.stdin.readline, ""):
         try:
             req = json.loads(line)
         except ValueError:

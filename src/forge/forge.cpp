@@ -1,5 +1,8 @@
 #include "forge/forge.h"
 
+#include <sqlite3.h>
+
+#include <algorithm>
 #include <regex>
 
 #include "util/util.h"
@@ -87,6 +90,39 @@ int load_tools(sandbox::Kernel& k, const image::Image& img) {
                  "globals().update({_k: _v for _k, _v in vars(_m).items() if not _k.startswith('_')})\nlen(" + py(tools) + ")");
   if (!r.ok) throw Error("registered tools failed to load in the sandbox: " + r.error_type + ": " + r.error);
   return static_cast<int>(tools.size());
+}
+
+void serve_reflection(sandbox::Kernel& k, const image::Image& img) {
+  k.set_reflection([&img](const std::string& op, const json& args) -> json {
+    if (op == "list_tools") {
+      json out = json::array();
+      for (auto& t : img.list(image::Kind::Tool)) out.push_back({{"name", t.name}, {"version", t.version}});
+      return out;
+    }
+    if (op == "tool_source") {
+      auto t = img.get(image::Kind::Tool, args.value("name", ""));
+      if (!t) throw Error("no tool named '" + args.value("name", "") + "'");
+      return t->content;
+    }
+    if (op == "codex") {
+      auto c = img.get(image::Kind::Codex, "codex");
+      return c ? c->content : "";
+    }
+    if (op == "search_memory") {  // substring search for now; ranked retrieval comes with BABS's memory
+      sqlite3_stmt* st = nullptr;
+      sqlite3_prepare_v2(img.db(), "SELECT id, source, text FROM memories WHERE text LIKE '%' || ? || '%' ORDER BY id LIMIT ?", -1, &st, nullptr);
+      std::string q = args.value("query", "");
+      sqlite3_bind_text(st, 1, q.c_str(), -1, SQLITE_TRANSIENT);
+      sqlite3_bind_int(st, 2, std::clamp(args.value("limit", 5), 1, 50));
+      json out = json::array();
+      while (sqlite3_step(st) == SQLITE_ROW)
+        out.push_back({{"id", sqlite3_column_int64(st, 0)}, {"source", reinterpret_cast<const char*>(sqlite3_column_text(st, 1))},
+                       {"text", reinterpret_cast<const char*>(sqlite3_column_text(st, 2))}});
+      sqlite3_finalize(st);
+      return out;
+    }
+    throw Error("a4ps_reflect offers list_tools, tool_source, codex and search_memory (read-only); not '" + op + "'");
+  });
 }
 
 ToolSpec spec_from_name_error(sandbox::Kernel& k, const std::string& code, const sandbox::Result& failure) {

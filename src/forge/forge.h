@@ -57,6 +57,10 @@ std::string transform(sandbox::Kernel& k, const std::string& op, const json& arg
 // and callable by name in the agent's namespace. Returns how many were loaded.
 int load_tools(sandbox::Kernel& k, const image::Image& img);
 
+// The read-only reflection agent code gets through a4ps_reflect: list_tools(),
+// tool_source(name), codex(), search_memory(query, limit). Nothing in it writes.
+void serve_reflection(sandbox::Kernel& k, const image::Image& img);
+
 // doesNotUnderstand: when agent code failed with a NameError for an undefined callable,
 // the spec for forging it, from the failing code's call site (empty name otherwise).
 ToolSpec spec_from_name_error(sandbox::Kernel& k, const std::string& code, const sandbox::Result& failure);

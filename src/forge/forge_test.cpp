@@ -105,6 +105,22 @@ TEST_F(Forge, TransformsSourceWithAst) {
             std::string::npos);
 }
 
+TEST_F(Forge, AgentCodeReadsTheImageThroughReflectionOnly) {
+  img->add_memory("the owl hunts at night", "notes.md");
+  int64_t p = img->propose("tool.register", "shout", {{"after", "def shout(s):\n    return s.upper()\n"}});
+  img->decide(p, true, "test", "ok");
+  img->apply(p, [&](const image::Proposal& x) { img->put(image::Kind::Tool, "shout", x.payload["after"].get<std::string>()); });
+  serve_reflection(*k, *img);
+  auto r = k->run("import a4ps_reflect as r\n(r.list_tools(), r.tool_source('shout'), r.search_memory('owl')[0]['text'])");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.value, "([{'name': 'shout', 'version': 1}], 'def shout(s):\\n    return s.upper()\\n', 'the owl hunts at night')");
+  auto w = k->run("import a4ps_reflect as r\nr.ask('put_tool')" );
+  EXPECT_FALSE(w.ok);  // there is no way to write
+  auto u = k->run("import a4ps_reflect as r\nr.tool_source('nope')");
+  EXPECT_EQ(u.error_type, "LookupError");
+  EXPECT_NE(u.error.find("no tool named 'nope'"), std::string::npos);
+}
+
 TEST_F(Forge, DoesNotUnderstandTurnsAMissingFunctionIntoASpec) {
   const std::string code = "title = 'Hello World'\nurl = '/posts/' + slugify(title, sep='-')\nurl";
   sandbox::Result fail = k->run(code);

@@ -78,6 +78,7 @@ struct Kernel::Impl {
   fs::path bundle;      // gVisor: bundle and state folders
   std::string container;
   int generation = 0;
+  std::function<json(const std::string&, const json&)> reflect;
 
   ~Impl() { stop(); }
 
@@ -186,6 +187,23 @@ struct Kernel::Impl {
         json a = json::parse(pending.substr(0, nl), nullptr, false);
         pending.erase(0, nl + 1);
         if (a.is_discarded()) continue;
+        if (a.contains("reflect")) {  // a question from the running code; answer and keep waiting
+          json reply;
+          try {
+            if (!reflect) throw Error("no reflection is available in this sandbox");
+            reply = {{"ok", true}, {"value", reflect(a.value("reflect", ""), a.value("args", json::object()))}};
+          } catch (const std::exception& e) {
+            reply = {{"ok", false}, {"error", e.what()}};
+          }
+          std::string out = reply.dump() + "\n";
+          if (write(to_kernel, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
+            stop();
+            r.crashed = true;
+            r.error = "the sandbox kernel died while asking the host a question";
+            return r;
+          }
+          continue;
+        }
         r.ok = a.value("ok", false);
         r.stdout_text = a.value("stdout", "");
         r.stderr_text = a.value("stderr", "");
@@ -256,6 +274,7 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
 
 Result Kernel::run(const std::string& code) { return impl_->run(code); }
 Provider Kernel::provider() const { return impl_->opts.provider; }
+void Kernel::set_reflection(std::function<json(const std::string&, const json&)> answer) { impl_->reflect = std::move(answer); }
 
 std::vector<Check> doctor() {
   std::vector<Check> out;

@@ -7,9 +7,12 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace a4ps::sandbox {
 
@@ -50,6 +53,9 @@ class Kernel {
   ~Kernel();
   Result run(const std::string& code);
   Provider provider() const;
+  // Answers the agent code's a4ps_reflect questions (op, args) -> value while it runs;
+  // throw Error to answer with an error. Without one, every question is refused.
+  void set_reflection(std::function<nlohmann::json(const std::string& op, const nlohmann::json& args)> answer);
 
  private:
   struct Impl;
