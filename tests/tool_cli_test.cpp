@@ -68,5 +68,30 @@ TEST(ToolCli, ACallToAMissingFunctionIsForgedProposedAndThenWorks) {
   EXPECT_EQ(a4ps("image check " + img).code, 0);
 }
 
+// The agent's own loop: the act graph runs the code, forges what is missing, waits for
+// the human, registers the tool and runs the original code again by itself.
+TEST(ToolCli, TheActGraphReRunsTheCodeAfterApproval) {
+  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+  test::TempDir d;
+  fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);
+  std::string img = q(d / "a.a4ps");
+  ASSERT_EQ(a4ps("image init " + img).code, 0);
+  std::ofstream(d / "model.jsonl")
+      << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(arg1.lower().split())\n```"}}.dump() << "\n";
+  // No single quotes in the code: the shell command quotes with them.
+  json input = {{"code", "slugify(\"Hello World\", sep=\"-\")"},
+                {"model", "scripted:" + (d / "model.jsonl").string()},
+                {"sandbox", "bwrap"}};
+  json r = test::a4ps_json("thread run " + img + " --graph act --thread t --input " + q(input.dump()));
+  ASSERT_EQ(r["status"], "interrupted");
+  EXPECT_EQ(r["state"]["result"]["error_type"], "NameError");
+  EXPECT_EQ(r["interrupts"][0]["payload"]["proposal"], 1);
+  ASSERT_EQ(a4ps("approvals approve " + img + " 1 --reason 'reviewed'").code, 0);
+  r = test::a4ps_json("thread resume " + img + " t");
+  EXPECT_EQ(r["status"], "done");
+  EXPECT_EQ(r["state"]["result"]["value"], "'hello-world'");
+  EXPECT_EQ(test::a4ps_json("tool show " + img + " slugify")["version"], 1);
+}
+
 }  // namespace
 }  // namespace a4ps

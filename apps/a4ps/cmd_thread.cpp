@@ -105,7 +105,7 @@ void add_thread_commands(CLI::App& app, Globals& g) {
   };
 
   {
-    auto* c = sub(th, "run", "start a thread of a built-in graph (count, review, propose-tool)");
+    auto* c = sub(th, "run", "start a thread of a built-in graph (act, count, review, propose-tool)");
     c->add_option("image", path, "image file")->required();
     c->add_option("--graph", graph_name, "graph to run")->check(CLI::IsMember(builtin_graph_names()));
     c->add_option("--input", input, "input state as JSON");

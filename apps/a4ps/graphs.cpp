@@ -1,8 +1,13 @@
 #include "graphs.h"
 
+#include "codex/codex.h"
+#include "forge/forge.h"
 #include "governance/governance.h"
+#include "llm/model_manager.h"
+#include "sandbox/sandbox.h"
 
 namespace a4ps::cli {
+namespace fs = std::filesystem;
 namespace {
 
 using graph::json;
@@ -74,15 +79,62 @@ graph::StateGraph propose_tool_graph(image::Image& img) {
   return g;
 }
 
+// "act": CodeAct with doesNotUnderstand. Runs the code in the sandbox with the image's
+// tools; when it calls a function nobody wrote, the Forge builds it from the call site,
+// the run waits for a human's approval, the tool is registered, and the code runs again.
+graph::StateGraph act_graph(image::Image& img) {
+  graph::StateGraph g;
+  g.channel("code").channel("model").channel("sandbox").channel("result").channel("proposal").channel("decision");
+  g.channel("forged", graph::append(), json::array());
+  g.node("act", [&img](const json& s, NodeContext&) {
+    if (!s.contains("code")) throw Error("input needs \"code\"");
+    fs::path ws = fs::path(img.path().string() + ".work");
+    std::string sb = s.value("sandbox", "");
+    auto k = sandbox::Kernel::start({.provider = sb.empty() ? sandbox::strongest() : sandbox::parse_provider(sb), .workspace = ws});
+    forge::load_tools(*k, img);
+    forge::serve_reflection(*k, img);
+    std::string code = s["code"];
+    sandbox::Result r = k->run(code);
+    json result = {{"ok", r.ok}, {"stdout", r.stdout_text}, {"value", r.value}, {"error_type", r.error_type}, {"error", r.error}};
+    if (r.ok) return json{{"result", result}, {"proposal", nullptr}};
+    forge::ToolSpec spec = forge::spec_from_name_error(*k, code, r);
+    if (spec.name.empty() || s.value("model", "").empty()) return json{{"result", result}, {"proposal", nullptr}};
+    llm::ModelManager mm;
+    auto model = llm::open_backend(s["model"], mm, {"BRICK", {}, {}});
+    spec.tests = "assert callable(" + spec.name + ")";
+    auto f = forge::forge(spec, *model, *k, img);
+    return json{{"result", result}, {"proposal", f.ok ? json(f.proposal) : json()},
+                {"forged", {{"name", spec.name}, {"ok", f.ok}, {"attempts", f.attempts.size()}}}};
+  });
+  g.node("decide", [&img](const json& s, NodeContext& ctx) {
+    auto d = governance::await_decision(ctx, img, s["proposal"].get<int64_t>());
+    return json{{"decision", d == governance::Decision::Approved ? "approved" : "rejected"}};
+  });
+  g.node("register", [&img](const json& s, NodeContext&) {
+    governance::apply(img, s["proposal"].get<int64_t>());
+    return json{{"proposal", nullptr}};
+  });
+  g.edge(graph::START, "act");
+  g.conditional("act", [](const json& s) {
+    return std::vector<std::string>{s.value("proposal", json()).is_number() ? "decide" : graph::END};
+  });
+  g.conditional("decide", [](const json& s) {
+    return std::vector<std::string>{s["decision"] == "approved" ? "register" : graph::END};
+  });
+  g.edge("register", "act");  // run the original code again, now that the tool exists
+  return g;
+}
+
 }  // namespace
 
-std::vector<std::string> builtin_graph_names() { return {"count", "propose-tool", "review"}; }
+std::vector<std::string> builtin_graph_names() { return {"act", "count", "propose-tool", "review"}; }
 
 graph::StateGraph builtin_graph(const std::string& name, image::Image& img) {
   if (name == "review") return review_graph();
   if (name == "count") return count_graph();
   if (name == "propose-tool") return propose_tool_graph(img);
-  throw Error("no graph named '" + name + "'; built-in graphs: count, propose-tool, review");
+  if (name == "act") return act_graph(img);
+  throw Error("no graph named '" + name + "'; built-in graphs: act, count, propose-tool, review");
 }
 
 }  // namespace a4ps::cli
