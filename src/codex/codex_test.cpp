@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include "governance/governance.h"
 #include "testutil.h"
 
 namespace a4ps::codex {
@@ -118,6 +119,23 @@ TEST(Guard, BlocksAnUnapprovedChangeAndLogsTheRefusal) {
   img.apply(p, [&](const image::Proposal&) { img.put(image::Kind::Tool, "add", "def add(a, b): return a + b"); });
   EXPECT_EQ(img.get(image::Kind::Tool, "add")->version, 1);
   EXPECT_EQ(img.proposals("applied").size(), 1u);
+  EXPECT_TRUE(img.check().ok);
+}
+
+TEST(Guard, AnAdapterIsActivatedOnlyThroughAnApprovedProposal) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps");
+  img.set_guard(guard(default_codex()));
+  std::string gguf = "GGUF" + std::string(1000, 'w');
+  int64_t p = governance::propose_adapter(img, "brick-lora", gguf, "base-sum", "BRICK", {{"heldout_loss", 1.5}});
+  EXPECT_FALSE(img.get(image::Kind::Adapter, "brick-lora"));  // stored bytes, no adapter yet
+  EXPECT_NE(error_of([&] { governance::apply(img, p); }).find("not approved"), std::string::npos);
+  img.decide(p, true, "alice", "held-out loss improved");
+  EXPECT_EQ(governance::apply(img, p), 1);
+  auto a = img.get(image::Kind::Adapter, "brick-lora");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(img.blob(a->blob_sha256), gguf);
+  EXPECT_EQ(a->meta["persona"], "BRICK");
   EXPECT_TRUE(img.check().ok);
 }
 

@@ -26,7 +26,8 @@ const std::map<std::string, Type>& payload_fields() {
       {"status", Type::String},    {"graph", Type::String},       {"error", Type::String},
       {"event", Type::String},     {"why", Type::String},         {"key", Type::String},
       {"network", Type::String},   {"provider", Type::String},    {"approved", Type::Bool},
-      {"persona", Type::String},   {"proposal", Type::Int},       {"i", Type::Int}};
+      {"persona", Type::String},   {"proposal", Type::Int},       {"i", Type::Int},
+      {"size", Type::Int}};
   return f;
 }
 

@@ -35,12 +35,30 @@ int64_t apply(image::Image& img, int64_t id) {
     } else if (p.kind == "codex.amend") {
       codex::parse_codex(after, "the amended codex");  // never store a codex that does not check
       version = img.put(image::Kind::Codex, "codex", after);
+    } else if (p.kind == "adapter.activate") {
+      const json& j = p.payload;
+      version = img.put(image::Kind::Adapter, p.target, j.value("description", ""),
+                        {{"base_sha256", j.value("base_sha256", "")}, {"persona", j.value("persona", "")},
+                         {"metrics", j.value("metrics", json::object())}},
+                        img.blob(j.value("blob_sha256", "")));
     } else {
-      throw Error("proposal " + std::to_string(id) + " is a " + p.kind +
-                  " proposal, which this command cannot apply (adapters are activated by the learning loop)");
+      throw Error("proposal " + std::to_string(id) + " is a " + p.kind + " proposal, which cannot be applied here");
     }
   });
   return version;
+}
+
+int64_t propose_adapter(image::Image& img, const std::string& name, const std::string& bytes,
+                        const std::string& base_sha256, const std::string& persona, const json& metrics) {
+  if (bytes.size() < 4 || bytes.compare(0, 4, "GGUF") != 0) throw Error("adapter '" + name + "' is not a GGUF file");
+  image::Image::Tx tx(img);
+  std::string sum = img.store_blob(bytes);
+  auto cur = img.get(image::Kind::Adapter, name);
+  int64_t id = img.propose("adapter.activate", name,
+                           {{"blob_sha256", sum}, {"base_sha256", base_sha256}, {"persona", persona}, {"metrics", metrics},
+                            {"description", "LoRA adapter for " + persona}, {"replaces", cur ? cur->blob_sha256 : ""}});
+  tx.commit();
+  return id;
 }
 
 int64_t propose_amendment(image::Image& img, const std::string& toml, const std::string& why) {

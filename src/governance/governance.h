@@ -11,6 +11,8 @@
 
 namespace a4ps::governance {
 
+using json = nlohmann::json;
+
 enum class Decision { Approved, Rejected };
 
 // Inside a node: interrupts the run while proposal `id` is pending; once a human has
@@ -25,6 +27,11 @@ int64_t apply(image::Image& img, int64_t id);
 // Proposes replacing the image's codex with `toml` (validated first). The summary warns
 // when the amendment drops a built-in rule.
 int64_t propose_amendment(image::Image& img, const std::string& toml, const std::string& why);
+
+// Proposes activating a LoRA adapter for a persona: the GGUF bytes are stored (inert)
+// now, the adapter version appears only when the approved proposal is applied.
+int64_t propose_adapter(image::Image& img, const std::string& name, const std::string& gguf_bytes,
+                        const std::string& base_sha256, const std::string& persona, const json& metrics = json::object());
 
 // The proposal as a human should see it: kind, target and a readable diff when the
 // payload carries "before"/"after" texts.

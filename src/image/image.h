@@ -123,6 +123,9 @@ class Image {
   std::vector<Object> list(Kind kind) const;  // latest live version of each name
   std::vector<Object> history(Kind kind, std::string_view name) const;
   std::string blob(std::string_view sha256) const;
+  // Stores bytes by their sha256 (inert until an object version refers to them), e.g. an
+  // adapter waiting for approval. Returns the sha256.
+  std::string store_blob(std::string_view bytes);
 
   void set_base_model(const fs::path& gguf);  // hashes the file; records path + sha256
   int64_t add_memory(std::string_view text, std::string_view source, const json& meta = {});

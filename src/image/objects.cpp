@@ -119,6 +119,16 @@ std::vector<Object> Image::history(Kind kind, std::string_view name) const {
   return out;
 }
 
+std::string Image::store_blob(std::string_view bytes) {
+  std::string sum = sha256_hex(bytes);
+  Tx tx(*this);
+  sql::Stmt st(db(), "INSERT OR IGNORE INTO blobs(sha256,size,data) VALUES(?,?,?)");
+  st.bind(1, sum).bind(2, static_cast<int64_t>(bytes.size())).bind_blob(3, bytes).run();
+  if (sqlite3_changes(db()) == 1) append_event("blob.stored", "a4ps", {{"sha256", sum}, {"size", bytes.size()}});
+  tx.commit();
+  return sum;
+}
+
 std::string Image::blob(std::string_view sha256) const {
   sql::Stmt st(db(), "SELECT data FROM blobs WHERE sha256=?");
   st.bind(1, sha256);
