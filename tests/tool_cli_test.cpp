@@ -16,15 +16,25 @@ using test::a4ps;
 using test::q;
 namespace fs = std::filesystem;
 
-TEST(ToolCli, ACallToAMissingFunctionIsForgedProposedAndThenWorks) {
-  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+// A fresh image the sandbox user can reach, and a scripted model whose first answer is
+// a working slugify.
+class ToolCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+    fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);
+    img = q(d / "a.a4ps");
+    ASSERT_EQ(a4ps("image init " + img).code, 0);
+    std::ofstream(d / "model.jsonl")
+        << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(arg1.lower().split())\n```"}}.dump() << "\n"
+        << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(reversed(arg1.lower().split()))\n```"}}.dump()
+        << "\n";
+  }
   test::TempDir d;
-  fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);
-  std::string img = q(d / "a.a4ps");
-  ASSERT_EQ(a4ps("image init " + img).code, 0);
-  std::ofstream(d / "model.jsonl")
-      << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(arg1.lower().split())\n```"}}.dump() << "\n"
-      << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(reversed(arg1.lower().split()))\n```"}}.dump() << "\n";
+  std::string img;
+};
+
+TEST_F(ToolCli, ACallToAMissingFunctionIsForgedProposedAndThenWorks) {
   const std::string code = " \"slugify('Hello World', sep='-')\" --sandbox bwrap";
   auto r = a4ps("tool run " + img + code);
   EXPECT_EQ(r.code, 1);
@@ -70,14 +80,7 @@ TEST(ToolCli, ACallToAMissingFunctionIsForgedProposedAndThenWorks) {
 
 // The agent's own loop: the act graph runs the code, forges what is missing, waits for
 // the human, registers the tool and runs the original code again by itself.
-TEST(ToolCli, TheActGraphReRunsTheCodeAfterApproval) {
-  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
-  test::TempDir d;
-  fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);
-  std::string img = q(d / "a.a4ps");
-  ASSERT_EQ(a4ps("image init " + img).code, 0);
-  std::ofstream(d / "model.jsonl")
-      << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(arg1.lower().split())\n```"}}.dump() << "\n";
+TEST_F(ToolCli, TheActGraphReRunsTheCodeAfterApproval) {
   // No single quotes in the code: the shell command quotes with them.
   json input = {{"code", "slugify(\"Hello World\", sep=\"-\")"},
                 {"model", "scripted:" + (d / "model.jsonl").string()},

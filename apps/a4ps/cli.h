@@ -39,6 +39,8 @@ void add_model_commands(CLI::App& app, Globals& g);
 void add_thread_commands(CLI::App& app, Globals& g);
 // The codex an image lives by: its own "codex" document, else the default one.
 codex::Codex image_codex(const image::Image& img);
+// Opens an image for writing with its codex guarding every event (all CLI writes go here).
+image::Image open_guarded(const std::string& path);
 void add_governance_commands(CLI::App& app, Globals& g);
 void add_doctor_command(CLI::App& app, Globals& g);
 void add_tool_commands(CLI::App& app, Globals& g);

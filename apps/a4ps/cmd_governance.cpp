@@ -35,6 +35,12 @@ codex::Codex image_codex(const image::Image& img) {
   return doc ? codex::parse_codex(doc->content, img.path().string() + " codex") : codex::default_codex();
 }
 
+image::Image open_guarded(const std::string& path) {
+  auto img = image::Image::open(path);
+  img.set_guard(codex::guard(image_codex(img)));
+  return img;
+}
+
 void add_governance_commands(CLI::App& app, Globals& g) {
   static std::string path, file, reviewer, reason;
   static int64_t id = 0;
@@ -83,8 +89,7 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->add_option("file", file, "the new codex (TOML)")->required();
     c->add_option("--reason", reason, "why the codex should change")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path);
-      img.set_guard(codex::guard(image_codex(img)));
+      auto img = open_guarded(path);
       int64_t id = governance::propose_amendment(img, read_file(file), reason);
       emit(g, {{"proposal", id}}, "proposed codex amendment #" + std::to_string(id) + "; a human decides with `a4ps approvals approve " +
                                       path + " " + std::to_string(id) + " --reason ...`, then `a4ps approvals apply " + path + " " +
@@ -132,8 +137,7 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->add_option("image", path, "image file")->required();
     c->add_option("id", id, "proposal number")->required();
     c->callback([&g, find] {
-      auto img = image::Image::open(path);
-      img.set_guard(codex::guard(image_codex(img)));
+      auto img = open_guarded(path);
       auto p = find(img);
       int64_t v = governance::apply(img, id);
       emit(g, {{"id", id}, {"status", "applied"}, {"version", v}},
@@ -147,8 +151,7 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->add_option("--reason", reason, "why (kept in the audit log)")->required();
     c->add_option("--reviewer", reviewer, "who decides (default: $USER)");
     c->callback([&g, approve, find] {
-      auto img = image::Image::open(path);
-      img.set_guard(codex::guard(image_codex(img)));
+      auto img = open_guarded(path);
       find(img);
       std::string who = reviewer;
       if (who.empty()) who = std::getenv("USER") ? std::getenv("USER") : "human";

@@ -109,8 +109,7 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("--model", model, "GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE")->required();
     sandbox_opts(c);
     c->callback([&g] {
-      auto img = image::Image::open(path);
-      img.set_guard(codex::guard(image_codex(img)));
+      auto img = open_guarded(path);
       auto k = kernel_for(provider, img, unsafe);
       llm::ModelManager mm;
       auto backend = llm::open_backend(model, mm, {"BRICK", {}, {}});
@@ -130,8 +129,7 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("--model", model, "with a model: forge a function the code calls but nobody wrote (doesNotUnderstand)");
     sandbox_opts(c);
     c->callback([&g] {
-      auto img = image::Image::open(path);
-      img.set_guard(codex::guard(image_codex(img)));
+      auto img = open_guarded(path);
       auto k = kernel_for(provider, img, unsafe);
       forge::load_tools(*k, img);
       sandbox::Result r = k->run(code);
@@ -164,8 +162,7 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("name", name, "tool name")->required();
     c->add_option("--to", va, "version to return to")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path);
-      img.set_guard(codex::guard(image_codex(img)));
+      auto img = open_guarded(path);
       auto cur = img.get(image::Kind::Tool, name);
       auto old = img.get(image::Kind::Tool, name, va);
       if (!cur || !old || old->removed) throw Error("tool '" + name + "' has no version " + std::to_string(va) + "; see `a4ps tool ls`");
