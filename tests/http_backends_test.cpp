@@ -130,10 +130,14 @@ struct LlamaServer {
     }
   }
   ~LlamaServer() {
-    if (pid > 0) {
-      kill(pid, SIGTERM);
-      waitpid(pid, nullptr, 0);
+    if (pid <= 0) return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 50; ++i) {  // a graceful stop, but never wait on it for long
+      if (waitpid(pid, nullptr, WNOHANG) == pid) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
   }
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port); }
 };
