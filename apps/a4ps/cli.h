@@ -44,5 +44,12 @@ image::Image open_guarded(const std::string& path);
 void add_governance_commands(CLI::App& app, Globals& g);
 void add_doctor_command(CLI::App& app, Globals& g);
 void add_tool_commands(CLI::App& app, Globals& g);
+void add_memory_commands(CLI::App& app, Globals& g);
+void add_learn_commands(CLI::App& app, Globals& g);
+void add_run_commands(CLI::App& app, Globals& g);  // run, chat, persona
+
+// The model spec a command uses: the --model flag, else $A4PS_MODEL, else the image's
+// "model" setting, else the image's base model path; "" when none is set.
+std::string chosen_model(const image::Image& img, const std::string& flag);
 
 }  // namespace a4ps::cli

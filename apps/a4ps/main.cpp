@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
   add_governance_commands(app, g);
   add_doctor_command(app, g);
   add_tool_commands(app, g);
+  add_memory_commands(app, g);
+  add_learn_commands(app, g);
+  add_run_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

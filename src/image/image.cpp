@@ -134,6 +134,25 @@ Sync Image::sync() const { return impl_->sync; }
 sqlite3* Image::db() const { return impl_->db; }
 std::string Image::meta(std::string_view key) const { return meta_get(impl_->db, key); }
 
+std::string Image::setting(std::string_view key) const {
+  sql::Stmt st(impl_->db, "SELECT value FROM settings WHERE key=?");
+  st.bind(1, key);
+  return st.step() ? st.text(0) : std::string();
+}
+
+void Image::set_setting(std::string_view key, std::string_view value) {
+  Tx tx(*this);
+  if (value.empty()) {
+    sql::Stmt(impl_->db, "DELETE FROM settings WHERE key=?").bind(1, key).run();
+  } else {
+    sql::Stmt st(impl_->db, "INSERT INTO settings(key,value) VALUES(?,?) "
+                            "ON CONFLICT(key) DO UPDATE SET value=excluded.value");
+    st.bind(1, key).bind(2, value).run();
+  }
+  append_event("setting.changed", "user", {{"key", key}, {"size", static_cast<int64_t>(value.size())}});
+  tx.commit();
+}
+
 Image Image::open(const fs::path& path, const OpenOptions& opts) {
   validate_header(path);
   auto impl = std::make_unique<Impl>();

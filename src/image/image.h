@@ -22,7 +22,7 @@ namespace a4ps::image {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 inline constexpr uint32_t kApplicationId = 0x41345053;  // "A4PS" in the SQLite header
 
 enum class Kind { Persona, Tool, Codex, Adapter };
@@ -112,6 +112,9 @@ class Image {
   const fs::path& path() const;
   Sync sync() const;  // the connection's default commit durability
   std::string meta(std::string_view key) const;  // "" when unset
+  // User settings (e.g. "model"): "" when unset; setting "" removes one. Logged.
+  std::string setting(std::string_view key) const;
+  void set_setting(std::string_view key, std::string_view value);
   Info info() const;
 
   // Versioned objects. put() returns the new version, or the latest one unchanged when

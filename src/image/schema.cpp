@@ -117,7 +117,51 @@ CREATE TABLE settings(
 ) WITHOUT ROWID;
 )sql";
 
-constexpr Migration kMigrations[] = {{1, kV1}};
+// Version 2: ranked memory search (FTS5, BM25) and the learning loop's judgements and
+// golden examples.
+constexpr const char* kV2 = R"sql(
+-- Full-text index over memories(text), kept in step by triggers (external content).
+CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='id',
+                                             tokenize='porter unicode61');
+INSERT INTO memories_fts(rowid, text) SELECT id, text FROM memories;
+CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+  INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text);
+END;
+CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+  INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
+END;
+CREATE TRIGGER memories_au AFTER UPDATE OF text ON memories BEGIN
+  INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
+  INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text);
+END;
+
+-- ALFRED's scores of one interaction (a thread, up to a checkpoint), with the events judged.
+CREATE TABLE judgements(
+  id            INTEGER PRIMARY KEY,
+  thread_id     TEXT NOT NULL,
+  checkpoint_id TEXT NOT NULL DEFAULT '',
+  judge         TEXT NOT NULL,              -- persona + model that judged
+  scores        TEXT NOT NULL CHECK (json_valid(scores)),
+  total         REAL NOT NULL,
+  rationale     TEXT NOT NULL DEFAULT '',
+  meta          TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(meta)),
+  created_at    TEXT NOT NULL
+);
+CREATE INDEX judgements_thread ON judgements(thread_id);
+
+-- Training examples chosen from judged interactions, one chat per row, per persona.
+CREATE TABLE golden(
+  id          INTEGER PRIMARY KEY,
+  persona     TEXT NOT NULL,
+  judgement_id INTEGER REFERENCES judgements(id),
+  messages    TEXT NOT NULL CHECK (json_valid(messages)),
+  hash        TEXT NOT NULL,                -- sha256 of the messages: de-duplication
+  created_at  TEXT NOT NULL,
+  UNIQUE (persona, hash)
+);
+)sql";
+
+constexpr Migration kMigrations[] = {{1, kV1}, {2, kV2}};
 
 }  // namespace
 
