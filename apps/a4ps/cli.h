@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+#include <functional>
 #include <iostream>
 #include <string>
 
@@ -51,5 +53,8 @@ void add_run_commands(CLI::App& app, Globals& g);  // run, chat, persona
 // The model spec a command uses: the --model flag, else $A4PS_MODEL, else the image's
 // "model" setting, else the image's base model path; "" when none is set.
 std::string chosen_model(const image::Image& img, const std::string& flag);
+
+// A download progress bar on stderr (every 10% when stderr is not a terminal).
+std::function<void(uint64_t done, uint64_t total)> pull_progress();
 
 }  // namespace a4ps::cli

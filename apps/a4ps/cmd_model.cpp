@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 #include "cli.h"
@@ -22,6 +23,24 @@ std::string params_text(uint64_t n) {
 }
 
 }  // namespace
+
+std::function<void(uint64_t, uint64_t)> pull_progress() {
+  bool tty = isatty(2);
+  auto t0 = std::chrono::steady_clock::now();
+  auto last_pct = std::make_shared<int>(-1);
+  return [=](uint64_t done, uint64_t total) {
+    int pct = total ? static_cast<int>(done * 100 / total) : -1;
+    if (!tty && (pct < 0 || pct / 10 == *last_pct / 10)) return;  // logs: every 10%
+    if (tty && pct == *last_pct && pct >= 0) return;
+    *last_pct = pct;
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::string bar;
+    if (total) bar = "[" + std::string(static_cast<size_t>(pct / 4), '#') + std::string(static_cast<size_t>(25 - pct / 4), ' ') + "] ";
+    std::fprintf(stderr, "%spulling %s%3d%% %s / %s  %s/s%s", tty ? "\r" : "", bar.c_str(), std::max(pct, 0),
+                 human_bytes(done).c_str(), total ? human_bytes(total).c_str() : "?",
+                 human_bytes(static_cast<uint64_t>(s > 0 ? done / s : 0)).c_str(), tty ? "" : "\n");
+  };
+}
 
 void add_model_commands(CLI::App& app, Globals& g) {
   auto* model = sub(&app, "model", "inspect and try GGUF models");
@@ -92,21 +111,7 @@ void add_model_commands(CLI::App& app, Globals& g) {
     c->add_option("--dir", dir, "model directory (default: $A4PS_MODELS or ~/.cache/a4ps/models)");
     c->callback([&g] {
       bool tty = isatty(2);
-      auto t0 = std::chrono::steady_clock::now();
-      int last_pct = -1;
-      llm::PullOptions o{.sha256 = sha, .dir = dir, .name = name};
-      o.progress = [&](uint64_t done, uint64_t total) {
-        int pct = total ? static_cast<int>(done * 100 / total) : -1;
-        if (!tty && (pct < 0 || pct / 10 == last_pct / 10)) return;  // logs: every 10%
-        if (tty && pct == last_pct && pct >= 0) return;
-        last_pct = pct;
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        std::string bar;
-        if (total) bar = "[" + std::string(static_cast<size_t>(pct / 4), '#') + std::string(static_cast<size_t>(25 - pct / 4), ' ') + "] ";
-        std::fprintf(stderr, "%spulling %s%s%3d%% %s / %s  %s/s%s", tty ? "\r" : "", bar.c_str(), "", std::max(pct, 0),
-                     human_bytes(done).c_str(), total ? human_bytes(total).c_str() : "?",
-                     human_bytes(static_cast<uint64_t>(s > 0 ? done / s : 0)).c_str(), tty ? "" : "\n");
-      };
+      llm::PullOptions o{.sha256 = sha, .dir = dir, .name = name, .progress = pull_progress()};
       auto r = llm::pull_model(source, o);
       if (tty) std::fprintf(stderr, "\n");
       nlohmann::json j = {{"path", r.path.string()}, {"sha256", r.sha256}, {"bytes", r.bytes},

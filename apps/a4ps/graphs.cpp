@@ -4,6 +4,7 @@
 #include "forge/forge.h"
 #include "governance/governance.h"
 #include "llm/model_manager.h"
+#include "persona/agent.h"
 #include "sandbox/sandbox.h"
 
 namespace a4ps::cli {
@@ -127,14 +128,15 @@ graph::StateGraph act_graph(image::Image& img) {
 
 }  // namespace
 
-std::vector<std::string> builtin_graph_names() { return {"act", "count", "propose-tool", "review"}; }
+std::vector<std::string> builtin_graph_names() { return {"act", "agent", "count", "propose-tool", "review"}; }
 
 graph::StateGraph builtin_graph(const std::string& name, image::Image& img) {
   if (name == "review") return review_graph();
   if (name == "count") return count_graph();
   if (name == "propose-tool") return propose_tool_graph(img);
   if (name == "act") return act_graph(img);
-  throw Error("no graph named '" + name + "'; built-in graphs: act, count, propose-tool, review");
+  if (name == persona::kAgentGraph) return persona::agent_graph(img);  // the model comes from the state
+  throw Error("no graph named '" + name + "'; built-in graphs: act, agent, count, propose-tool, review");
 }
 
 }  // namespace a4ps::cli

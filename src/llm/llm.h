@@ -64,6 +64,19 @@ struct PullResult {
 // appears under its final name only when complete and verified.
 PullResult pull_model(const std::string& source, const PullOptions& opts = {});
 
+// The model `a4ps run` pulls when none is chosen, as `ollama run` does: a small instruct
+// GGUF pinned by URL (a fixed revision) and sha256. $A4PS_DEFAULT_MODEL_URL replaces the
+// URL (mirrors, tests); the checksum still has to match.
+struct DefaultModel {
+  std::string name, url, sha256;
+  uint64_t bytes = 0;
+};
+DefaultModel default_model();
+// The default model's file: from the cache when it is there, else pulled (resumable,
+// verified) with progress. Throws Error with one line saying how to choose a model when
+// the download fails.
+fs::path ensure_default_model(const std::function<void(uint64_t done, uint64_t total)>& progress = {});
+
 // Routes llama.cpp's own logging: silent unless A4PS_LOG=debug.
 void init_llama_logging();
 

@@ -117,4 +117,29 @@ PullResult pull_model(const std::string& source, const PullOptions& opts) {
   return r;
 }
 
+DefaultModel default_model() {
+  // Qwen2.5-0.5B-Instruct, Q4_K_M (Apache-2.0, not gated): small enough for any laptop.
+  DefaultModel m{
+      .name = "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+      .url = "https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct-GGUF/resolve/"
+             "9217f5db79a29953eb74d5343926648285ec7e67/qwen2.5-0.5b-instruct-q4_k_m.gguf",
+      .sha256 = "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
+      .bytes = 491400032};
+  if (const char* u = std::getenv("A4PS_DEFAULT_MODEL_URL"); u && *u) m.url = u;
+  return m;
+}
+
+fs::path ensure_default_model(const std::function<void(uint64_t, uint64_t)>& progress) {
+  DefaultModel m = default_model();
+  fs::path f = models_dir() / m.name;
+  std::error_code ec;
+  if (fs::exists(f, ec) && fs::file_size(f, ec) == m.bytes) return f;  // verified when it was pulled
+  try {
+    return pull_model(m.url, {.sha256 = m.sha256, .name = m.name, .progress = progress}).path;
+  } catch (const Error& e) {
+    throw Error(std::string("no model chosen, and the default model could not be downloaded (") + e.what() +
+                "); point --model or A4PS_MODEL at a local GGUF file, ollama:NAME or openai:URL#MODEL");
+  }
+}
+
 }  // namespace a4ps::llm

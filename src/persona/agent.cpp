@@ -1,1 +1,409 @@
-// placeholder
+#include "persona/agent.h"
+
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "codex/codex.h"
+#include "forge/forge.h"
+#include "governance/governance.h"
+#include "llm/llm.h"
+#include "llm/model_manager.h"
+#include "memory/memory.h"
+#include "persona/persona.h"
+#include "sandbox/sandbox.h"
+
+namespace a4ps::persona {
+namespace {
+
+using graph::json;
+using graph::NodeContext;
+namespace fs = std::filesystem;
+
+// Which task of the conversation a turn belongs to: the answers given before it.
+int task_no(const json& state) { return static_cast<int>(state.value("history", json::array()).size()); }
+
+std::string clip(const std::string& s, size_t n) { return s.size() > n ? s.substr(0, n) + "…" : s; }
+
+// The first fenced code block of a model's answer, or "" when it wrote none.
+std::string code_block(const std::string& text) {
+  if (text.find("```") == std::string::npos) return "";
+  std::string code = forge::extract_code(text);
+  return code.find_first_not_of(" \t\r\n") == std::string::npos ? "" : code;
+}
+
+std::string result_text(const json& r) {
+  if (r.is_null()) return "";
+  if (r.value("ok", false)) {
+    std::string out = r.value("stdout", "");
+    std::string v = r.value("value", "");
+    if (!v.empty() && v != "None") out += (out.empty() ? "" : "\n") + std::string("value: ") + v;
+    return "it ran" + (out.empty() ? std::string(" and printed nothing") : ":\n" + clip(out, 1500));
+  }
+  return "it failed: " + r.value("error_type", std::string("error")) + ": " + clip(r.value("error", ""), 800);
+}
+
+// Everything one graph run needs beyond the state: models, the sandbox, the codex.
+struct Runtime {
+  image::Image& img;
+  AgentOptions opts;
+  codex::Codex codex;
+  std::unique_ptr<llm::ModelManager> mm;
+  std::map<std::string, std::unique_ptr<llm::Backend>> backends;  // by persona
+  std::unique_ptr<sandbox::Kernel> kernel;
+  std::string kernel_error;
+
+  Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
+    auto c = img.get(image::Kind::Codex, "codex");
+    codex = c && !c->removed ? codex::parse_codex(c->content, "the image's codex") : codex::default_codex();
+  }
+
+  Spec spec(const std::string& name) const {
+    auto s = find(img, name);
+    if (!s) throw Error("the image has no persona " + name + "; see `a4ps persona ls`");
+    return *s;
+  }
+
+  std::string model_of(const Spec& p, const json& state) const {
+    if (!p.model.empty()) return p.model;
+    if (!opts.model.empty()) return opts.model;
+    std::string m = state.value("model", "");
+    if (m.empty()) throw Error("no model for " + p.name + "; pass --model or set A4PS_MODEL");
+    return m;
+  }
+
+  llm::ModelManager& manager() {
+    if (!mm) mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_ctx = opts.n_ctx});
+    return *mm;
+  }
+
+  // A persona's adapter as a file llama.cpp can load (stored once per sha256).
+  std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model) {
+    auto info = img.info();
+    bool base = !info.base_model_path.empty() && fs::path(model) == fs::path(info.base_model_path);
+    auto a = adapter_for(img, p, base ? info.base_model_sha256 : "");
+    if (!a) return {};
+    fs::path f = llm::models_dir() / "adapters" / (a->blob_sha256 + ".gguf");
+    if (!fs::exists(f)) {
+      fs::create_directories(f.parent_path());
+      fs::path tmp = f;
+      tmp += ".tmp";
+      std::ofstream(tmp, std::ios::binary) << img.blob(a->blob_sha256);
+      fs::rename(tmp, f);
+    }
+    return {{f, 1.0f}};
+  }
+
+  llm::Backend& backend(const Spec& p, const json& state) {
+    auto& b = backends[p.name];
+    if (!b) {
+      std::string m = model_of(p, state);
+      llm::Persona lp{p.name, {}, {}};
+      if (m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0) {
+        lp.model = m;
+        lp.adapters = adapters(p, m);
+      }
+      b = llm::open_backend(m, manager(), lp);
+    }
+    return *b;
+  }
+
+  // One turn of a persona: its system prompt, the user message, and its answer.
+  json turn(const Spec& p, const json& state, const std::string& kind, const std::string& user,
+            const std::string& schema = "", bool stream = false) {
+    llm::ChatRequest req;
+    req.messages = {{"system", system_prompt(p, codex)}, {"user", user}};
+    req.sampling = p.sampling;
+    req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
+    req.json_schema = schema;
+    if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 320);  // room for the bounded JSON
+    if (stream && opts.on_token) req.on_token = [&](std::string_view piece) { opts.on_token(p.name, piece); return true; };
+    auto r = backend(p, state).chat(req);
+    json prompt = json::array();
+    for (auto& m : req.messages) prompt.push_back({{"role", m.role}, {"content", m.content}});
+    return {{"persona", p.name}, {"kind", kind}, {"content", r.text}, {"prompt", prompt},
+            {"task", task_no(state)}, {"tokens", r.completion_tokens}};
+  }
+
+  sandbox::Kernel* sandbox() {
+    if (kernel) return kernel.get();
+    if (!kernel_error.empty()) return nullptr;
+    try {
+      fs::path ws = fs::path(img.path().string() + ".work");
+      auto prov = opts.sandbox.empty() ? sandbox::strongest() : sandbox::parse_provider(opts.sandbox);
+      kernel = sandbox::Kernel::start({.provider = prov, .workspace = ws});
+      forge::load_tools(*kernel, img);
+      forge::serve_reflection(*kernel, img);
+    } catch (const Error& e) {
+      kernel_error = e.what();
+      return nullptr;
+    }
+    return kernel.get();
+  }
+
+  json run_code(const std::string& code) {
+    auto* k = sandbox();
+    if (!k) return {{"ok", false}, {"error_type", "SandboxUnavailable"}, {"error", kernel_error + " (see `a4ps doctor`)"}};
+    auto r = k->run(code);
+    return {{"ok", r.ok}, {"stdout", r.stdout_text}, {"value", r.value}, {"error_type", r.error_type}, {"error", r.error}};
+  }
+
+  // What has happened in this task, for ALFRED's eyes: one line per turn.
+  static std::string story(const json& state) {
+    std::string out;
+    int task = task_no(state);
+    for (auto& e : state.value("transcript", json::array())) {
+      if (e.value("task", 0) != task) continue;
+      out += "- " + e.value("persona", std::string()) + " (" + e.value("kind", std::string()) + "): " +
+             clip(e.value("content", std::string()), 400) + "\n";
+      if (e.contains("result")) out += "  result: " + clip(result_text(e["result"]), 400) + "\n";
+    }
+    return out.empty() ? "- nothing yet\n" : out;
+  }
+
+  static std::string conversation(const json& state) {
+    std::string out;
+    auto h = state.value("history", json::array());
+    size_t from = h.size() > 3 ? h.size() - 3 : 0;
+    for (size_t i = from; i < h.size(); ++i)
+      out += "Earlier, the user asked: " + clip(h[i].value("task", ""), 300) + "\nYou answered: " +
+             clip(h[i].value("answer", ""), 500) + "\n";
+    return out.empty() ? "" : out + "\n";
+  }
+};
+
+std::string route_schema(const std::vector<std::string>& choices) {
+  json s = {{"type", "object"},
+            {"properties", {{"next", {{"type", "string"}, {"enum", choices}}},
+                            {"brief", {{"type", "string"}, {"maxLength", 160}}}}},
+            {"required", {"next", "brief"}},
+            {"additionalProperties", false}};
+  return s.dump();
+}
+
+const std::string kCritiqueSchema =
+    json{{"type", "object"},
+         {"properties", {{"verdict", {{"type", "string"}, {"enum", {"accept", "revise"}}}},
+                         {"reasons", {{"type", "string"}, {"maxLength", 400}}}}},
+         {"required", {"verdict", "reasons"}},
+         {"additionalProperties", false}}
+        .dump();
+
+}  // namespace
+
+json task_input(const std::string& task, const std::string& model) {
+  json in = {{"task", task}, {"turns", 0}, {"rounds", 0}, {"route", nullptr}, {"draft", nullptr},
+             {"critique", nullptr}, {"notes", nullptr}, {"proposal", nullptr}, {"decision", nullptr},
+             {"answer", nullptr}};
+  if (!model.empty()) in["model"] = model;
+  return in;
+}
+
+graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
+  auto rt = std::make_shared<Runtime>(img, std::move(opts));
+  graph::StateGraph g;
+  for (const char* k : {"task", "model", "route", "turns", "rounds", "draft", "critique", "notes", "proposal",
+                        "decision", "answer"})
+    g.channel(k);
+  g.channel("transcript", graph::append(), json::array());
+  g.channel("history", graph::append(), json::array());
+  g.channel("forged", graph::append(), json::array());
+
+  // ALFRED decides who works next, as JSON a grammar forces into shape.
+  g.node("route", [rt](const json& s, NodeContext&) {
+    if (!s.contains("task") || !s["task"].is_string() || s["task"].get<std::string>().empty())
+      throw Error("the agent needs a task: input {\"task\": \"...\"}");
+    Spec alfred = rt->spec("ALFRED");
+    int turns = s.value("turns", 0) + 1;
+    std::vector<std::string> choices;
+    std::string who;
+    for (auto& p : load_all(rt->img)) {
+      if (p.name == "ALFRED" || !(p.can("act") || p.can("critique") || p.can("retrieve") || p.can("respond"))) continue;
+      choices.push_back(p.name);
+      who += "- " + p.name + ": " + p.role + "\n";
+    }
+    choices.push_back("ANSWER");
+    if (turns > rt->opts.max_turns)
+      return json{{"route", {{"next", "ANSWER"}, {"brief", "the turn limit is reached"}, {"parsed", true}}}, {"turns", turns}};
+    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
+                       "- ANSWER: you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
+                       "\nThis is routing turn " + std::to_string(turns) + " of at most " + std::to_string(rt->opts.max_turns) +
+                       ". Reply with JSON: {\"next\": one of the names above, \"brief\": one sentence for them}.";
+    json t = rt->turn(alfred, s, "route", user, route_schema(choices));
+    json r = json::parse(t["content"].get<std::string>(), nullptr, false);
+    bool ok = r.is_object() && r.contains("next") && r["next"].is_string() &&
+              std::find(choices.begin(), choices.end(), r["next"].get<std::string>()) != choices.end();
+    json route = ok ? json{{"next", r["next"]}, {"brief", r.value("brief", "")}, {"parsed", true}}
+                    : json{{"next", "ANSWER"}, {"brief", "my routing reply did not parse; answering"}, {"parsed", false}};
+    t["route"] = route;
+    return json{{"route", route}, {"turns", turns}, {"transcript", json::array({t})}};
+  });
+
+  // BRICK works: writes code and runs it, or reasons in steps.
+  g.node("brick", [rt](const json& s, NodeContext&) {
+    Spec brick = rt->spec("BRICK");
+    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
+    if (s["route"].is_object() && s["route"].value("next", "") == "BRICK") user += "ALFRED asks: " + s["route"].value("brief", "") + "\n";
+    if (s["notes"].is_object()) user += "\nBABS found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
+    if (s["draft"].is_object() && s["critique"].is_object() && s["critique"].value("verdict", "") == "revise") {
+      user += "\nYour previous attempt:\n" + clip(s["draft"].value("text", ""), 1500) + "\n";
+      if (s["draft"].contains("result")) user += "Result: " + result_text(s["draft"]["result"]) + "\n";
+      user += "ROBIN asks for a revision: " + s["critique"].value("reasons", "") + "\nRevise your work.\n";
+    }
+    std::string tools;
+    for (auto& t : rt->img.list(image::Kind::Tool)) tools += (tools.empty() ? "" : ", ") + t.name;
+    user += "\nRegistered tools: " + (tools.empty() ? std::string("none yet") : tools) + ".";
+    json t = rt->turn(brick, s, "act", user, "", true);
+    std::string text = t["content"];
+    json draft = {{"text", text}};
+    json out = json::object();
+    out["proposal"] = nullptr;
+    std::string code = code_block(text);
+    if (!code.empty()) {
+      draft["code"] = code;
+      json r = rt->run_code(code);
+      draft["result"] = r;
+      t["result"] = r;
+      // doesNotUnderstand: a call to a function nobody wrote becomes a forge request.
+      if (!r.value("ok", false) && r.value("error_type", "") == "NameError" && brick.can("forge") && rt->sandbox()) {
+        sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.value("error", "")};
+        forge::ToolSpec spec = forge::spec_from_name_error(*rt->sandbox(), code, failure);
+        if (!spec.name.empty()) {
+          spec.tests = "assert callable(" + spec.name + ")";
+          auto f = forge::forge(spec, rt->backend(brick, s), *rt->sandbox(), rt->img);
+          json forged = {{"name", spec.name}, {"ok", f.ok}, {"attempts", f.attempts.size()}};
+          if (f.ok) forged["proposal"] = f.proposal;
+          out["forged"] = json::array({forged});
+          t["forged"] = forged;
+          if (f.ok) out["proposal"] = f.proposal;
+        }
+      }
+    }
+    out["draft"] = draft;
+    out["transcript"] = json::array({t});
+    return out;
+  });
+
+  // A forged tool waits for a human: the run stops here until approve/reject.
+  g.node("approve", [rt](const json& s, NodeContext& ctx) {
+    auto d = governance::await_decision(ctx, rt->img, s["proposal"].get<int64_t>());
+    bool yes = d == governance::Decision::Approved;
+    json t = {{"persona", "ALFRED"}, {"kind", "approval"}, {"task", task_no(s)},
+              {"content", std::string("the human ") + (yes ? "approved" : "rejected") + " proposal " + std::to_string(s["proposal"].get<int64_t>())}};
+    return json{{"decision", yes ? "approved" : "rejected"}, {"transcript", json::array({t})}};
+  });
+
+  g.node("register", [rt](const json& s, NodeContext&) {
+    governance::apply(rt->img, s["proposal"].get<int64_t>());
+    if (rt->kernel) forge::load_tools(*rt->kernel, rt->img);
+    return json{{"proposal", nullptr}};
+  });
+
+  // The original code again, now that the tool it called exists.
+  g.node("rerun", [rt](const json& s, NodeContext&) {
+    json draft = s["draft"];
+    json r = rt->run_code(draft.value("code", ""));
+    draft["result"] = r;
+    json t = {{"persona", "BRICK"}, {"kind", "rerun"}, {"task", task_no(s)},
+              {"content", "ran my code again with the new tool"}, {"result", r}};
+    return json{{"draft", draft}, {"transcript", json::array({t})}};
+  });
+
+  // ROBIN reviews BRICK's work: accept, or revise with reasons.
+  g.node("robin", [rt](const json& s, NodeContext&) {
+    Spec robin = rt->spec("ROBIN");
+    std::string user = "Task: " + s["task"].get<std::string>() + "\n\n";
+    if (s["draft"].is_object()) {
+      user += "BRICK's work:\n" + clip(s["draft"].value("text", ""), 2000) + "\n";
+      if (s["draft"].contains("result")) user += "When run, " + result_text(s["draft"]["result"]) + "\n";
+    } else {
+      user += "There is no work from BRICK yet.\n";
+    }
+    user += "\nRevision round " + std::to_string(s.value("rounds", 0)) + " of at most " + std::to_string(rt->opts.max_rounds) +
+            ". Reply with JSON: {\"verdict\": \"accept\" or \"revise\", \"reasons\": \"...\"}.";
+    json t = rt->turn(robin, s, "critique", user, kCritiqueSchema);
+    json c = json::parse(t["content"].get<std::string>(), nullptr, false);
+    bool ok = c.is_object() && (c.value("verdict", "") == "accept" || c.value("verdict", "") == "revise");
+    json critique = ok ? json{{"verdict", c["verdict"]}, {"reasons", c.value("reasons", "")}, {"parsed", true}}
+                       : json{{"verdict", "accept"}, {"reasons", "(my reply did not parse)"}, {"parsed", false}};
+    int rounds = s.value("rounds", 0);
+    bool revise = critique["verdict"] == "revise" && s["draft"].is_object() && rounds < rt->opts.max_rounds;
+    t["critique"] = critique;
+    return json{{"critique", critique}, {"rounds", revise ? rounds + 1 : rounds}, {"transcript", json::array({t})},
+                {"route", {{"next", revise ? "BRICK" : "ALFRED"}, {"brief", critique["reasons"]}, {"parsed", true}}}};
+  });
+
+  // BABS searches the image's memory and reports what it supports.
+  g.node("babs", [rt](const json& s, NodeContext&) {
+    Spec babs = rt->spec("BABS");
+    std::string query = s["task"].get<std::string>();
+    if (s["route"].is_object()) query += " " + s["route"].value("brief", "");
+    // The same embedder `a4ps memory add` uses for this model, so the vectors compare.
+    std::vector<memory::Hit> hits;
+    try {
+      hits = memory::search(rt->img, query, memory::model_embedder(rt->model_of(babs, s), rt->manager()), 5);
+    } catch (const memory::EmbedError&) {
+      hits = memory::search(rt->img, query, memory::Embedder{}, 5);  // full-text search only
+    }
+    json hj = json::array();
+    std::string passages;
+    for (auto& h : hits) {
+      hj.push_back({{"id", h.id}, {"source", h.source}, {"score", h.score}, {"text", clip(h.text, 600)}});
+      passages += "[" + h.source + "] " + clip(h.text, 600) + "\n";
+    }
+    std::string user = "Question: " + query + "\n\nPassages from memory:\n" +
+                       (passages.empty() ? std::string("(none found)\n") : passages) +
+                       "\nReport what these passages say about the question, citing sources in brackets.";
+    json t = rt->turn(babs, s, "retrieve", user, "", true);
+    t["hits"] = hj;
+    return json{{"notes", {{"text", t["content"]}, {"hits", hj}}}, {"transcript", json::array({t})}};
+  });
+
+  // A persona a user added: it answers ALFRED's brief in its own voice.
+  g.node("respond", [rt](const json& s, NodeContext&) {
+    Spec p = rt->spec(s["route"].value("next", ""));
+    std::string user = "Task: " + s["task"].get<std::string>() + "\nALFRED asks: " + s["route"].value("brief", "") +
+                       "\n\nWhat has happened so far:\n" + Runtime::story(s);
+    return json{{"transcript", json::array({rt->turn(p, s, "respond", user, "", true)})}};
+  });
+
+  // ALFRED closes: the answer, from what the others did.
+  g.node("answer", [rt](const json& s, NodeContext&) {
+    Spec alfred = rt->spec("ALFRED");
+    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
+                       Runtime::story(s);
+    if (s["notes"].is_object())
+      for (auto& h : s["notes"].value("hits", json::array()))
+        user += "Memory [" + h.value("source", std::string()) + "]: " + h.value("text", std::string()) + "\n";
+    if (s["draft"].is_object() && s["draft"].contains("result")) user += "BRICK's final result: " + result_text(s["draft"]["result"]) + "\n";
+    user += "\nWrite the answer for the user now.";
+    json t = rt->turn(alfred, s, "answer", user, "", true);
+    std::string answer = t["content"];
+    return json{{"answer", answer}, {"transcript", json::array({t})},
+                {"history", json::array({{{"task", s["task"]}, {"answer", answer}}})}};
+  });
+
+  g.edge(graph::START, "route");
+  g.conditional("route", [](const json& s) {
+    std::string next = s["route"].value("next", "ANSWER");
+    if (next == "BRICK") return std::vector<std::string>{"brick"};
+    if (next == "ROBIN") return std::vector<std::string>{"robin"};
+    if (next == "BABS") return std::vector<std::string>{"babs"};
+    if (next == "ANSWER") return std::vector<std::string>{"answer"};
+    return std::vector<std::string>{"respond"};
+  });
+  g.conditional("brick", [](const json& s) {
+    return std::vector<std::string>{s["proposal"].is_number() ? "approve" : "robin"};
+  });
+  g.conditional("approve", [](const json& s) {
+    return std::vector<std::string>{s["decision"] == "approved" ? "register" : "robin"};
+  });
+  g.edge("register", "rerun").edge("rerun", "robin");
+  g.conditional("robin", [](const json& s) {
+    return std::vector<std::string>{s["route"].value("next", "") == "BRICK" ? "brick" : "route"};
+  });
+  g.edge("babs", "route").edge("respond", "route").edge("answer", graph::END);
+  return g;
+}
+
+}  // namespace a4ps::persona

@@ -1,0 +1,43 @@
+// The main graph: the four personas deliberating over one image.
+//
+//   route (ALFRED, grammar-constrained JSON: who next + a brief)
+//     -> brick (CodeAct in the sandbox; a call to a missing function forges it)
+//          -> approve (waits for a human) -> register -> rerun
+//          -> robin (accept | revise, with reasons) -> brick ... (at most max_rounds)
+//     -> babs (memory search, then a cited summary)
+//     -> respond (any persona a user added)
+//     -> answer (ALFRED writes the answer) -> end
+//
+// Every step is a checkpoint in the image; the state's "transcript" keeps each turn with
+// the exact prompt the persona saw, so the learning loop can judge and train on it.
+#pragma once
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "graph/graph.h"
+#include "image/image.h"
+
+namespace a4ps::persona {
+
+inline constexpr const char* kAgentGraph = "agent";
+
+struct AgentOptions {
+  std::string model;       // model spec for personas without their own; "" = the state's "model"
+  std::string sandbox;     // provider name; "" = the strongest that works here
+  int max_rounds = 2;      // times ROBIN may send BRICK back to revise
+  int max_turns = 8;       // ALFRED's routing decisions before he must answer
+  int max_tokens = 0;      // caps every turn (0: each persona's own max_tokens)
+  uint32_t n_ctx = 4096;   // context of embedded models
+  // Streaming: pieces of a persona's free text as it is generated (not routing JSON).
+  std::function<void(const std::string& persona, std::string_view piece)> on_token;
+};
+
+// The graph for `img` (which must outlive it). Input: {"task": "...", "model": "spec"}.
+graph::StateGraph agent_graph(image::Image& img, AgentOptions opts = {});
+
+// The input that starts a new task on a thread (a chat's next message): it clears the
+// previous task's working state and keeps the conversation.
+graph::json task_input(const std::string& task, const std::string& model);
+
+}  // namespace a4ps::persona
