@@ -350,6 +350,7 @@ ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
   }
   if (req.on_token && streamed < r.text.size() && r.finish_reason != "cancelled")
     req.on_token(std::string_view(r.text).substr(streamed));
+  r.text = utf8_clean(r.text);  // tokens can end inside a character, or invent bad bytes
   r.decode_ms = ms_since(t0);
   impl_->after_call();
   return r;

@@ -137,7 +137,9 @@ fs::path ensure_default_model(const std::function<void(uint64_t, uint64_t)>& pro
   try {
     return pull_model(m.url, {.sha256 = m.sha256, .name = m.name, .progress = progress}).path;
   } catch (const Error& e) {
-    throw Error(std::string("no model chosen, and the default model could not be downloaded (") + e.what() +
+    std::string why = e.what();
+    why = why.substr(0, why.find("; "));  // pull's own advice does not fit here
+    throw Error("no model chosen, and the default model could not be downloaded (" + why +
                 "); point --model or A4PS_MODEL at a local GGUF file, ollama:NAME or openai:URL#MODEL");
   }
 }

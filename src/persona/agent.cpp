@@ -116,12 +116,12 @@ struct Runtime {
     req.sampling = p.sampling;
     req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
     req.json_schema = schema;
-    if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 320);  // room for the bounded JSON
+    if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 300);  // room for the bounded JSON
     if (stream && opts.on_token) req.on_token = [&](std::string_view piece) { opts.on_token(p.name, piece); return true; };
     auto r = backend(p, state).chat(req);
     json prompt = json::array();
     for (auto& m : req.messages) prompt.push_back({{"role", m.role}, {"content", m.content}});
-    return {{"persona", p.name}, {"kind", kind}, {"content", r.text}, {"prompt", prompt},
+    return {{"persona", p.name}, {"kind", kind}, {"content", utf8_clean(r.text)}, {"prompt", prompt},
             {"task", task_no(state)}, {"tokens", r.completion_tokens}};
   }
 
@@ -175,7 +175,7 @@ struct Runtime {
 std::string route_schema(const std::vector<std::string>& choices) {
   json s = {{"type", "object"},
             {"properties", {{"next", {{"type", "string"}, {"enum", choices}}},
-                            {"brief", {{"type", "string"}, {"maxLength", 160}}}}},
+                            {"brief", {{"type", "string"}, {"maxLength", 120}}}}},
             {"required", {"next", "brief"}},
             {"additionalProperties", false}};
   return s.dump();
@@ -184,7 +184,7 @@ std::string route_schema(const std::vector<std::string>& choices) {
 const std::string kCritiqueSchema =
     json{{"type", "object"},
          {"properties", {{"verdict", {{"type", "string"}, {"enum", {"accept", "revise"}}}},
-                         {"reasons", {{"type", "string"}, {"maxLength", 400}}}}},
+                         {"reasons", {{"type", "string"}, {"maxLength", 240}}}}},
          {"required", {"verdict", "reasons"}},
          {"additionalProperties", false}}
         .dump();

@@ -35,5 +35,8 @@ std::string now_utc();          // ISO-8601 with milliseconds, e.g. 2026-11-25T1
 std::string random_id();        // 128-bit random id as 32 hex chars
 std::string read_file(const std::filesystem::path& path);  // throws Error
 std::string human_bytes(uint64_t n);
+// s with every invalid UTF-8 sequence replaced by U+FFFD (model output can split or
+// invent multi-byte characters; JSON and SQLite text want valid UTF-8).
+std::string utf8_clean(std::string_view s);
 
 }  // namespace a4ps
