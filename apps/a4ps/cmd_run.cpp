@@ -72,6 +72,10 @@ const char* ansi(const std::string& colour) {
 }
 
 std::string clip(const std::string& s, size_t n) { return s.size() > n ? s.substr(0, n) + "…" : s; }
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
 
 // Prints each persona's turn as it happens: its name (in its colour on a terminal), its
 // words streamed as they are generated, what its code did.
@@ -114,7 +118,7 @@ struct Printer {
     }
     if (t.contains("result")) {
       auto& r = t["result"];
-      std::string out = r.value("ok", false) ? clip(r.value("stdout", std::string()) + r.value("value", std::string()), 300)
+      std::string out = r.value("ok", false) ? clip(trim(r.value("stdout", std::string()) + r.value("value", std::string())), 300)
                                             : r.value("error_type", std::string()) + ": " + clip(r.value("error", std::string()), 200);
       std::cout << "  [sandbox] " << (r.value("ok", false) ? "ran: " : "failed: ") << out << "\n";
     }

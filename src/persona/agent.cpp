@@ -243,9 +243,10 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   g.node("brick", [rt](const json& s, NodeContext&) {
     Spec brick = rt->spec("BRICK");
     std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
-    if (s["route"].is_object() && s["route"].value("next", "") == "BRICK") user += "ALFRED asks: " + s["route"].value("brief", "") + "\n";
+    bool revising = s["critique"].is_object() && s["critique"].value("back_to_brick", false);
+    if (!revising && s["route"].is_object()) user += "ALFRED asks: " + s["route"].value("brief", "") + "\n";
     if (s["notes"].is_object()) user += "\nBABS found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
-    if (s["draft"].is_object() && s["critique"].is_object() && s["critique"].value("verdict", "") == "revise") {
+    if (revising && s["draft"].is_object()) {
       user += "\nYour previous attempt:\n" + clip(s["draft"].value("text", ""), 1500) + "\n";
       if (s["draft"].contains("result")) user += "Result: " + result_text(s["draft"]["result"]) + "\n";
       user += "ROBIN asks for a revision: " + s["critique"].value("reasons", "") + "\nRevise your work.\n";
@@ -329,8 +330,8 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
     int rounds = s.value("rounds", 0);
     bool revise = critique["verdict"] == "revise" && s["draft"].is_object() && rounds < rt->opts.max_rounds;
     t["critique"] = critique;
-    return json{{"critique", critique}, {"rounds", revise ? rounds + 1 : rounds}, {"transcript", json::array({t})},
-                {"route", {{"next", revise ? "BRICK" : "ALFRED"}, {"brief", critique["reasons"]}, {"parsed", true}}}};
+    critique["back_to_brick"] = revise;
+    return json{{"critique", critique}, {"rounds", revise ? rounds + 1 : rounds}, {"transcript", json::array({t})}};
   });
 
   // BABS searches the image's memory and reports what it supports.
@@ -400,7 +401,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   });
   g.edge("register", "rerun").edge("rerun", "robin");
   g.conditional("robin", [](const json& s) {
-    return std::vector<std::string>{s["route"].value("next", "") == "BRICK" ? "brick" : "route"};
+    return std::vector<std::string>{s["critique"].value("back_to_brick", false) ? "brick" : "route"};
   });
   g.edge("babs", "route").edge("respond", "route").edge("answer", graph::END);
   return g;
