@@ -83,6 +83,15 @@ struct Kernel::Impl {
   ~Impl() { stop(); }
 
   void stop() {
+    if (pid > 0 && to_kernel >= 0) {
+      // Closing its input ends the kernel cleanly, and runsc then tears down its sandbox
+      // at once; a killed `runsc run` leaves that to `delete --force`, which takes seconds.
+      close(to_kernel), to_kernel = -1;
+      for (int i = 0; i < 100 && pid > 0; ++i) {
+        if (waitpid(pid, nullptr, WNOHANG) == pid) pid = -1;
+        else usleep(5000);
+      }
+    }
     if (pid > 0) {
       kill(-pid, SIGKILL);  // the whole session: the kernel and anything it started
       kill(pid, SIGKILL);
