@@ -178,6 +178,15 @@ TEST_F(Agent, WithoutAModelTheDefaultDownloadFailsInOneClearLine) {
   EXPECT_EQ(last.rfind("a4ps: error: ", 0), 0u) << r.err;
 }
 
+TEST_F(Agent, TheImageRemembersItsModel) {
+  auto m = script({route("1", "ANSWER"), say("ALFRED", "Yes.", "Write the answer")});
+  a4ps_json("image init " + q(img));
+  a4ps_json("image set " + q(img) + " model " + q(m));
+  auto r = run_env("A4PS_MODEL=", "run " + q("ok?") + " -q -i " + q(img));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "Yes.\n");
+}
+
 TEST_F(Agent, BadInputGetsOneLine) {
   auto m = script({});
   auto r = a4ps("run -i " + q(img) + " -m " + q(m));

@@ -70,6 +70,18 @@ void add_image_commands(CLI::App& app, Globals& g) {
     });
   }
   {
+    auto* c = sub(img, "set", "change a setting of an image (model: the model spec its personas run on)");
+    static std::string path, key, value;
+    c->add_option("image", path, "image file")->required();
+    c->add_option("key", key, "setting")->required()->check(CLI::IsMember({"model"}));
+    c->add_option("value", value, "new value (omit to clear it)");
+    c->callback([&g] {
+      auto im = open_guarded(path);
+      im.set_setting(key, value);
+      emit(g, {{"key", key}, {"value", value}}, value.empty() ? key + " cleared\n" : key + " = " + value + "\n");
+    });
+  }
+  {
     auto* c = sub(img, "info", "show what an image holds");
     static std::string path;
     c->add_option("path", path, "image file")->required();

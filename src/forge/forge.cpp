@@ -1,5 +1,7 @@
 #include "forge/forge.h"
 
+#include "memory/memory.h"
+
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -108,17 +110,10 @@ void serve_reflection(sandbox::Kernel& k, const image::Image& img) {
       auto c = img.get(image::Kind::Codex, "codex");
       return c ? c->content : "";
     }
-    if (op == "search_memory") {  // substring search for now; ranked retrieval comes with BABS's memory
-      sqlite3_stmt* st = nullptr;
-      sqlite3_prepare_v2(img.db(), "SELECT id, source, text FROM memories WHERE text LIKE '%' || ? || '%' ORDER BY id LIMIT ?", -1, &st, nullptr);
-      std::string q = args.value("query", "");
-      sqlite3_bind_text(st, 1, q.c_str(), -1, SQLITE_TRANSIENT);
-      sqlite3_bind_int(st, 2, std::clamp(args.value("limit", 5), 1, 50));
+    if (op == "search_memory") {  // ranked full-text search (no embedder inside a sandbox call)
       json out = json::array();
-      while (sqlite3_step(st) == SQLITE_ROW)
-        out.push_back({{"id", sqlite3_column_int64(st, 0)}, {"source", reinterpret_cast<const char*>(sqlite3_column_text(st, 1))},
-                       {"text", reinterpret_cast<const char*>(sqlite3_column_text(st, 2))}});
-      sqlite3_finalize(st);
+      for (auto& h : memory::search(img, args.value("query", ""), memory::Embedder{}, std::clamp(args.value("limit", 5), 1, 50)))
+        out.push_back({{"id", h.id}, {"source", h.source}, {"text", h.text}, {"score", h.score}});
       return out;
     }
     throw Error("a4ps_reflect offers list_tools, tool_source, codex and search_memory (read-only); not '" + op + "'");
