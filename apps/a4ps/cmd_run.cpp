@@ -1,6 +1,8 @@
 // a4ps run | chat | persona: the agent you talk to.
 #include <unistd.h>
 
+#include <editline/readline.h>  // libedit: line editing and history in chat
+
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -300,9 +302,28 @@ void add_run_commands(CLI::App& app, Globals& g) {
           if (r.status != "done") std::cout << waiting_text(*a, thread, r, true);
         }
       };
+      // On a terminal: line editing, and history kept across sessions.
+      const char* home = std::getenv("HOME");
+      fs::path hist = fs::path(home && *home ? home : "/tmp") / ".cache" / "a4ps" / "chat_history";
+      if (tty) {
+        std::error_code ec;
+        fs::create_directories(hist.parent_path(), ec);
+        read_history(hist.c_str());
+      }
+      auto next_line = [&]() -> bool {
+        if (!tty) return static_cast<bool>(std::getline(std::cin, line));
+        char* l = readline("you> ");
+        if (!l) return false;
+        line = l;
+        free(l);
+        if (!line.empty()) {
+          add_history(line.c_str());
+          write_history(hist.c_str());
+        }
+        return true;
+      };
       for (;;) {
-        if (tty) std::cout << "you> " << std::flush;
-        if (!std::getline(std::cin, line)) break;
+        if (!next_line()) break;
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         try {
           if (line[0] != '/') {
