@@ -152,8 +152,16 @@ struct Runtime {
   static std::string story(const json& state) {
     std::string out;
     int task = task_no(state);
-    for (auto& e : state.value("transcript", json::array())) {
-      if (e.value("task", 0) != task) continue;
+    std::vector<json> turns;
+    for (auto& e : state.value("transcript", json::array()))
+      if (e.value("task", 0) == task) turns.push_back(e);
+    // The newest turns only: prompts must fit a small model's context.
+    constexpr size_t kShown = 10;
+    if (turns.size() > kShown) {
+      out += "- (" + std::to_string(turns.size() - kShown) + " earlier turns left out)\n";
+      turns.erase(turns.begin(), turns.end() - kShown);
+    }
+    for (auto& e : turns) {
       out += "- " + e.value("persona", std::string()) + " (" + e.value("kind", std::string()) + "): " +
              clip(e.value("content", std::string()), 400) + "\n";
       if (e.contains("result")) out += "  result: " + clip(result_text(e["result"]), 400) + "\n";

@@ -1,0 +1,86 @@
+#include "persona/persona.h"
+
+#include <gtest/gtest.h>
+
+#include "codex/codex.h"
+#include "testutil.h"
+
+namespace a4ps::persona {
+namespace {
+
+using test::error_of;
+
+TEST(Persona, TheFourDefaultsParseAndRoundTrip) {
+  auto specs = builtin_specs();
+  ASSERT_EQ(specs.size(), 4u);
+  EXPECT_EQ(specs[0].name, "ALFRED");
+  EXPECT_TRUE(specs[0].can("route"));
+  EXPECT_TRUE(specs[1].can("forge"));
+  EXPECT_TRUE(specs[2].can("critique"));
+  EXPECT_TRUE(specs[3].can("retrieve"));
+  for (auto& s : specs) {
+    Spec again = parse_spec(to_toml(s));
+    EXPECT_EQ(again.name, s.name);
+    EXPECT_EQ(again.system, s.system);
+    EXPECT_EQ(again.actions, s.actions);
+    EXPECT_FLOAT_EQ(again.sampling.temperature, s.sampling.temperature);
+    EXPECT_EQ(again.max_tokens, s.max_tokens);
+  }
+}
+
+TEST(Persona, BadSpecsSayWhatIsWrong) {
+  EXPECT_NE(error_of([] { parse_spec("role = \"x\"\nsystem = \"y\""); }).find("needs 'name'"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_spec("name = \"A B\"\nrole = \"x\"\nsystem = \"y\""); }).find("letters, digits"), std::string::npos);
+  EXPECT_NE(error_of([] { parse_spec("name = \"P\"\nrole = \"x\"\nsystem = \"y\"\nactions = [\"fly\"]"); }).find("unknown action 'fly'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_spec("name = \"P\"\nrole = \"x\"\nsystem = \"y\"\nmood = 1"); }).find("unknown field 'mood'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_spec("name = \"P\"\nrole = \"x\"\nsystem = \"y\"\n[sampling]\ntemperature = 9"); }).find("between 0 and 5"),
+            std::string::npos);
+  EXPECT_NE(error_of([] { parse_spec("name = \"P\"\nrole = "); }).find("line 2"), std::string::npos);
+}
+
+TEST(Persona, AnImagePersonaReplacesTheDefaultOrJoinsThem) {
+  test::TempDir d;
+  auto img = image::Image::create(d / "p.a4ps");
+  img.put(image::Kind::Persona, "ROBIN", "name = \"ROBIN\"\nrole = \"gentler critic\"\nsystem = \"Be gentle.\"\nactions = [\"critique\"]\n");
+  img.put(image::Kind::Persona, "POET", "name = \"poet\"\nrole = \"verse\"\nsystem = \"Rhyme.\"\n");
+  auto all = load_all(img);
+  ASSERT_EQ(all.size(), 5u);
+  EXPECT_EQ(all[2].role, "gentler critic");
+  EXPECT_FALSE(all[2].builtin);
+  EXPECT_EQ(all[4].name, "POET");
+  EXPECT_EQ(all[4].actions, std::vector<std::string>{"respond"});  // the default action
+  EXPECT_TRUE(find(img, "poet").has_value());
+  EXPECT_FALSE(find(img, "nobody").has_value());
+}
+
+TEST(Persona, ThePromptCarriesTheChosenPrinciples) {
+  Spec s = parse_spec("name = \"P\"\nrole = \"x\"\nsystem = \"Base.\"\nprinciples = [\"care\"]");
+  std::string p = system_prompt(s, codex::default_codex());
+  EXPECT_EQ(p.rfind("Base.", 0), 0u);
+  EXPECT_NE(p.find("- care: "), std::string::npos);
+  EXPECT_EQ(p.find("- consent: "), std::string::npos);
+  s.principles.clear();  // empty: all of them
+  EXPECT_NE(system_prompt(s, codex::default_codex()).find("- consent: "), std::string::npos);
+}
+
+TEST(Persona, TheNewestApprovedAdapterForThePersonaAndItsBaseIsUsed) {
+  test::TempDir d;
+  auto img = image::Image::create(d / "a.a4ps");
+  std::string gguf = "GGUF" + std::string(60, 'x');
+  img.put(image::Kind::Adapter, "brick-v1", "", {{"base_sha256", "base1"}, {"persona", "BRICK"}}, gguf + "1");
+  img.put(image::Kind::Adapter, "robin-v1", "", {{"base_sha256", "base1"}, {"persona", "ROBIN"}}, gguf + "2");
+  img.put(image::Kind::Adapter, "brick-v2", "", {{"base_sha256", "base2"}, {"persona", "BRICK"}}, gguf + "3");
+  Spec brick = builtin_specs()[1];
+  EXPECT_EQ(adapter_for(img, brick)->name, "brick-v2");
+  EXPECT_EQ(adapter_for(img, brick, "base1")->name, "brick-v1");  // only adapters made for this base
+  EXPECT_FALSE(adapter_for(img, builtin_specs()[0]).has_value());
+  brick.adapter = "none";
+  EXPECT_FALSE(adapter_for(img, brick).has_value());
+  brick.adapter = "missing";
+  EXPECT_NE(error_of([&] { adapter_for(img, brick); }).find("does not hold"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace a4ps::persona
