@@ -49,7 +49,11 @@ struct Runtime {
   AgentOptions opts;
   codex::Codex codex;
   std::unique_ptr<llm::ModelManager> mm;
-  std::map<std::string, std::unique_ptr<llm::Backend>> backends;  // by persona
+  struct Bound {
+    std::unique_ptr<llm::Backend> backend;
+    std::string key;  // model + adapter files it was opened with
+  };
+  std::map<std::string, Bound> backends;  // by persona
   std::unique_ptr<sandbox::Kernel> kernel;
   std::string kernel_error;
 
@@ -94,18 +98,21 @@ struct Runtime {
     return {{f, 1.0f}};
   }
 
+  // The persona's backend; rebuilt when its adapter changed (an approved adapter is
+  // hot-swapped into a running conversation at its next turn).
   llm::Backend& backend(const Spec& p, const json& state) {
-    auto& b = backends[p.name];
-    if (!b) {
-      std::string m = model_of(p, state);
-      llm::Persona lp{p.name, {}, {}};
-      if (m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0) {
-        lp.model = m;
-        lp.adapters = adapters(p, m);
-      }
-      b = llm::open_backend(m, manager(), lp);
+    std::string m = model_of(p, state);
+    llm::Persona lp{p.name, {}, {}};
+    bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
+    if (local) {
+      lp.model = m;
+      lp.adapters = adapters(p, m);
     }
-    return *b;
+    std::string key = m;
+    for (auto& a : lp.adapters) key += "|" + a.path.string();
+    auto& b = backends[p.name];
+    if (!b.backend || b.key != key) b = {llm::open_backend(m, manager(), lp), key};
+    return *b.backend;
   }
 
   // One turn of a persona: its system prompt, the user message, and its answer.
@@ -351,7 +358,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
     std::vector<memory::Hit> hits;
     try {
       hits = memory::search(rt->img, query, memory::model_embedder(rt->model_of(babs, s), rt->manager()), 5);
-    } catch (const memory::EmbedError&) {
+    } catch (const Error&) {  // no embeddings from this model (or none at all)
       hits = memory::search(rt->img, query, memory::Embedder{}, 5);  // full-text search only
     }
     json hj = json::array();
