@@ -64,6 +64,12 @@ TEST_F(Agent, AlfredRoutesAndAnswers) {
   ASSERT_EQ(tr.size(), 5u);
   EXPECT_NE(tr[1]["prompt"][0]["content"].get<std::string>().find("You are BRICK"), std::string::npos);
   EXPECT_NE(tr[1]["prompt"][1]["content"].get<std::string>().find("work out 6*7"), std::string::npos);  // ALFRED's brief reached BRICK
+
+  auto md = a4ps("thread transcript " + q(img) + " " + r["thread"].get<std::string>());
+  ASSERT_EQ(md.code, 0) << md.err;
+  EXPECT_NE(md.out.find("**ALFRED** (route) → BRICK: work out 6*7"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("> sandbox: 42"), std::string::npos) << md.out;
+  EXPECT_NE(md.out.find("## Answer\n\nForty-two."), std::string::npos) << md.out;
 }
 
 TEST_F(Agent, RobinSendsBrickBackTwiceThenTheLoopCloses) {

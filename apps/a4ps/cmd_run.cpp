@@ -390,6 +390,47 @@ void add_run_commands(CLI::App& app, Globals& g) {
     });
   }
 
+  {
+    // A conversation as a person reads it (Markdown); the data stays in the checkpoints.
+    auto* c = sub(app.get_subcommand("thread"), "transcript", "an agent conversation as Markdown (with --prompts: what each persona saw)");
+    static std::string path, thread;
+    static bool prompts = false;
+    c->add_option("image", path, "image file")->required();
+    c->add_option("thread", thread, "thread id")->required();
+    c->add_flag("--prompts", prompts, "include the exact prompt of every turn");
+    c->callback([&g] {
+      auto img = image::Image::open(path, {.read_only = true});
+      auto cp = graph::image_checkpointer(img);
+      auto last = cp->get(thread);
+      if (!last) throw Error("no thread '" + thread + "' in " + path + "; see `a4ps thread ls " + path + "`");
+      const json& st = last->state;
+      if (!st.contains("transcript")) throw Error("thread '" + thread + "' is not an agent conversation");
+      if (g.json) return emit(g, prompts ? st["transcript"] : without_prompts(st["transcript"]), "");
+      std::ostringstream o;
+      o << "# Thread " << thread << "\n";
+      auto history = st.value("history", json::array());
+      int task = -1;
+      for (auto& t : st["transcript"]) {
+        int n = t.value("task", 0);
+        if (n != task) {
+          task = n;
+          std::string q = n < static_cast<int>(history.size()) ? history[n].value("task", "") : st.value("task", "");
+          o << "\n## Task " << n + 1 << ": " << q << "\n";
+        }
+        std::string kind = t.value("kind", ""), who = t.value("persona", "");
+        o << "\n**" << who << "** (" << kind << ")";
+        if (kind == "route") o << " → " << t["route"].value("next", "") << ": " << t["route"].value("brief", "") << "\n";
+        else if (kind == "critique") o << ": " << t["critique"].value("verdict", "") << " — " << t["critique"].value("reasons", "") << "\n";
+        else o << "\n\n" << t.value("content", "") << "\n";
+        if (t.contains("result")) o << "\n> sandbox: " << trim(t["result"].value("ok", false) ? t["result"].value("stdout", "") : t["result"].value("error", "")) << "\n";
+        if (prompts && t.contains("prompt"))
+          for (auto& m : t["prompt"]) o << "\n<details><summary>" << m.value("role", "") << "</summary>\n\n```\n" << m.value("content", "") << "\n```\n</details>\n";
+      }
+      if (st.value("answer", json()).is_string()) o << "\n## Answer\n\n" << st["answer"].get<std::string>() << "\n";
+      std::cout << o.str();
+    });
+  }
+
   auto* pc = sub(&app, "persona", "the personas: list, show, propose a new or changed one");
   pc->require_subcommand(1);
   static std::string path, name, file, reason;
