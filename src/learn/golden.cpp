@@ -1,0 +1,232 @@
+// The judge (ALFRED as oracle, constrained JSON) and the golden set (per-persona
+// examples from well-judged threads), plus the JSONL chat format they travel in.
+#include <algorithm>
+#include <cmath>
+
+#include "graph/checkpoint.h"
+#include "image/image.h"
+#include "image/sqlite.h"
+#include "learn/learn.h"
+#include "util/util.h"
+
+namespace a4ps::learn {
+
+namespace {
+
+const char* kCriteria[] = {"task_success", "correctness", "grace", "justice", "codex_adherence"};
+
+json messages_json(const std::vector<llm::Message>& m) {
+  json a = json::array();
+  for (auto& x : m) a.push_back({{"role", x.role}, {"content", x.content}});
+  return a;
+}
+
+std::vector<llm::Message> messages_of(const json& a, const std::string& where) {
+  if (!a.is_array() || a.empty()) throw Error(where + ": \"messages\" must be a non-empty array");
+  std::vector<llm::Message> out;
+  for (auto& m : a) {
+    if (!m.is_object() || !m.contains("role") || !m["role"].is_string() || !m.contains("content") || !m["content"].is_string())
+      throw Error(where + ": each message needs a string \"role\" and \"content\"");
+    std::string role = m["role"];
+    if (role != "system" && role != "user" && role != "assistant")
+      throw Error(where + ": role '" + role + "' is not system, user or assistant");
+    out.push_back({role, m["content"]});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Example> parse_jsonl(const std::string& text, const std::string& what) {
+  std::vector<Example> out;
+  size_t line = 0;
+  for (size_t a = 0; a < text.size();) {
+    size_t e = text.find('\n', a);
+    if (e == std::string::npos) e = text.size();
+    std::string s = text.substr(a, e - a);
+    a = e + 1;
+    ++line;
+    if (s.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const std::string where = what + " line " + std::to_string(line);
+    json j;
+    try {
+      j = json::parse(s);
+    } catch (const std::exception&) {
+      throw Error(where + " is not JSON; expected {\"messages\":[{\"role\":...,\"content\":...}]}");
+    }
+    if (!j.is_object() || !j.contains("messages")) throw Error(where + " has no \"messages\"; expected the chat format");
+    Example ex{messages_of(j["messages"], where), j.value("tokenizer", "")};
+    out.push_back(std::move(ex));
+  }
+  return out;
+}
+
+std::string to_jsonl(const std::vector<Example>& data) {
+  std::string out;
+  for (auto& ex : data) {
+    json j = {{"messages", messages_json(ex.messages)}};
+    if (!ex.tokenizer.empty()) j["tokenizer"] = ex.tokenizer;
+    out += j.dump() + "\n";
+  }
+  return out;
+}
+
+std::string dataset_hash(const std::vector<Example>& data) { return sha256_hex(to_jsonl(data)); }
+
+// ---- judge -------------------------------------------------------------------------
+const std::string& judge_schema() {
+  static const std::string s = [] {
+    json props = json::object();
+    json req = json::array();
+    for (auto* c : kCriteria) {
+      props[c] = {{"type", "integer"}, {"minimum", 1}, {"maximum", 5}};
+      req.push_back(c);
+    }
+    props["rationale"] = {{"type", "string"}, {"maxLength", 200}};
+    req.push_back("rationale");
+    return json{{"type", "object"}, {"properties", props}, {"required", req}, {"additionalProperties", false}}.dump();
+  }();
+  return s;
+}
+
+Judgement judge_thread(image::Image& img, llm::Backend& judge, const std::string& thread) {
+  auto cp = graph::image_checkpointer(img)->get(thread);
+  if (!cp) throw Error("thread '" + thread + "' has no checkpoint to judge; list threads with a4ps thread ls");
+  const json& st = cp->state;
+  std::string transcript;
+  if (st.contains("transcript") && st["transcript"].is_array())
+    for (auto& e : st["transcript"]) {
+      if (!e.is_object()) continue;
+      std::string c = e.value("content", "");
+      if (c.size() > 600) c = c.substr(0, 600) + "...";
+      transcript += "- " + e.value("persona", "?") + " (" + e.value("kind", "?") + "): " + c + "\n";
+    }
+  const std::string task = st.value("task", ""), answer = st.value("answer", "");
+  if (task.empty() && transcript.empty()) throw Error("thread '" + thread + "' holds no task or transcript to judge");
+  llm::ChatRequest req;
+  req.messages = {
+      {"system",
+       "You are ALFRED, the supervisor, acting as the oracle. Score the interaction from 1 (poor) to 5 (excellent) on: "
+       "task_success (was the task done), correctness (logic and facts; BRICK's value, justice), grace (care and fit for "
+       "the person; ROBIN's value), justice (fair, honest, no harm), codex_adherence (kept the Living Codex). Give a short "
+       "rationale. Answer with JSON only."},
+      {"user", "Task:\n" + task + "\n\nTranscript:\n" + transcript + "\nFinal answer:\n" + answer}};
+  req.json_schema = judge_schema();
+  req.max_tokens = 512;  // the schema bounds the answer well below this
+  llm::ChatResult res = judge.chat(req);
+  json out;
+  try {
+    out = json::parse(res.text);
+  } catch (const std::exception&) {
+    throw Error("the judge (" + judge.name() + ") did not answer with JSON; check the judge model");
+  }
+  Judgement j;
+  j.thread = thread;
+  j.scores = json::object();
+  double sum = 0;
+  for (auto* c : kCriteria) {
+    if (!out.is_object() || !out.contains(c) || !out[c].is_number())
+      throw Error(std::string("the judge's answer lacks the score '") + c + "'; check the judge model");
+    double v = out[c].get<double>();
+    if (v < 1 || v > 5) throw Error(std::string("the judge scored ") + c + " " + std::to_string(v) + ", outside 1..5");
+    j.scores[c] = v;
+    sum += v;
+  }
+  j.total = sum / 5.0;
+  j.rationale = out.value("rationale", "");
+  if (j.rationale.size() > 1000) {  // a backend that ignores the schema; cut on a UTF-8 boundary
+    size_t n = 1000;
+    while (n > 0 && (static_cast<unsigned char>(j.rationale[n]) & 0xC0) == 0x80) --n;
+    j.rationale.resize(n);
+  }
+  image::Image::Tx tx(img);
+  image::sql::Stmt s(img.db(),
+                     "INSERT INTO judgements(thread_id, checkpoint_id, judge, scores, total, rationale, meta, created_at) "
+                     "VALUES(?,?,?,?,?,?,?,?)");
+  s.bind(1, thread).bind(2, cp->id).bind(3, "ALFRED/" + judge.name()).bind(4, j.scores.dump());
+  s.bind(5, std::to_string(j.total)).bind(6, j.rationale).bind(7, json{{"checkpoint_step", cp->step}}.dump()).bind(8, now_utc());
+  s.run();
+  j.id = sqlite3_last_insert_rowid(img.db());
+  img.append_event("learn.judged", "ALFRED", {{"id", j.id}, {"thread", thread}});
+  tx.commit();
+  return j;
+}
+
+// ---- golden set ----------------------------------------------------------------------
+namespace {
+
+// Inserts one example; false when the persona already has it (same content hash).
+bool insert_golden(image::Image& img, const std::string& persona, int64_t judgement, const json& messages) {
+  const std::string hash = sha256_hex(messages.dump());
+  image::sql::Stmt s(img.db(), "INSERT OR IGNORE INTO golden(persona, judgement_id, messages, hash, created_at) VALUES(?,?,?,?,?)");
+  s.bind(1, persona);
+  if (judgement > 0) s.bind(2, judgement);
+  else s.bind_null(2);
+  s.bind(3, messages.dump()).bind(4, hash).bind(5, now_utc());
+  s.run();
+  return sqlite3_changes(img.db()) > 0;
+}
+
+}  // namespace
+
+GoldenResult select_golden(image::Image& img, const GoldenOptions& opts) {
+  struct J {
+    int64_t id;
+    std::string thread;
+    json scores;
+    double total;
+  };
+  std::vector<J> js;
+  {
+    image::sql::Stmt s(img.db(), "SELECT id, thread_id, scores, total FROM judgements ORDER BY id");
+    while (s.step()) js.push_back({s.i64(0), s.text(1), json::parse(s.text(2)), std::stod(s.text(3))});
+  }
+  GoldenResult r;
+  auto cps = graph::image_checkpointer(img);
+  image::Image::Tx tx(img);
+  for (auto& j : js) {
+    bool ok = j.total >= opts.min_total;
+    for (auto& [k, v] : j.scores.items()) ok = ok && v.is_number() && v.get<double>() >= opts.min_each;
+    if (!ok) continue;
+    ++r.judgements;
+    auto cp = cps->get(j.thread);
+    if (!cp || !cp->state.contains("transcript") || !cp->state["transcript"].is_array()) continue;
+    int added = 0;
+    for (auto& e : cp->state["transcript"]) {
+      if (!e.is_object() || !e.contains("prompt") || !e["prompt"].is_array() || e.value("content", "").empty()) continue;
+      json msgs;
+      try {
+        msgs = messages_json(messages_of(e["prompt"], "thread " + j.thread));
+      } catch (const Error&) {
+        continue;  // a step whose prompt is not plain chat messages is not an example
+      }
+      msgs.push_back({{"role", "assistant"}, {"content", e.value("content", "")}});
+      if (insert_golden(img, e.value("persona", "?"), j.id, msgs)) ++added;
+      else ++r.duplicates;
+    }
+    if (added) img.append_event("learn.golden", "ALFRED", {{"id", j.id}, {"thread", j.thread}, {"size", added}});
+    r.added += added;
+  }
+  tx.commit();
+  return r;
+}
+
+std::vector<Example> golden_set(const image::Image& img, const std::string& persona) {
+  std::vector<Example> out;
+  image::sql::Stmt s(img.db(), "SELECT messages FROM golden WHERE persona = ? ORDER BY id");
+  s.bind(1, persona);
+  while (s.step()) out.push_back({messages_of(json::parse(s.text(0)), "golden example"), ""});
+  return out;
+}
+
+int import_golden(image::Image& img, const std::string& persona, const std::vector<Example>& data) {
+  if (persona.empty()) throw Error("name the persona the examples are for (--persona)");
+  image::Image::Tx tx(img);
+  int added = 0;
+  for (auto& ex : data) added += insert_golden(img, persona, 0, messages_json(ex.messages));
+  if (added) img.append_event("learn.golden", "human", {{"persona", persona}, {"size", added}, {"source", "import"}});
+  tx.commit();
+  return added;
+}
+
+}  // namespace a4ps::learn

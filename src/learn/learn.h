@@ -1,0 +1,102 @@
+// The learning loop: ALFRED judges interactions, the best become a persona's golden set,
+// a LoRA adapter is trained on them in-process on the GGUF base (ggml autodiff + AdamW),
+// evaluated through unmodified llama.cpp, and proposed for activation (a human decides).
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "llm/backend.h"
+
+namespace a4ps::image {
+class Image;
+}
+
+namespace a4ps::learn {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+// One training example in the chat format common trainers read:
+// {"messages":[{"role":"system|user|assistant","content":"..."},...]}. Only assistant
+// turns are learned; the rest is context.
+struct Example {
+  std::vector<llm::Message> messages;
+  std::string tokenizer;  // optional: the tokenizer fingerprint it was exported for
+};
+
+// JSONL in that format; throws Error naming the line on anything malformed.
+std::vector<Example> parse_jsonl(const std::string& text, const std::string& what);
+std::string to_jsonl(const std::vector<Example>& data);
+std::string dataset_hash(const std::vector<Example>& data);  // sha256 of the canonical JSONL
+
+// ---- judge -------------------------------------------------------------------------
+struct Judgement {
+  int64_t id = 0;
+  std::string thread;
+  json scores;       // task_success, correctness, grace, justice, codex_adherence: 1..5
+  double total = 0;  // mean of the scores
+  std::string rationale;
+};
+// The rubric as a JSON schema: the judge's output is constrained to it.
+const std::string& judge_schema();
+// ALFRED scores the latest checkpoint of `thread` with `judge` (constrained JSON), and
+// stores the judgement with a learn.judged event.
+Judgement judge_thread(image::Image& img, llm::Backend& judge, const std::string& thread);
+
+// ---- golden set ----------------------------------------------------------------------
+struct GoldenOptions {
+  double min_total = 4.0;  // judgements below this are not golden
+  double min_each = 3.0;   // ... nor those with any single score below this
+};
+struct GoldenResult {
+  int added = 0, duplicates = 0, judgements = 0;
+};
+// Turns well-judged threads into per-persona examples (the persona's prompt + its
+// output), de-duplicated by content hash.
+GoldenResult select_golden(image::Image& img, const GoldenOptions& opts);
+std::vector<Example> golden_set(const image::Image& img, const std::string& persona);
+int import_golden(image::Image& img, const std::string& persona, const std::vector<Example>& data);
+
+// ---- training ------------------------------------------------------------------------
+struct TrainOptions {
+  int rank = 8;
+  float alpha = 16;
+  std::vector<std::string> targets = {"attn_q", "attn_v"};  // tensor kinds of every layer
+  float lr = 1e-3f;
+  int epochs = 1;
+  int max_steps = 0;  // 0: epochs * examples (one example per optimizer step)
+  int n_ctx = 512;    // longer examples are cut
+  int threads = 0;    // 0: all cores
+  uint64_t seed = 1;
+  fs::path checkpoint_dir;   // "" none; a matching checkpoint there is resumed
+  int checkpoint_every = 0;  // steps; 0: only at the end
+  bool progress = true;      // progress bar with loss on stderr
+  std::function<void(int step, float loss)> on_step;
+};
+struct TrainResult {
+  std::string adapter;        // GGUF LoRA bytes, loadable by llama_adapter_lora_init
+  std::vector<float> losses;  // per optimizer step (mean over assistant tokens)
+  int steps = 0, resumed_from = 0;
+  int64_t tokens = 0;         // tokens processed in this run (forward+backward)
+  double seconds = 0, tokens_per_s = 0;
+  json lineage;  // base sha256, dataset hash, hyper-parameters, metrics
+};
+TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, const TrainOptions& opts);
+
+// ---- evaluation (through unmodified llama.cpp) -----------------------------------------
+struct EvalResult {
+  double loss = 0, ppl = 0;  // mean negative log-likelihood of assistant tokens, exp(loss)
+  int64_t tokens = 0;
+};
+// adapter: "" for the base alone.
+EvalResult evaluate(const fs::path& base, const fs::path& adapter, const std::vector<Example>& data, int n_ctx = 512);
+std::string tokenizer_fingerprint(const fs::path& base);
+// A loss curve (one or more series) as a standalone SVG.
+std::string loss_svg(const std::vector<std::pair<std::string, std::vector<float>>>& series, const std::string& title);
+
+}  // namespace a4ps::learn

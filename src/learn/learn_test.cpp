@@ -1,0 +1,256 @@
+// The training engine on tiny synthetic models: its forward pass agrees with llama.cpp,
+// training lowers the loss on assistant tokens (train and held-out), and the adapter it
+// writes loads in unmodified llama.cpp and raises the dataset's continuations there.
+#include "learn/learn.h"
+
+#include <gtest/gtest.h>
+
+#include "graph/checkpoint.h"
+#include "image/image.h"
+#include "llm/model_manager.h"
+#include "testutil.h"
+#include "util/util.h"
+
+using namespace a4ps;
+using namespace a4ps::test;
+using nlohmann::json;
+
+namespace {
+
+// A fixed pattern: whatever the user asks, the assistant answers with the same phrase.
+std::vector<learn::Example> pattern_set(int n, int offset) {
+  const char* topics[] = {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea",
+                          "a song", "the road", "a book", "the stars", "a garden", "the train", "a letter", "the moon"};
+  std::vector<learn::Example> out;
+  for (int i = 0; i < n; ++i) {
+    std::string topic = topics[(i + offset) % 16];
+    out.push_back({{{"user", "Question " + std::to_string(i + offset) + ": tell me about " + topic + "."},
+                    {"assistant", "Blue seven river, blue seven river."}},
+                   ""});
+  }
+  return out;
+}
+
+learn::TrainOptions fast_opts() {
+  learn::TrainOptions o;
+  o.rank = 4;
+  o.alpha = 8;
+  o.targets = {"attn_q", "attn_v", "attn_output", "ffn_down"};
+  o.lr = 1e-2f;
+  o.progress = false;
+  o.threads = 1;  // steady under load from other jobs; spinning ggml threads are not
+  return o;
+}
+
+double mean(const std::vector<float>& v, size_t a, size_t b) {
+  double s = 0;
+  for (size_t i = a; i < b; ++i) s += v[i];
+  return s / static_cast<double>(b - a);
+}
+
+}  // namespace
+
+// With B = 0 the adapter is a no-op, so the engine's first loss is the base model's own
+// loss: it must match llama.cpp's to float precision, for both architectures.
+TEST(Learn, ForwardMatchesLlamaCpp) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(1, 0);
+    auto o = fast_opts();
+    o.max_steps = 1;
+    auto r = learn::train_lora(model(name), data, o);
+    ASSERT_EQ(r.losses.size(), 1u);
+    auto ev = learn::evaluate(model(name), "", data);
+    EXPECT_GT(ev.tokens, 5);
+    EXPECT_NEAR(r.losses[0], ev.loss, 2e-3 * ev.loss) << name;
+    EXPECT_GT(ev.loss, 5.0) << name;  // random weights: near-uniform over the vocabulary
+  }
+}
+
+// The vocabulary projection's backward is done by hand (a GEMM on its transpose) for
+// speed; ggml's own autodiff must give the same training trajectory.
+TEST(Learn, HandBackwardMatchesAutodiff) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(2, 0);
+    auto o = fast_opts();
+    o.max_steps = 4;
+    auto fast = learn::train_lora(model(name), data, o);
+    setenv("A4PS_LEARN_PLAIN_BACKWARD", "1", 1);
+    auto plain = learn::train_lora(model(name), data, o);
+    unsetenv("A4PS_LEARN_PLAIN_BACKWARD");
+    ASSERT_EQ(fast.losses.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(fast.losses[i], plain.losses[i], 2e-4) << name << " step " << i;
+    EXPECT_LT(fast.losses[3], fast.losses[0]);  // the steps did move
+  }
+}
+
+TEST(Learn, TrainingLowersLossAndAdapterLoadsInLlamaCpp) {
+  TempDir d;
+  const auto base = model("synthetic-llama-tiny.gguf");
+  auto train = pattern_set(8, 0), held = pattern_set(4, 100);
+  auto o = fast_opts();
+  o.epochs = 25;
+  auto r = learn::train_lora(base, train, o);
+  ASSERT_EQ(r.losses.size(), 200u);
+  const double first = mean(r.losses, 0, 8), last = mean(r.losses, 192, 200);
+  std::printf("train loss: first epoch %.4f, last epoch %.4f (%.1f tok/s)\n", first, last, r.tokens_per_s);
+  EXPECT_LT(last, first - 0.5);
+
+  ASSERT_EQ(r.adapter.compare(0, 4, "GGUF"), 0);
+  fs::path ad = d / "adapter.gguf";
+  {
+    std::FILE* f = std::fopen(ad.c_str(), "wb");
+    std::fwrite(r.adapter.data(), 1, r.adapter.size(), f);
+    std::fclose(f);
+  }
+  // Held-out examples of the same pattern (other questions), measured by llama.cpp with
+  // and without the adapter loaded through llama_adapter_lora_init.
+  auto before = learn::evaluate(base, "", held), after = learn::evaluate(base, ad, held);
+  auto tr_before = learn::evaluate(base, "", train), tr_after = learn::evaluate(base, ad, train);
+  std::printf("held-out loss %.4f -> %.4f (ppl %.0f -> %.0f); train (llama.cpp) %.4f -> %.4f\n", before.loss, after.loss,
+              before.ppl, after.ppl, tr_before.loss, tr_after.loss);
+  EXPECT_LT(after.loss, before.loss - 0.3);
+  EXPECT_LT(tr_after.loss, tr_before.loss - 0.5);
+  // The engine's own last losses and llama.cpp's measure of the same adapter agree.
+  EXPECT_NEAR(tr_after.loss, last, 0.25);
+  // Per-token probability of the continuation rises by this factor on average.
+  std::printf("mean probability of held-out continuation tokens x%.2f\n", std::exp(before.loss - after.loss));
+
+  // Through the persona runtime (ModelManager, adapter by path): greedy decoding of a
+  // held-out question now starts the learned answer; the base alone does not.
+  {
+    llm::ModelManager mm;
+    llm::ChatRequest req;
+    req.messages = {{"user", held[0].messages[0].content}};
+    req.max_tokens = 6;
+    std::string with = mm.chat({"BRICK+lora", base, {{ad, 1.0f}}}, req).text;
+    std::string without = mm.chat({"BRICK", base, {}}, req).text;
+    std::printf("greedy with adapter: '%s'; without: '%s'\n", with.c_str(), without.c_str());
+    EXPECT_NE(with.find("Blue seven"), std::string::npos) << with;
+    EXPECT_EQ(without.find("Blue"), std::string::npos) << without;
+  }
+
+  EXPECT_EQ(r.lineage["base_sha256"], sha256_file(base));
+  EXPECT_EQ(r.lineage["dataset_sha256"], learn::dataset_hash(train));
+  EXPECT_EQ(r.lineage["hyper"]["rank"], 4);
+}
+
+TEST(Learn, QuantizedQwen2BaseTrains) {
+  const auto base = model("synthetic-qwen2-tiny.gguf");
+  auto train = pattern_set(4, 0);
+  auto o = fast_opts();
+  o.epochs = 20;
+  auto r = learn::train_lora(base, train, o);
+  const double first = mean(r.losses, 0, 4), last = mean(r.losses, 76, 80);
+  std::printf("qwen2 q8_0 train loss %.4f -> %.4f\n", first, last);
+  EXPECT_LT(last, first - 0.5);
+}
+
+TEST(Learn, CheckpointResumeGivesTheSameResult) {
+  TempDir d;
+  const auto base = model("synthetic-llama-tiny.gguf");
+  auto train = pattern_set(4, 0);
+  auto o = fast_opts();
+  o.max_steps = 12;
+  auto full = learn::train_lora(base, train, o);
+
+  o.checkpoint_dir = d / "ck";
+  o.checkpoint_every = 5;
+  // Stop after step 7 (as if killed): the last checkpoint holds step 5.
+  o.on_step = [](int step, float) {
+    if (step == 7) throw std::runtime_error("killed");
+  };
+  EXPECT_THROW(learn::train_lora(base, train, o), std::runtime_error);
+  o.on_step = nullptr;
+  auto resumed = learn::train_lora(base, train, o);
+  EXPECT_EQ(resumed.resumed_from, 5);
+  ASSERT_EQ(resumed.losses.size(), 12u);
+  for (size_t i = 0; i < 12; ++i) EXPECT_NEAR(resumed.losses[i], full.losses[i], 1e-4) << i;
+  EXPECT_EQ(resumed.adapter.size(), full.adapter.size());
+
+  // Different settings must not silently resume someone else's run.
+  o.rank = 2;
+  EXPECT_NE(error_of([&] { learn::train_lora(base, train, o); }).find("another training run"), std::string::npos);
+}
+
+TEST(Learn, BadInputIsOneClearLine) {
+  const auto base = model("synthetic-llama-tiny.gguf");
+  auto o = fast_opts();
+  o.max_steps = 1;
+  std::string e = error_of([&] { learn::train_lora(base, {}, o); });
+  EXPECT_NE(e.find("dataset is empty"), std::string::npos) << e;
+
+  auto data = pattern_set(1, 0);
+  data[0].tokenizer = learn::tokenizer_fingerprint(model("synthetic-qwen2-tiny.gguf"));
+  e = error_of([&] { learn::train_lora(base, data, o); });
+  EXPECT_NE(e.find("another tokenizer"), std::string::npos) << e;
+  data[0].tokenizer = learn::tokenizer_fingerprint(base);
+  EXPECT_EQ(error_of([&] { learn::train_lora(base, data, o); }), "");
+
+  auto big = fast_opts();
+  big.rank = 100;  // the tiny model's layers are 64 wide
+  big.max_steps = 1;
+  e = error_of([&] { learn::train_lora(base, pattern_set(1, 0), big); });
+  EXPECT_NE(e.find("larger than the layer"), std::string::npos) << e;
+
+  std::vector<learn::Example> no_assistant = {{{{"user", "hello"}}, ""}};
+  e = error_of([&] { learn::train_lora(base, no_assistant, o); });
+  EXPECT_NE(e.find("no assistant tokens"), std::string::npos) << e;
+
+  e = error_of([] { learn::parse_jsonl("{\"messages\":[{\"role\":\"user\"}]}\n", "d.jsonl"); });
+  EXPECT_NE(e.find("d.jsonl line 1"), std::string::npos) << e;
+  for (auto& m : {e}) EXPECT_EQ(m.find('\n'), std::string::npos);
+}
+
+TEST(Learn, JsonlRoundTripAndSvg) {
+  auto data = pattern_set(3, 0);
+  auto back = learn::parse_jsonl(learn::to_jsonl(data), "x");
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_EQ(back[2].messages[1].content, data[2].messages[1].content);
+  EXPECT_EQ(learn::dataset_hash(back), learn::dataset_hash(data));
+  std::string svg = learn::loss_svg({{"train", {3, 2, 1.5f}}}, "loss");
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+}
+
+// The judge on a real (random-weight) model: the JSON-schema constraint alone must give
+// a well-formed judgement, which is stored with its event; golden selection then uses it.
+TEST(Learn, JudgeIsConstrainedAndStored) {
+  TempDir d;
+  auto img = image::Image::create(d / "j.a4ps");
+  {
+    auto cp = graph::image_checkpointer(img);
+    cp->set_thread("t", "running", {});
+    graph::Checkpoint c;
+    c.thread_id = "t";
+    c.step = 1;
+    c.state = {{"task", "add 2 and 2"},
+               {"answer", "4"},
+               {"transcript", json::array({{{"step", 1}, {"persona", "BRICK"}, {"kind", "act"}, {"content", "2 + 2 = 4"},
+                                            {"prompt", json::array({{{"role", "user"}, {"content", "add 2 and 2"}}})}}})}};
+    cp->put(c);
+    cp->set_thread("t", "done", json::object());
+  }
+  llm::ModelManager mm;
+  auto judge = llm::llama_backend(mm, {"ALFRED", model("synthetic-llama-tiny.gguf"), {}});
+  auto j = learn::judge_thread(img, *judge, "t");
+  EXPECT_GT(j.id, 0);
+  ASSERT_EQ(j.scores.size(), 5u);
+  for (auto& [k, v] : j.scores.items()) {
+    EXPECT_GE(v.get<double>(), 1) << k;
+    EXPECT_LE(v.get<double>(), 5) << k;
+  }
+  size_t chars = 0;  // the schema's maxLength counts characters, not bytes
+  for (unsigned char c : j.rationale) chars += (c & 0xC0) != 0x80;
+  EXPECT_LE(chars, 200u);
+  bool logged = false;
+  for (auto& e : img.events()) logged = logged || e.kind == "learn.judged";
+  EXPECT_TRUE(logged);
+  // Thresholds decide: everything passes at 1, nothing at above 5.
+  EXPECT_EQ(learn::select_golden(img, {5.5, 1}).added, 0);
+  auto g = learn::select_golden(img, {1, 1});
+  EXPECT_EQ(g.added, 1);
+  auto set = learn::golden_set(img, "BRICK");
+  ASSERT_EQ(set.size(), 1u);
+  EXPECT_EQ(set[0].messages.back().content, "2 + 2 = 4");
+  EXPECT_EQ(learn::select_golden(img, {1, 1}).duplicates, 1);
+  EXPECT_EQ(img.check().ok, true);
+}

@@ -1,0 +1,553 @@
+// LoRA training on a GGUF base, in-process, with ggml's training machinery.
+//
+// Why our own forward graph instead of llama_opt_epoch: llama.cpp's training entry point
+// computes the loss on every position (labels must be token ids, no mask) and only lets
+// base-model tensors be parameters. We need the loss on assistant tokens only and LoRA
+// A/B as the only parameters, so we build the llama/qwen2 forward pass here in ggml (the
+// same ops llama.cpp uses: RMSNorm, RoPE, causal softmax attention with GQA, SwiGLU),
+// differentiate it with ggml_build_backward_expand and step with ggml_opt_step_adamw.
+// Base weights stay in their GGUF type (f32/f16/q8_0/...): ggml back-propagates through
+// quantized matrices to their inputs. Evaluation goes through unmodified llama.cpp.
+#include <ggml-alloc.h>
+#include <ggml-backend.h>
+#include <ggml.h>
+#include <gguf.h>
+#include <llama.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "learn/learn.h"
+#include "learn/tokens.h"
+#include "util/util.h"
+
+namespace a4ps::learn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Hparams {
+  std::string arch;
+  int64_t n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ff = 0, n_vocab = 0, n_rot = 0, n_ctx_train = 0;
+  float eps = 1e-5f, freq_base = 10000.0f;
+  int rope_mode = 0;
+};
+
+struct Layer {
+  ggml_tensor *attn_norm, *wq, *wk, *wv, *wo, *bq, *bk, *bv, *ffn_norm, *gate, *up, *down;
+};
+
+struct Lora {
+  std::string name;  // base tensor name, e.g. blk.0.attn_q.weight
+  ggml_tensor *a, *b, *ma, *va, *mb, *vb;
+};
+
+struct Base {
+  gguf_context* gg = nullptr;
+  ggml_context* ctx = nullptr;
+  Hparams hp;
+  ggml_tensor *tok_embd = nullptr, *output_norm = nullptr, *output = nullptr;
+  std::vector<Layer> layers;
+  ~Base() {
+    if (gg) gguf_free(gg);
+    if (ctx) ggml_free(ctx);
+  }
+};
+
+int64_t kv_int(gguf_context* g, const std::string& key, int64_t def) {
+  int64_t i = gguf_find_key(g, key.c_str());
+  if (i < 0) return def;
+  switch (gguf_get_kv_type(g, i)) {
+    case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, i);
+    case GGUF_TYPE_INT32: return gguf_get_val_i32(g, i);
+    case GGUF_TYPE_UINT64: return static_cast<int64_t>(gguf_get_val_u64(g, i));
+    default: return def;
+  }
+}
+
+float kv_f32(gguf_context* g, const std::string& key, float def) {
+  int64_t i = gguf_find_key(g, key.c_str());
+  return i >= 0 && gguf_get_kv_type(g, i) == GGUF_TYPE_FLOAT32 ? gguf_get_val_f32(g, i) : def;
+}
+
+void load_base(const fs::path& path, Base& m) {
+  ggml_context* ctx = nullptr;
+  m.gg = gguf_init_from_file(path.c_str(), {false, &ctx});
+  if (!m.gg) throw Error("cannot read " + path.string() + " as a GGUF model");
+  m.ctx = ctx;
+  auto& hp = m.hp;
+  int64_t ai = gguf_find_key(m.gg, "general.architecture");
+  hp.arch = ai >= 0 ? gguf_get_val_str(m.gg, ai) : "";
+  if (hp.arch != "llama" && hp.arch != "qwen2")
+    throw Error("training supports llama and qwen2 base models; " + path.filename().string() + " is '" + hp.arch + "'");
+  const std::string a = hp.arch + ".";
+  hp.n_embd = kv_int(m.gg, a + "embedding_length", 0);
+  hp.n_layer = kv_int(m.gg, a + "block_count", 0);
+  hp.n_head = kv_int(m.gg, a + "attention.head_count", 0);
+  hp.n_head_kv = kv_int(m.gg, a + "attention.head_count_kv", hp.n_head);
+  hp.n_ff = kv_int(m.gg, a + "feed_forward_length", 0);
+  hp.n_ctx_train = kv_int(m.gg, a + "context_length", 4096);
+  hp.eps = kv_f32(m.gg, a + "attention.layer_norm_rms_epsilon", 1e-5f);
+  hp.freq_base = kv_f32(m.gg, a + "rope.freq_base", 10000.0f);
+  if (hp.n_embd <= 0 || hp.n_layer <= 0 || hp.n_head <= 0)
+    throw Error(path.filename().string() + " lacks its " + hp.arch + ".* hyper-parameters; is it a complete model?");
+  hp.n_rot = kv_int(m.gg, a + "rope.dimension_count", hp.n_embd / hp.n_head);
+  hp.rope_mode = hp.arch == "qwen2" ? GGML_ROPE_TYPE_NEOX : 0;  // as llama_model_rope_type()
+  if (gguf_find_key(m.gg, (a + "rope.scaling.type").c_str()) >= 0 &&
+      std::string(gguf_get_val_str(m.gg, gguf_find_key(m.gg, (a + "rope.scaling.type").c_str()))) != "none")
+    throw Error(path.filename().string() + " uses RoPE scaling, which training does not support yet");
+  auto t = [&](const std::string& n, bool required = true) {
+    ggml_tensor* x = ggml_get_tensor(ctx, n.c_str());
+    if (!x && required) throw Error(path.filename().string() + " has no tensor " + n + "; is it a complete model?");
+    return x;
+  };
+  m.tok_embd = t("token_embd.weight");
+  m.output_norm = t("output_norm.weight");
+  m.output = t("output.weight", false);
+  if (!m.output) m.output = m.tok_embd;  // tied embeddings
+  hp.n_vocab = m.tok_embd->ne[1];
+  for (int64_t l = 0; l < hp.n_layer; ++l) {
+    const std::string b = "blk." + std::to_string(l) + ".";
+    m.layers.push_back({t(b + "attn_norm.weight"), t(b + "attn_q.weight"), t(b + "attn_k.weight"), t(b + "attn_v.weight"),
+                        t(b + "attn_output.weight"), t(b + "attn_q.bias", false), t(b + "attn_k.bias", false),
+                        t(b + "attn_v.bias", false), t(b + "ffn_norm.weight"), t(b + "ffn_gate.weight"),
+                        t(b + "ffn_up.weight"), t(b + "ffn_down.weight")});
+  }
+}
+
+uint64_t splitmix(uint64_t& x) {
+  uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+class Trainer {
+ public:
+  Trainer(Base& m, const TrainOptions& o) : m_(m), o_(o) {}
+  ~Trainer() {
+    if (galloc_) ggml_gallocr_free(galloc_);
+    if (backend_) ggml_backend_free(backend_);
+    if (buf_lora_) ggml_backend_buffer_free(buf_lora_);
+    if (buf_out_t_) ggml_backend_buffer_free(buf_out_t_);
+    if (ctx_out_t_) ggml_free(ctx_out_t_);
+    if (ctx_lora_) ggml_free(ctx_lora_);
+  }
+
+  void init_lora() {
+    const std::vector<std::string> known = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    if (o_.targets.empty()) throw Error("no LoRA targets; pass --targets, e.g. attn_q,attn_v");
+    for (auto& t : o_.targets)
+      if (std::find(known.begin(), known.end(), t) == known.end())
+        throw Error("unknown LoRA target '" + t + "'; choose among attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down");
+    if (o_.rank < 1) throw Error("LoRA rank must be at least 1");
+    if (!(o_.lr > 0)) throw Error("learning rate must be positive");
+    size_t n_t = 0;
+    for (int64_t l = 0; l < m_.hp.n_layer; ++l) n_t += o_.targets.size();
+    ctx_lora_ = ggml_init({n_t * 6 * ggml_tensor_overhead(), nullptr, true});
+    for (int64_t l = 0; l < m_.hp.n_layer; ++l)
+      for (auto& t : o_.targets) {
+        ggml_tensor* w = weight(l, t);
+        const int64_t n_in = w->ne[0], n_out = w->ne[1];
+        if (o_.rank > std::min(n_in, n_out))
+          throw Error("LoRA rank " + std::to_string(o_.rank) + " is larger than the layer " + std::string(ggml_get_name(w)) + " (" +
+                      std::to_string(n_in) + " x " + std::to_string(n_out) + "); choose --rank <= " +
+                      std::to_string(std::min(n_in, n_out)));
+        Lora x;
+        x.name = ggml_get_name(w);
+        x.a = ggml_new_tensor_2d(ctx_lora_, GGML_TYPE_F32, n_in, o_.rank);
+        x.b = ggml_new_tensor_2d(ctx_lora_, GGML_TYPE_F32, o_.rank, n_out);
+        ggml_set_name(x.a, (x.name + ".lora_a").c_str());
+        ggml_set_name(x.b, (x.name + ".lora_b").c_str());
+        ggml_set_param(x.a);
+        ggml_set_param(x.b);
+        x.ma = ggml_dup_tensor(ctx_lora_, x.a), x.va = ggml_dup_tensor(ctx_lora_, x.a);
+        x.mb = ggml_dup_tensor(ctx_lora_, x.b), x.vb = ggml_dup_tensor(ctx_lora_, x.b);
+        ggml_set_name(x.ma, (x.name + ".lora_a.m").c_str());
+        ggml_set_name(x.va, (x.name + ".lora_a.v").c_str());
+        ggml_set_name(x.mb, (x.name + ".lora_b.m").c_str());
+        ggml_set_name(x.vb, (x.name + ".lora_b.v").c_str());
+        lora_[x.name] = loras_.size();
+        loras_.push_back(x);
+      }
+    backend_ = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+    if (!backend_) throw Error("ggml has no CPU backend");
+    buf_lora_ = ggml_backend_alloc_ctx_tensors(ctx_lora_, backend_);
+    ggml_backend_buffer_clear(buf_lora_, 0);
+    // A: uniform(+-1/sqrt(n_in)) (as PEFT's default), B: 0, so the fresh adapter is a no-op.
+    uint64_t st = o_.seed * 0x2545F4914F6CDD1DULL + 1;
+    std::vector<float> buf;
+    for (auto& x : loras_) {
+      buf.resize(static_cast<size_t>(ggml_nelements(x.a)));
+      const float bound = 1.0f / std::sqrt(static_cast<float>(x.a->ne[0]));
+      for (auto& v : buf) v = (static_cast<float>(splitmix(st) >> 40) / static_cast<float>(1 << 24) * 2 - 1) * bound;
+      ggml_backend_tensor_set(x.a, buf.data(), 0, ggml_nbytes(x.a));
+    }
+    auto reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend_));
+    auto set_threads = reinterpret_cast<void (*)(ggml_backend_t, int)>(ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads"));
+    int nt = o_.threads > 0 ? o_.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
+    if (set_threads) set_threads(backend_, nt);
+    galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
+    const char* plain = std::getenv("A4PS_LEARN_PLAIN_BACKWARD");  // tests compare both ways
+    if (!plain || !*plain || std::string(plain) == "0") transpose_output();
+  }
+
+  // One optimizer step on one example; returns its mean loss over assistant tokens.
+  float step(const detail::Tokenized& ex, int iter) {
+    const int64_t T = static_cast<int64_t>(ex.tokens.size());
+    std::vector<int32_t> sel, lab;
+    for (int64_t i = 0; i + 1 < T; ++i)
+      if (ex.target[static_cast<size_t>(i) + 1]) sel.push_back(static_cast<int32_t>(i)), lab.push_back(ex.tokens[static_cast<size_t>(i) + 1]);
+    const int64_t n_sel = static_cast<int64_t>(sel.size());
+    const size_t graph_size = 16384 + static_cast<size_t>(m_.hp.n_layer) * 512;
+    ggml_context* ctx = ggml_init({graph_size * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, true), nullptr, true});
+    struct Free {
+      ggml_context* c;
+      ~Free() { ggml_free(c); }
+    } free_ctx{ctx};
+    ggml_tensor* tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    ggml_tensor* pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    ggml_tensor* rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_sel);
+    ggml_tensor* labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, m_.hp.n_vocab, n_sel);
+    ggml_tensor* opt_pars = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
+    for (auto* x : {tokens, pos, rows, labels, opt_pars}) ggml_set_input(x);
+    ggml_tensor* h = forward(ctx, tokens, pos, rows);  // [n_embd, n_sel], after the output norm
+    ggml_tensor* logits = ggml_mul_mat(ctx, m_.output, h);
+    ggml_tensor* loss = ggml_cross_entropy_loss(ctx, logits, labels);  // mean over the selected (assistant) rows
+    ggml_set_output(loss);
+    ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size, true);
+    ggml_tensor* target = loss;  // what the backward pass differentiates
+    if (out_t_) {
+      // ggml differentiates a matmul with out_prod, ~7x slower per FLOP than its GEMM on
+      // CPU; the vocabulary projection is the largest one. So its backward is done here:
+      // dL/dh = W^T (softmax - labels) / n_sel, a GEMM on a transposed copy of W, stored
+      // into g (outside the autodiff graph), and the rest of the network differentiates
+      // the surrogate sum(h * g), whose gradient with respect to h is exactly g.
+      ggml_tensor* dlogits = ggml_scale(ctx, ggml_sub(ctx, ggml_soft_max(ctx, logits), labels), 1.0f / static_cast<float>(n_sel));
+      ggml_tensor* g = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, m_.hp.n_embd, n_sel);
+      ggml_set_input(g);  // allocated up front, never reused for another tensor
+      ggml_build_forward_expand(gf, ggml_cpy(ctx, ggml_mul_mat(ctx, out_t_, dlogits), g));
+      ggml_build_forward_expand(gf, loss);
+      target = ggml_sum(ctx, ggml_mul(ctx, h, g));  // comes after the copy in node order
+    }
+    ggml_set_loss(target);
+    ggml_build_forward_expand(gf, target);
+    ggml_build_backward_expand(ctx, gf, nullptr);
+    ggml_tensor* seed = ggml_graph_get_grad_acc(gf, target);
+    ggml_set_input(seed);
+    for (auto& x : loras_) {
+      ggml_tensor* ga = ggml_graph_get_grad(gf, x.a);
+      ggml_tensor* gb = ggml_graph_get_grad(gf, x.b);
+      if (ga) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.a, ga, x.ma, x.va, opt_pars));
+      if (gb) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.b, gb, x.mb, x.vb, opt_pars));
+    }
+    if (!ggml_gallocr_alloc_graph(galloc_, gf)) throw Error("out of memory for the training graph; lower --ctx");
+    set_inputs(ex, T, sel, lab, tokens, pos, rows, labels);
+    // AdamW with bias correction, iter counted from 1 (as ggml_opt_eval does).
+    const float beta1 = 0.9f, beta2 = 0.999f;
+    float p[7] = {o_.lr, beta1, beta2, 1e-8f, 0.0f, 1.0f / (1.0f - std::pow(beta1, static_cast<float>(iter))),
+                  1.0f / (1.0f - std::pow(beta2, static_cast<float>(iter)))};
+    ggml_backend_tensor_set(opt_pars, p, 0, sizeof p);
+    const float one = 1.0f;
+    ggml_backend_tensor_set(seed, &one, 0, sizeof one);
+    if (ggml_backend_graph_compute(backend_, gf) != GGML_STATUS_SUCCESS) throw Error("ggml failed to compute a training step");
+    float l = 0;
+    ggml_backend_tensor_get(loss, &l, 0, sizeof l);
+    return l;
+  }
+
+  std::vector<Lora>& loras() { return loras_; }
+
+  void transpose_output() {
+    const ggml_tensor* w = m_.output;
+    const int64_t n_embd = w->ne[0], n_vocab = w->ne[1];
+    ctx_out_t_ = ggml_init({ggml_tensor_overhead() * 2, nullptr, true});
+    out_t_ = ggml_new_tensor_2d(ctx_out_t_, GGML_TYPE_F32, n_vocab, n_embd);
+    buf_out_t_ = ggml_backend_alloc_ctx_tensors(ctx_out_t_, backend_);
+    if (!buf_out_t_) throw Error("out of memory for the transposed output projection");
+    float* dst = static_cast<float*>(out_t_->data);
+    const auto* tr = ggml_get_type_traits(w->type);
+    constexpr int64_t kBlock = 64;  // rows per block, so that the writes stay sequential
+    std::vector<float> rows(static_cast<size_t>(kBlock * n_embd));
+    for (int64_t v0 = 0; v0 < n_vocab; v0 += kBlock) {
+      const int64_t nb = std::min(kBlock, n_vocab - v0);
+      for (int64_t r = 0; r < nb; ++r) {
+        const char* src = static_cast<const char*>(w->data) + (v0 + r) * w->nb[1];
+        float* row = rows.data() + r * n_embd;
+        if (w->type == GGML_TYPE_F32) std::memcpy(row, src, static_cast<size_t>(n_embd) * sizeof(float));
+        else tr->to_float(src, row, n_embd);
+      }
+      for (int64_t e = 0; e < n_embd; ++e)
+        for (int64_t r = 0; r < nb; ++r) dst[e * n_vocab + v0 + r] = rows[static_cast<size_t>(r * n_embd + e)];
+    }
+  }
+
+ private:
+  ggml_tensor* weight(int64_t l, const std::string& t) {
+    const Layer& y = m_.layers[static_cast<size_t>(l)];
+    return t == "attn_q" ? y.wq : t == "attn_k" ? y.wk : t == "attn_v" ? y.wv : t == "attn_output" ? y.wo
+         : t == "ffn_gate" ? y.gate : t == "ffn_up" ? y.up : y.down;
+  }
+
+  void set_inputs(const detail::Tokenized& ex, int64_t T, const std::vector<int32_t>& sel, const std::vector<int32_t>& lab,
+                  ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows, ggml_tensor* labels) {
+    std::vector<int32_t> ps(static_cast<size_t>(T));
+    for (int64_t i = 0; i < T; ++i) ps[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    ggml_backend_tensor_set(tokens, ex.tokens.data(), 0, ggml_nbytes(tokens));
+    ggml_backend_tensor_set(pos, ps.data(), 0, ggml_nbytes(pos));
+    ggml_backend_tensor_set(rows, sel.data(), 0, ggml_nbytes(rows));
+    std::vector<float> onehot(static_cast<size_t>(m_.hp.n_vocab * static_cast<int64_t>(sel.size())), 0.0f);
+    for (size_t i = 0; i < lab.size(); ++i) onehot[i * static_cast<size_t>(m_.hp.n_vocab) + static_cast<size_t>(lab[i])] = 1.0f;
+    ggml_backend_tensor_set(labels, onehot.data(), 0, ggml_nbytes(labels));
+  }
+
+  // W x, plus the LoRA branch (alpha/rank) * B (A x) when W is a target (as llama.cpp's build_lora_mm).
+  ggml_tensor* mm(ggml_context* ctx, ggml_tensor* w, ggml_tensor* x) {
+    ggml_tensor* y = ggml_mul_mat(ctx, w, x);
+    auto it = lora_.find(ggml_get_name(w));
+    if (it != lora_.end()) {
+      const Lora& l = loras_[it->second];
+      ggml_tensor* ab = ggml_mul_mat(ctx, l.b, ggml_mul_mat(ctx, l.a, x));
+      y = ggml_add(ctx, y, ggml_scale(ctx, ab, o_.alpha / static_cast<float>(o_.rank)));
+    }
+    return y;
+  }
+
+  ggml_tensor* forward(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows) {
+    const auto& hp = m_.hp;
+    const int64_t T = tokens->ne[0], hd = hp.n_embd / hp.n_head;
+    const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    ggml_tensor* x = ggml_get_rows(ctx, m_.tok_embd, tokens);  // [n_embd, T]
+    if (x->type != GGML_TYPE_F32) x = ggml_cast(ctx, x, GGML_TYPE_F32);
+    auto rope = [&](ggml_tensor* t) {
+      return ggml_rope_ext(ctx, t, pos, nullptr, static_cast<int>(hp.n_rot), hp.rope_mode, static_cast<int>(hp.n_ctx_train),
+                           hp.freq_base, 1.0f, 0.0f, 1.0f, 32.0f, 1.0f);
+    };
+    for (const Layer& L : m_.layers) {
+      ggml_tensor* cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.eps), L.attn_norm);
+      ggml_tensor* q = mm(ctx, L.wq, cur);
+      ggml_tensor* k = mm(ctx, L.wk, cur);
+      ggml_tensor* v = mm(ctx, L.wv, cur);
+      if (L.bq) q = ggml_add(ctx, q, L.bq);
+      if (L.bk) k = ggml_add(ctx, k, L.bk);
+      if (L.bv) v = ggml_add(ctx, v, L.bv);
+      q = rope(ggml_reshape_3d(ctx, q, hd, hp.n_head, T));
+      k = rope(ggml_reshape_3d(ctx, k, hd, hp.n_head_kv, T));
+      v = ggml_reshape_3d(ctx, v, hd, hp.n_head_kv, T);
+      ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);                 // [hd, T, n_head]
+      ggml_tensor* K = ggml_permute(ctx, k, 0, 2, 1, 3);                 // [hd, T, n_head_kv]
+      ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_head_kv]
+      ggml_tensor* kq = ggml_mul_mat(ctx, K, Q);                         // [T_k, T_q, n_head], GQA by broadcast
+      kq = ggml_soft_max(ctx, ggml_diag_mask_inf(ctx, ggml_scale(ctx, kq, kq_scale), 0));
+      ggml_tensor* kqv = ggml_mul_mat(ctx, V, kq);  // [hd, T_q, n_head]
+      cur = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3)), hp.n_embd, T);
+      x = ggml_add(ctx, x, mm(ctx, L.wo, cur));
+      cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.eps), L.ffn_norm);
+      ggml_tensor* g = ggml_silu(ctx, mm(ctx, L.gate, cur));
+      cur = mm(ctx, L.down, ggml_mul(ctx, g, mm(ctx, L.up, cur)));
+      x = ggml_add(ctx, x, cur);
+    }
+    x = ggml_get_rows(ctx, x, rows);  // only positions that predict an assistant token
+    x = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.eps), m_.output_norm);
+    return x;
+  }
+
+  Base& m_;
+  const TrainOptions& o_;
+  ggml_context* ctx_lora_ = nullptr;
+  ggml_backend_buffer_t buf_lora_ = nullptr;
+  ggml_backend_t backend_ = nullptr;
+  ggml_gallocr_t galloc_ = nullptr;
+  ggml_context* ctx_out_t_ = nullptr;
+  ggml_backend_buffer_t buf_out_t_ = nullptr;
+  ggml_tensor* out_t_ = nullptr;  // the output projection transposed, f32: [n_vocab, n_embd]
+  std::vector<Lora> loras_;
+  std::map<std::string, size_t> lora_;
+};
+
+// Writes tensors + key/values to path atomically (tmp + rename): a kill mid-write leaves
+// the previous checkpoint intact.
+void write_gguf(gguf_context* g, const fs::path& path) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  if (!gguf_write_to_file(g, tmp.c_str(), false)) throw Error("cannot write " + tmp.string() + "; check the directory");
+  fs::rename(tmp, path);
+}
+
+std::string run_fingerprint(const json& j) { return sha256_hex(j.dump()); }
+
+void save_checkpoint(const fs::path& path, const std::string& fp, int step, const std::vector<float>& losses,
+                     std::vector<Lora>& loras) {
+  gguf_context* g = gguf_init_empty();
+  gguf_set_val_str(g, "a4ps.checkpoint.run", fp.c_str());
+  gguf_set_val_u32(g, "a4ps.checkpoint.step", static_cast<uint32_t>(step));
+  if (!losses.empty()) gguf_set_arr_data(g, "a4ps.checkpoint.losses", GGUF_TYPE_FLOAT32, losses.data(), losses.size());
+  for (auto& x : loras)
+    for (ggml_tensor* t : {x.a, x.b, x.ma, x.va, x.mb, x.vb}) gguf_add_tensor(g, t);
+  try {
+    write_gguf(g, path);
+  } catch (...) {
+    gguf_free(g);
+    throw;
+  }
+  gguf_free(g);
+}
+
+// Returns the step to resume from (0: nothing to resume).
+int load_checkpoint(const fs::path& path, const std::string& fp, std::vector<float>& losses, std::vector<Lora>& loras) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return 0;
+  ggml_context* ctx = nullptr;
+  gguf_context* g = gguf_init_from_file(path.c_str(), {false, &ctx});
+  if (!g) throw Error("the training checkpoint " + path.string() + " is damaged; remove it to start afresh");
+  struct Free {
+    gguf_context* g;
+    ggml_context* c;
+    ~Free() {
+      gguf_free(g);
+      ggml_free(c);
+    }
+  } f{g, ctx};
+  int64_t ki = gguf_find_key(g, "a4ps.checkpoint.run");
+  if (ki < 0 || fp != gguf_get_val_str(g, ki))
+    throw Error("the checkpoint in " + path.parent_path().string() +
+                " belongs to another training run (other base, data or settings); remove it or choose another checkpoint directory");
+  int step = static_cast<int>(gguf_get_val_u32(g, gguf_find_key(g, "a4ps.checkpoint.step")));
+  losses.clear();
+  int64_t li = gguf_find_key(g, "a4ps.checkpoint.losses");
+  if (li >= 0) {
+    const float* d = static_cast<const float*>(gguf_get_arr_data(g, li));
+    losses.assign(d, d + gguf_get_arr_n(g, li));
+  }
+  for (auto& x : loras)
+    for (ggml_tensor* t : {x.a, x.b, x.ma, x.va, x.mb, x.vb}) {
+      ggml_tensor* s = ggml_get_tensor(ctx, ggml_get_name(t));
+      if (!s || ggml_nbytes(s) != ggml_nbytes(t)) throw Error("the checkpoint " + path.string() + " lacks " + ggml_get_name(t) + "; remove it");
+      ggml_backend_tensor_set(t, s->data, 0, ggml_nbytes(t));
+    }
+  return step;
+}
+
+std::string adapter_bytes(const Hparams& hp, const TrainOptions& o, std::vector<Lora>& loras, const json& lineage,
+                          const fs::path& scratch_dir) {
+  gguf_context* g = gguf_init_empty();
+  gguf_set_val_str(g, "general.architecture", hp.arch.c_str());
+  gguf_set_val_str(g, "general.type", "adapter");
+  gguf_set_val_str(g, "general.name", "a4ps LoRA");
+  gguf_set_val_str(g, "adapter.type", "lora");
+  gguf_set_val_f32(g, "adapter.lora.alpha", o.alpha);
+  gguf_set_val_str(g, "a4ps.lineage", lineage.dump().c_str());
+  for (auto& x : loras) {
+    gguf_add_tensor(g, x.a);
+    gguf_add_tensor(g, x.b);
+  }
+  fs::path p = scratch_dir / ("a4ps-lora-" + random_id() + ".gguf");
+  try {
+    write_gguf(g, p);
+  } catch (...) {
+    gguf_free(g);
+    throw;
+  }
+  gguf_free(g);
+  std::string bytes = read_file(p);
+  std::error_code ec;
+  fs::remove(p, ec);
+  return bytes;
+}
+
+void progress(int step, int total, float loss, float avg, double tps) {
+  static const bool tty = isatty(2);
+  const int every = std::max(1, total / 20);
+  if (!tty && step % every != 0 && step != total) return;
+  const int width = 30, fill = total ? width * step / total : width;
+  std::fprintf(stderr, "%strain [%s%s] %d/%d  loss %.4f  avg %.4f  %.0f tok/s%s", tty ? "\r" : "",
+               std::string(static_cast<size_t>(fill), '#').c_str(), std::string(static_cast<size_t>(width - fill), '.').c_str(),
+               step, total, static_cast<double>(loss), static_cast<double>(avg), tps, tty && step < total ? "" : "\n");
+  std::fflush(stderr);
+}
+
+}  // namespace
+
+TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, const TrainOptions& o) {
+  if (o.n_ctx < 8) throw Error("the context size must be at least 8 tokens");
+  auto vocab = detail::load_vocab(base);
+  auto toks = detail::tokenize_all(vocab.get(), data, o.n_ctx, base);
+  const std::string tok_fp = detail::fingerprint(vocab.get());
+  Base m;
+  load_base(base, m);
+  if (m.hp.n_vocab != llama_vocab_n_tokens(llama_model_get_vocab(vocab.get())))
+    throw Error(base.filename().string() + ": the token embedding does not match the vocabulary; the model is damaged");
+  Trainer tr(m, o);
+  tr.init_lora();
+
+  const int N = static_cast<int>(toks.size());
+  const int total = o.max_steps > 0 ? o.max_steps : std::max(1, o.epochs) * N;
+  const std::string base_sha = sha256_file(base), data_sha = dataset_hash(data);
+  json hyper = {{"rank", o.rank}, {"alpha", o.alpha}, {"targets", o.targets}, {"lr", o.lr},
+                {"epochs", o.epochs}, {"steps", total}, {"n_ctx", o.n_ctx}, {"seed", o.seed}, {"optimizer", "adamw"}};
+  const std::string fp = run_fingerprint({{"base", base_sha}, {"data", data_sha}, {"hyper", hyper}});
+
+  TrainResult r;
+  fs::path ckpt;
+  if (!o.checkpoint_dir.empty()) {
+    fs::create_directories(o.checkpoint_dir);
+    ckpt = o.checkpoint_dir / "checkpoint.gguf";
+    r.resumed_from = load_checkpoint(ckpt, fp, r.losses, tr.loras());
+    if (r.resumed_from > total) r.resumed_from = total;
+    r.losses.resize(static_cast<size_t>(r.resumed_from));
+  }
+  // The example order of each epoch depends only on (seed, epoch): a resumed run sees
+  // exactly the order the killed one would have.
+  std::vector<int> order;
+  int order_epoch = -1;
+  auto t0 = Clock::now();
+  double ema = r.losses.empty() ? 0 : r.losses.back();
+  for (int s = r.resumed_from; s < total; ++s) {
+    const int epoch = s / N;
+    if (epoch != order_epoch) {
+      order.resize(static_cast<size_t>(N));
+      for (int i = 0; i < N; ++i) order[static_cast<size_t>(i)] = i;
+      std::mt19937_64 rng(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+      std::shuffle(order.begin(), order.end(), rng);
+      order_epoch = epoch;
+    }
+    const auto& ex = toks[static_cast<size_t>(order[static_cast<size_t>(s % N)])];
+    float l = tr.step(ex, s + 1);
+    if (!std::isfinite(l)) throw Error("the training loss diverged (" + std::to_string(l) + ") at step " + std::to_string(s + 1) + "; lower the learning rate");
+    r.losses.push_back(l);
+    r.tokens += static_cast<int64_t>(ex.tokens.size());
+    ema = s == 0 || r.losses.size() == 1 ? l : 0.9 * ema + 0.1 * l;
+    const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (o.progress) progress(s + 1, total, l, static_cast<float>(ema), secs > 0 ? static_cast<double>(r.tokens) / secs : 0);
+    if (o.on_step) o.on_step(s + 1, l);
+    if (!ckpt.empty() && o.checkpoint_every > 0 && (s + 1) % o.checkpoint_every == 0 && s + 1 < total)
+      save_checkpoint(ckpt, fp, s + 1, r.losses, tr.loras());
+  }
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.tokens_per_s = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0;
+  r.steps = total;
+  if (!ckpt.empty()) save_checkpoint(ckpt, fp, total, r.losses, tr.loras());
+
+  auto mean = [&](size_t from, size_t to) {
+    double s = 0;
+    for (size_t i = from; i < to; ++i) s += r.losses[i];
+    return to > from ? s / static_cast<double>(to - from) : 0.0;
+  };
+  const size_t n = r.losses.size(), w = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(N), n / 5 + 1));
+  json metrics = {{"train_loss_first", mean(0, std::min(w, n))}, {"train_loss_last", mean(n - std::min(w, n), n)},
+                  {"steps", total}, {"tokens", r.tokens}, {"tokens_per_s", r.tokens_per_s}, {"seconds", r.seconds}};
+  r.lineage = {{"base_sha256", base_sha}, {"base", base.filename().string()}, {"arch", m.hp.arch},
+               {"tokenizer", tok_fp}, {"dataset_sha256", data_sha}, {"examples", N}, {"hyper", hyper}, {"metrics", metrics}};
+  fs::path scratch = o.checkpoint_dir.empty() ? fs::temp_directory_path() : o.checkpoint_dir;
+  r.adapter = adapter_bytes(m.hp, o, tr.loras(), r.lineage, scratch);
+  return r;
+}
+
+}  // namespace a4ps::learn
