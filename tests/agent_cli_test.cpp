@@ -193,6 +193,38 @@ TEST_F(Agent, TheImageRemembersItsModel) {
   EXPECT_EQ(r.out, "Yes.\n");
 }
 
+TEST_F(Agent, AnAdapterApprovedDuringAChatIsUsedAtBricksNextTurn) {
+  const std::string base = q(model("synthetic-llama-tiny.gguf"));
+  a4ps_json("image init " + q(img));
+  // A small adapter for BRICK, trained here, proposed for activation.
+  std::ofstream(d / "data.jsonl") << R"({"messages":[{"role":"user","content":"colour?"},{"role":"assistant","content":"Blue."}]})" << "\n";
+  a4ps_json("learn train " + q(img) + " --persona BRICK --data " + q(d / "data.jsonl") + " --model " + base +
+            " --steps 2 --rank 2 --alpha 4 --targets attn_q --threads 1");
+  int64_t id = a4ps_json("learn activate " + q(img) + " --persona BRICK")["proposal"];
+
+  // ALFRED and ROBIN run on a scripted (fake) model of their own, so the routing is fixed;
+  // BRICK runs on the real base model through llama.cpp.
+  auto m = script({route("1", "BRICK"), route("2", "ANSWER"), say("ALFRED", "Done.", "Write the answer"),
+                   route("1", "BRICK"), route("2", "ANSWER"), say("ALFRED", "Done again.", "Write the answer"),
+                   critique("accept", "fine"), critique("accept", "fine")});
+  for (std::string who : {"ALFRED", "ROBIN"}) {
+    std::ofstream(d / (who + ".toml")) << "name = \"" << who << "\"\nrole = \"fixed\"\nsystem = \"You are " << who << ".\"\n"
+                                       << "model = \"" << m << "\"\nactions = [\"" << (who == "ALFRED" ? "route\", \"answer" : "critique") << "\"]\n";
+    int64_t p = a4ps_json("persona propose " + q(img) + " " + q(d / (who + ".toml")) + " --reason test")["proposal"];
+    a4ps_json("approvals approve " + q(img) + " " + std::to_string(p) + " --reason ok --reviewer tester");
+    a4ps_json("approvals apply " + q(img) + " " + std::to_string(p));
+  }
+  std::ofstream(d / "in.txt") << "first task\n/approve " << id << " trained on our best answers\nsecond task\n/quit\n";
+  auto r = a4ps("chat -i " + q(img) + " -m " + base + " --max-tokens 4 --thread c < " + q(d / "in.txt"));
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("proposal " + std::to_string(id) + " applied"), std::string::npos) << r.out;
+  json t = a4ps_json("thread show " + q(img) + " c");
+  std::vector<std::string> brick;
+  for (auto& e : t["latest"]["state"]["transcript"])
+    if (e["persona"] == "BRICK") brick.push_back(e["adapter"]);
+  EXPECT_EQ(brick, (std::vector<std::string>{"", "brick-lora v1"}));  // the same process, hot-swapped
+}
+
 TEST_F(Agent, BadInputGetsOneLine) {
   auto m = script({});
   auto r = a4ps("run -i " + q(img) + " -m " + q(m));

@@ -297,6 +297,17 @@ void add_run_commands(CLI::App& app, Globals& g) {
         a->img.decide(id, yes, user && *user ? user : "user", reason);
         std::cout << "proposal " << id << (yes ? " approved" : " rejected") << "\n";
         auto t = a->cp->thread(thread);
+        bool awaited = false;  // by this conversation's graph, which applies it itself
+        if (t && t->status == "interrupted")
+          for (auto& i : t->meta.value("interrupts", json::array())) {
+            json p = i.is_object() ? i.value("payload", json()) : json();
+            awaited = awaited || (p.is_object() && p.value("proposal", int64_t{0}) == id);
+          }
+        if (yes && !awaited) {
+          // E.g. an adapter or a persona: it takes effect now, at the next turn.
+          governance::apply(a->img, id);
+          std::cout << "proposal " << id << " applied\n";
+        }
         if (t && t->status == "interrupted") {
           auto r = a->resume(thread, f.step_limit);
           if (r.status != "done") std::cout << waiting_text(*a, thread, r, true);
@@ -341,7 +352,7 @@ void add_run_commands(CLI::App& app, Globals& g) {
           in >> cmd;
           if (cmd == "quit" || cmd == "exit") break;
           if (cmd == "help") {
-            std::cout << "/approve ID REASON   say yes to a proposal (e.g. a forged tool) and go on\n"
+            std::cout << "/approve ID REASON   say yes to a proposal (a forged tool, an adapter, a persona) and go on\n"
                          "/reject ID REASON    say no\n"
                          "/tools               the image's tools\n"
                          "/state               the conversation's current state\n"

@@ -51,7 +51,8 @@ struct Runtime {
   std::unique_ptr<llm::ModelManager> mm;
   struct Bound {
     std::unique_ptr<llm::Backend> backend;
-    std::string key;  // model + adapter files it was opened with
+    std::string key;      // model + adapter files it was opened with
+    std::string adapter;  // "name vN" of the adapter, "" for none
   };
   std::map<std::string, Bound> backends;  // by persona
   std::unique_ptr<sandbox::Kernel> kernel;
@@ -82,11 +83,12 @@ struct Runtime {
   }
 
   // A persona's adapter as a file llama.cpp can load (stored once per sha256).
-  std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model) {
+  std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model, std::string& name) {
     auto info = img.info();
     bool base = !info.base_model_path.empty() && fs::path(model) == fs::path(info.base_model_path);
     auto a = adapter_for(img, p, base ? info.base_model_sha256 : "");
     if (!a) return {};
+    name = a->name + " v" + std::to_string(a->version);
     fs::path f = llm::models_dir() / "adapters" / (a->blob_sha256 + ".gguf");
     if (!fs::exists(f)) {
       fs::create_directories(f.parent_path());
@@ -100,20 +102,21 @@ struct Runtime {
 
   // The persona's backend; rebuilt when its adapter changed (an approved adapter is
   // hot-swapped into a running conversation at its next turn).
-  llm::Backend& backend(const Spec& p, const json& state) {
-    std::string m = model_of(p, state);
+  Bound& bound(const Spec& p, const json& state) {
+    std::string m = model_of(p, state), adapter;
     llm::Persona lp{p.name, {}, {}};
     bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
     if (local) {
       lp.model = m;
-      lp.adapters = adapters(p, m);
+      lp.adapters = adapters(p, m, adapter);
     }
     std::string key = m;
     for (auto& a : lp.adapters) key += "|" + a.path.string();
     auto& b = backends[p.name];
-    if (!b.backend || b.key != key) b = {llm::open_backend(m, manager(), lp), key};
-    return *b.backend;
+    if (!b.backend || b.key != key) b = {llm::open_backend(m, manager(), lp), key, adapter};
+    return b;
   }
+  llm::Backend& backend(const Spec& p, const json& state) { return *bound(p, state).backend; }
 
   // One turn of a persona: its system prompt, the user message, and its answer.
   json turn(const Spec& p, const json& state, const std::string& kind, const std::string& user,
@@ -125,11 +128,12 @@ struct Runtime {
     req.json_schema = schema;
     if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 300);  // room for the bounded JSON
     if (stream && opts.on_token) req.on_token = [&](std::string_view piece) { opts.on_token(p.name, piece); return true; };
-    auto r = backend(p, state).chat(req);
+    Bound& b = bound(p, state);
+    auto r = b.backend->chat(req);
     json prompt = json::array();
     for (auto& m : req.messages) prompt.push_back({{"role", m.role}, {"content", m.content}});
     return {{"persona", p.name}, {"kind", kind}, {"content", utf8_clean(r.text)}, {"prompt", prompt},
-            {"task", task_no(state)}, {"tokens", r.completion_tokens}};
+            {"task", task_no(state)}, {"tokens", r.completion_tokens}, {"adapter", b.adapter}};
   }
 
   sandbox::Kernel* sandbox() {
