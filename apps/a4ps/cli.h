@@ -48,7 +48,8 @@ void add_doctor_command(CLI::App& app, Globals& g);
 void add_tool_commands(CLI::App& app, Globals& g);
 void add_memory_commands(CLI::App& app, Globals& g);
 void add_learn_commands(CLI::App& app, Globals& g);
-void add_run_commands(CLI::App& app, Globals& g);  // run, chat, persona
+void add_run_commands(CLI::App& app, Globals& g);      // run, chat
+void add_persona_commands(CLI::App& app, Globals& g);  // persona, thread transcript (after thread)
 
 // The model spec a command uses: the --model flag, else $A4PS_MODEL, else the image's
 // "model" setting, else the image's base model path; "" when none is set.

@@ -401,6 +401,9 @@ void add_run_commands(CLI::App& app, Globals& g) {
     });
   }
 
+}
+
+void add_persona_commands(CLI::App& app, Globals& g) {
   {
     // A conversation as a person reads it (Markdown); the data stays in the checkpoints.
     auto* c = sub(app.get_subcommand("thread"), "transcript", "an agent conversation as Markdown (with --prompts: what each persona saw)");

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "a4ps " A4PS_VERSION);
   Globals g;
   app.add_flag("--json", g.json, "machine-readable JSON output")->configurable(false);
+  add_run_commands(app, g);  // what a newcomer wants first
   add_image_commands(app, g);
   add_model_commands(app, g);
   add_thread_commands(app, g);
@@ -25,7 +26,7 @@ int main(int argc, char** argv) {
   add_tool_commands(app, g);
   add_memory_commands(app, g);
   add_learn_commands(app, g);
-  add_run_commands(app, g);
+  add_persona_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
