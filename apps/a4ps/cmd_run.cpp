@@ -33,7 +33,7 @@ namespace fs = std::filesystem;
 
 struct RunFlags {
   std::string image, model, thread, sandbox, resume;
-  int max_rounds = 2, max_turns = 8, max_tokens = 0, step_limit = 200;
+  int max_rounds = 2, max_turns = 8, max_tokens = 0, step_limit = 200, threads = 0;
   bool quiet = false;
 };
 
@@ -151,7 +151,7 @@ struct Agent {
 
   Agent(const RunFlags& f, bool print) : img(open_or_create(f.image)), cp(graph::image_checkpointer(img)) {
     printer = std::make_unique<Printer>(img, print);
-    persona::AgentOptions o{.sandbox = f.sandbox, .max_rounds = f.max_rounds, .max_turns = f.max_turns, .max_tokens = f.max_tokens};
+    persona::AgentOptions o{.sandbox = f.sandbox, .max_rounds = f.max_rounds, .max_turns = f.max_turns, .max_tokens = f.max_tokens, .n_threads = f.threads};
     Printer* pr = printer.get();
     o.on_token = [pr](const std::string& p, std::string_view piece) { pr->token(p, piece); };
     graph = std::make_unique<graph::CompiledGraph>(
@@ -214,6 +214,8 @@ void add_agent_options(CLI::App* c, RunFlags& f) {
   c->add_option("--max-turns", f.max_turns, "ALFRED's routing decisions before he must answer")->check(CLI::Range(1, 100));
   c->add_option("--max-tokens", f.max_tokens, "cap on every persona's turn (default: each persona's own)")->check(CLI::Range(0, 32768));
   c->add_option("--step-limit", f.step_limit, "graph steps before a run stops with an error")->check(CLI::Range(1, 100000));
+  c->add_option("--threads", f.threads, "CPU threads for embedded models (default: every core; leave one free on a busy machine)")
+      ->check(CLI::Range(0, 1024));
 }
 
 void print_personas(const Globals& g, const image::Image* img) {

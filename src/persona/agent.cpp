@@ -78,7 +78,7 @@ struct Runtime {
   }
 
   llm::ModelManager& manager() {
-    if (!mm) mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_ctx = opts.n_ctx});
+    if (!mm) mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_ctx = opts.n_ctx, .n_threads = opts.n_threads});
     return *mm;
   }
 

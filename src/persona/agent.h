@@ -29,6 +29,7 @@ struct AgentOptions {
   int max_turns = 8;       // ALFRED's routing decisions before he must answer
   int max_tokens = 0;      // caps every turn (0: each persona's own max_tokens)
   uint32_t n_ctx = 4096;   // context of embedded models
+  int n_threads = 0;       // of embedded models; 0: every core
   // Streaming: pieces of a persona's free text as it is generated (not routing JSON).
   std::function<void(const std::string& persona, std::string_view piece)> on_token;
 };
