@@ -140,11 +140,18 @@ Judgement judge_thread(image::Image& img, llm::Backend& judge, const std::string
     j.rationale.resize(n);
   }
   image::Image::Tx tx(img);
+  // The events the judgement covers: the thread's own log entries up to now.
+  json judged = json::array();
+  {
+    image::sql::Stmt ev(img.db(), "SELECT seq FROM events WHERE json_extract(payload, '$.thread') = ? ORDER BY seq");
+    ev.bind(1, thread);
+    while (ev.step()) judged.push_back(ev.i64(0));
+  }
   image::sql::Stmt s(img.db(),
                      "INSERT INTO judgements(thread_id, checkpoint_id, judge, scores, total, rationale, meta, created_at) "
                      "VALUES(?,?,?,?,?,?,?,?)");
   s.bind(1, thread).bind(2, cp->id).bind(3, "ALFRED/" + judge.name()).bind(4, j.scores.dump());
-  s.bind(5, std::to_string(j.total)).bind(6, j.rationale).bind(7, json{{"checkpoint_step", cp->step}}.dump()).bind(8, now_utc());
+  s.bind(5, std::to_string(j.total)).bind(6, j.rationale).bind(7, json{{"checkpoint_step", cp->step}, {"events", judged}, {"state_sha256", sha256_hex(st.dump())}}.dump()).bind(8, now_utc());
   s.run();
   j.id = sqlite3_last_insert_rowid(img.db());
   img.append_event("learn.judged", "ALFRED", {{"id", j.id}, {"thread", thread}});

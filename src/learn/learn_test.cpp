@@ -7,6 +7,7 @@
 
 #include "graph/checkpoint.h"
 #include "image/image.h"
+#include "image/sqlite.h"
 #include "llm/model_manager.h"
 #include "testutil.h"
 #include "util/util.h"
@@ -218,7 +219,7 @@ TEST(Learn, JudgeIsConstrainedAndStored) {
   auto img = image::Image::create(d / "j.a4ps");
   {
     auto cp = graph::image_checkpointer(img);
-    cp->set_thread("t", "running", {});
+    cp->set_thread("t", "running", {}, "thread.started");  // as a graph run logs it
     graph::Checkpoint c;
     c.thread_id = "t";
     c.step = 1;
@@ -227,7 +228,7 @@ TEST(Learn, JudgeIsConstrainedAndStored) {
                {"transcript", json::array({{{"step", 1}, {"persona", "BRICK"}, {"kind", "act"}, {"content", "2 + 2 = 4"},
                                             {"prompt", json::array({{{"role", "user"}, {"content", "add 2 and 2"}}})}}})}};
     cp->put(c);
-    cp->set_thread("t", "done", json::object());
+    cp->set_thread("t", "done", json::object(), "thread.finished");
   }
   llm::ModelManager mm;
   auto judge = llm::llama_backend(mm, {"ALFRED", model("synthetic-llama-tiny.gguf"), {}});
@@ -244,6 +245,14 @@ TEST(Learn, JudgeIsConstrainedAndStored) {
   bool logged = false;
   for (auto& e : img.events()) logged = logged || e.kind == "learn.judged";
   EXPECT_TRUE(logged);
+  {  // stored with the thread's events it judged (its status changes) and the state's hash
+    image::sql::Stmt st(img.db(), "SELECT meta FROM judgements WHERE id = ?");
+    st.bind(1, j.id);
+    ASSERT_TRUE(st.step());
+    json meta = json::parse(st.text(0));
+    EXPECT_GE(meta["events"].size(), 2u) << meta.dump();
+    EXPECT_EQ(meta["state_sha256"].get<std::string>().size(), 64u);
+  }
   // Thresholds decide: everything passes at 1, nothing at above 5.
   EXPECT_EQ(learn::select_golden(img, {5.5, 1}).added, 0);
   auto g = learn::select_golden(img, {1, 1});
