@@ -126,7 +126,7 @@ struct Runtime {
     req.sampling = p.sampling;
     req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
     req.json_schema = schema;
-    if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 300);  // room for the bounded JSON
+    if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 512);  // the schema bounds the JSON well below this
     if (stream && opts.on_token) req.on_token = [&](std::string_view piece) { opts.on_token(p.name, piece); return true; };
     Bound& b = bound(p, state);
     auto r = b.backend->chat(req);
