@@ -137,6 +137,19 @@ TEST_F(Agent, BabsRetrievesAMemoryThatFeedsTheAnswer) {
   EXPECT_NE(babs["hits"][0]["text"].get<std::string>().find("heliotrope-42"), std::string::npos);
 }
 
+TEST_F(Agent, LongNonAsciiMemoriesAreCutAtCharacterBoundaries) {
+  a4ps_json("image init " + q(img));
+  std::string text = "owl a";  // then 2-byte characters: byte 600, where prompts cut passages, falls inside one
+  for (int i = 0; i < 400; ++i) text += "\xC3\xA9";
+  a4ps_json("memory add " + q(img) + " --text " + q(text));
+  auto m = script({route("1", "BABS", "owl"), say("BABS", "found it"), route("2", "ANSWER"), say("ALFRED", "ok", "Write the answer")});
+  json r = run(q("owl") + " -m " + q(m));
+  ASSERT_EQ(r["status"], "done");
+  std::string hit = r["transcript"][1]["hits"][0]["text"];
+  EXPECT_LT(hit.size(), text.size());
+  EXPECT_EQ(hit.substr(hit.size() - 3), "\xE2\x80\xA6");  // "…" after a whole character
+}
+
 TEST_F(Agent, AChatKeepsTheConversationAndAnswersCommands) {
   auto m = script({route("1", "ANSWER"), say("ALFRED", "Hello, I am ALFRED.", "say hello"),
                    route("1", "ANSWER"), say("ALFRED", "You said hello before.", "Earlier, the user asked: say hello")});

@@ -49,24 +49,13 @@ std::vector<learn::Example> dataset(const image::Image& img, const std::string& 
   return learn::golden_set(img, persona);
 }
 
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  fs::path tmp = p;
-  tmp += ".tmp";
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size()) {
-    if (f) std::fclose(f);
-    throw Error("cannot write " + p.string() + "; check the directory");
-  }
-  std::fclose(f);
-  fs::rename(tmp, p);
-}
 
 // A scratch copy of bytes on disk (llama.cpp loads adapters from files), removed on exit.
 struct ScratchFile {
   fs::path path;
   explicit ScratchFile(const std::string& bytes)
       : path(fs::temp_directory_path() / ("a4ps-adapter-" + random_id() + ".gguf")) {
-    write_bytes(path, bytes);
+    write_file(path, bytes);
   }
   ~ScratchFile() {
     std::error_code ec;
@@ -198,7 +187,7 @@ void add_learn_commands(CLI::App& app, Globals& g) {
         std::cout << text;
         return;
       }
-      write_bytes(out, text);
+      write_file(out, text);
       emit(g, {{"path", out}, {"examples", ex.size()}, {"sha256", learn::dataset_hash(ex)}},
            "wrote " + std::to_string(ex.size()) + " examples for " + persona + " to " + out + "\n");
     });
@@ -287,8 +276,8 @@ void add_learn_commands(CLI::App& app, Globals& g) {
                           {"size", static_cast<int64_t>(r.adapter.size())}, {"lineage", lineage}, {"curve", curve}});
         tx.commit();
       }
-      if (!out.empty()) write_bytes(out, r.adapter);
-      if (!svg.empty()) write_bytes(svg, learn::loss_svg({{"train loss", r.losses}}, "LoRA training loss, " + persona));
+      if (!out.empty()) write_file(out, r.adapter);
+      if (!svg.empty()) write_file(svg, learn::loss_svg({{"train loss", r.losses}}, "LoRA training loss, " + persona));
       std::error_code ec;
       fs::remove_all(ckdir, ec);  // the run is in the image now
       if (default_dir) fs::remove(fs::path(path + ".learn"), ec);  // only when empty
@@ -364,7 +353,7 @@ void add_learn_commands(CLI::App& app, Globals& g) {
       if (!svg.empty()) {
         std::vector<float> c;
         for (auto& x : curve) c.push_back(x.get<float>());
-        write_bytes(svg, learn::loss_svg({{"train loss", c}}, "LoRA training loss, " + persona));
+        write_file(svg, learn::loss_svg({{"train loss", c}}, "LoRA training loss, " + persona));
         j["svg"] = svg;
       }
       emit(g, j, text);

@@ -20,10 +20,7 @@ std::string snippet(const std::string& s, size_t max = 100) {
     if (sp && (out.empty() || out.back() == ' ')) continue;
     out += sp ? ' ' : c;
   }
-  if (out.size() <= max) return out;
-  size_t e = max;
-  while (e > 0 && (static_cast<unsigned char>(out[e]) & 0xC0) == 0x80) --e;
-  return out.substr(0, e) + "...";
+  return utf8_clip(out, max, "...");
 }
 
 void no_embeddings(const std::string& why) {

@@ -73,7 +73,7 @@ const char* ansi(const std::string& colour) {
   return it == c.end() ? "1" : it->second;
 }
 
-std::string clip(const std::string& s, size_t n) { return s.size() > n ? s.substr(0, n) + "…" : s; }
+std::string clip(std::string_view s, size_t n) { return utf8_clip(s, n); }
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;

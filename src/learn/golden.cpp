@@ -134,11 +134,7 @@ Judgement judge_thread(image::Image& img, llm::Backend& judge, const std::string
   }
   j.total = sum / 5.0;
   j.rationale = out.value("rationale", "");
-  if (j.rationale.size() > 1000) {  // a backend that ignores the schema; cut on a UTF-8 boundary
-    size_t n = 1000;
-    while (n > 0 && (static_cast<unsigned char>(j.rationale[n]) & 0xC0) == 0x80) --n;
-    j.rationale.resize(n);
-  }
+  j.rationale = utf8_clip(j.rationale, 1000, "");  // a backend that ignores the schema
   image::Image::Tx tx(img);
   // The events the judgement covers: the thread's own log entries up to now.
   json judged = json::array();

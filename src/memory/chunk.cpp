@@ -4,29 +4,6 @@
 #include "memory/internal.h"
 
 namespace a4ps::memory {
-namespace detail {
-
-bool valid_utf8(std::string_view s, size_t* bad) {
-  auto u = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
-  for (size_t i = 0; i < s.size();) {
-    unsigned c = u(i);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = len != 0 && i + len <= s.size();
-    for (size_t j = 1; ok && j < len; ++j) ok = (u(i + j) & 0xC0) == 0x80;
-    if (ok && len == 2) ok = c >= 0xC2;                                      // overlong
-    if (ok && len == 3) ok = !(c == 0xE0 && u(i + 1) < 0xA0) &&              // overlong
-                             !(c == 0xED && u(i + 1) >= 0xA0);               // surrogates
-    if (ok && len == 4) ok = c <= 0xF4 && !(c == 0xF0 && u(i + 1) < 0x90) && !(c == 0xF4 && u(i + 1) >= 0x90);
-    if (!ok) {
-      if (bad) *bad = i;
-      return false;
-    }
-    i += len;
-  }
-  return true;
-}
-
-}  // namespace detail
 
 namespace {
 

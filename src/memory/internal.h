@@ -11,9 +11,6 @@
 
 namespace a4ps::memory::detail {
 
-// True when s is valid UTF-8; otherwise *bad (when given) is the offset of the first bad byte.
-bool valid_utf8(std::string_view s, size_t* bad = nullptr);
-
 // float32 little-endian, the stored form of an embedding.
 std::string encode_vector(const std::vector<float>& v);
 std::vector<float> decode_vector(std::string_view blob);

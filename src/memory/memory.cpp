@@ -61,9 +61,9 @@ std::string fts_query(std::string_view q) {
 std::vector<int64_t> add_text(image::Image& img, std::string_view text, std::string_view source,
                               const Embedder& emb, const ChunkOptions& opts) {
   size_t bad = 0;
-  if (!detail::valid_utf8(text, &bad))
+  if (!utf8_valid(text, &bad))
     throw Error("memory text from " + std::string(source) + " is not UTF-8 (invalid byte at offset " + std::to_string(bad) + "); convert it first");
-  if (!detail::valid_utf8(source)) throw Error("a memory source must be UTF-8 text");
+  if (!utf8_valid(source)) throw Error("a memory source must be UTF-8 text");
   if (source.empty()) throw Error("a memory needs a source (a file path or a label)");
   std::vector<std::string> chunks = chunk_text(text, opts);
   if (chunks.empty()) throw Error("nothing to add from " + std::string(source) + ": the text is empty");
@@ -111,7 +111,7 @@ std::string read_text_file(const fs::path& path) {
     throw Error(path.string() + " looks binary (a NUL byte at offset " + std::to_string(nul) +
                 "); memory takes text files: convert it to text first");
   size_t bad = 0;
-  if (!detail::valid_utf8(s, &bad))
+  if (!utf8_valid(s, &bad))
     throw Error(path.string() + " is not UTF-8 text (invalid byte at offset " + std::to_string(bad) +
                 "); convert it first, e.g. with iconv -t UTF-8");
   return s;
@@ -134,7 +134,7 @@ std::vector<Hit> search(const image::Image& img, std::string_view query, const E
 
 std::vector<Hit> search(const image::Image& img, std::string_view query, const Embedder& emb, const SearchOptions& o) {
   if (o.k <= 0) return {};
-  if (!detail::valid_utf8(query)) throw Error("the search query is not UTF-8 text");
+  if (!utf8_valid(query)) throw Error("the search query is not UTF-8 text");
   sqlite3* db = img.db();
   sql::ReadTx snapshot(db);
   int n = std::max(o.candidates, o.k);

@@ -113,7 +113,7 @@ TEST(Chunk, NeverSplitsAUtf8Character) {
   ASSERT_GT(c.size(), 10u);
   for (auto& x : c) {
     EXPECT_LE(x.size(), 100u);
-    EXPECT_TRUE(detail::valid_utf8(x)) << x;
+    EXPECT_TRUE(utf8_valid(x)) << x;
   }
 }
 
@@ -124,12 +124,12 @@ TEST(Chunk, RefusesNonsenseOptions) {
 
 TEST(Chunk, Utf8Validation) {
   size_t bad = 0;
-  EXPECT_TRUE(detail::valid_utf8("plain, é, 日本, 🦉"));
-  EXPECT_FALSE(detail::valid_utf8(std::string("ab\xC3", 3), &bad));
+  EXPECT_TRUE(utf8_valid("plain, é, 日本, 🦉"));
+  EXPECT_FALSE(utf8_valid(std::string("ab\xC3", 3), &bad));
   EXPECT_EQ(bad, 2u);
-  EXPECT_FALSE(detail::valid_utf8("\xC0\xAF"));      // overlong
-  EXPECT_FALSE(detail::valid_utf8("\xED\xA0\x80"));  // surrogate
-  EXPECT_FALSE(detail::valid_utf8("\xFF"));
+  EXPECT_FALSE(utf8_valid("\xC0\xAF"));      // overlong
+  EXPECT_FALSE(utf8_valid("\xED\xA0\x80"));  // surrogate
+  EXPECT_FALSE(utf8_valid("\xFF"));
 }
 
 // ---- adding -----------------------------------------------------------------

@@ -1,6 +1,5 @@
 #include "persona/agent.h"
 
-#include <fstream>
 #include <map>
 #include <memory>
 
@@ -23,7 +22,8 @@ namespace fs = std::filesystem;
 // Which task of the conversation a turn belongs to: the answers given before it.
 int task_no(const json& state) { return static_cast<int>(state.value("history", json::array()).size()); }
 
-std::string clip(const std::string& s, size_t n) { return s.size() > n ? s.substr(0, n) + "…" : s; }
+// Prompts and transcripts are JSON: cut text at a character boundary.
+std::string clip(std::string_view s, size_t n) { return utf8_clip(s, n); }
 
 // The first fenced code block of a model's answer, or "" when it wrote none.
 std::string code_block(const std::string& text) {
@@ -92,10 +92,7 @@ struct Runtime {
     fs::path f = llm::models_dir() / "adapters" / (a->blob_sha256 + ".gguf");
     if (!fs::exists(f)) {
       fs::create_directories(f.parent_path());
-      fs::path tmp = f;
-      tmp += ".tmp";
-      std::ofstream(tmp, std::ios::binary) << img.blob(a->blob_sha256);
-      fs::rename(tmp, f);
+      write_file(f, img.blob(a->blob_sha256));
     }
     return {{f, 1.0f}};
   }

@@ -86,29 +86,68 @@ std::string human_bytes(uint64_t n) {
   return buf;
 }
 
+void write_file(const std::filesystem::path& path, std::string_view bytes) {
+  std::filesystem::path tmp = path;
+  tmp += ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())) || !out.flush())
+      throw Error("cannot write " + path.string() + ": check the directory and free space");
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) throw Error("cannot write " + path.string() + ": " + ec.message());
+}
+
+namespace {
+
+// The length of the valid UTF-8 sequence at s[i], or 0 when none starts there (no
+// overlong forms, surrogates or code points past U+10FFFF).
+size_t utf8_seq(std::string_view s, size_t i) {
+  auto u = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned c = u(i);
+  size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  uint32_t cp = c & (0xFF >> (n + 1));
+  for (size_t k = 1; k < n; ++k) {
+    if ((u(i + k) & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (u(i + k) & 0x3F);
+  }
+  if (n > 1 && (cp < (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)))
+    return 0;
+  return n;
+}
+
+}  // namespace
+
+bool utf8_valid(std::string_view s, size_t* bad) {
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_seq(s, i);
+    if (n == 0) {
+      if (bad) *bad = i;
+      return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
 std::string utf8_clean(std::string_view s) {
   std::string out;
   out.reserve(s.size());
-  size_t i = 0;
-  while (i < s.size()) {
-    auto c = static_cast<unsigned char>(s[i]);
-    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-    bool ok = n > 0 && i + n <= s.size();
-    for (size_t k = 1; ok && k < n; ++k) ok = (static_cast<unsigned char>(s[i + k]) & 0xC0) == 0x80;
-    if (ok && n > 1) {  // no overlong forms, surrogates or code points past U+10FFFF
-      uint32_t cp = c & (0xFF >> (n + 1));
-      for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-      ok = cp >= (n == 2 ? 0x80u : n == 3 ? 0x800u : 0x10000u) && cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF);
-    }
-    if (ok) {
-      out.append(s.substr(i, n));
-      i += n;
-    } else {
-      out += "\xEF\xBF\xBD";
-      ++i;
-    }
+  for (size_t i = 0; i < s.size();) {
+    size_t n = utf8_seq(s, i);
+    if (n) out.append(s.substr(i, n)), i += n;
+    else out += "\xEF\xBF\xBD", ++i;
   }
   return out;
+}
+
+std::string utf8_clip(std::string_view s, size_t max, std::string_view mark) {
+  if (s.size() <= max) return std::string(s);
+  size_t e = max;
+  while (e > 0 && (static_cast<unsigned char>(s[e]) & 0xC0) == 0x80) --e;
+  return std::string(s.substr(0, e)) + std::string(mark);
 }
 
 }  // namespace a4ps

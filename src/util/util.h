@@ -35,8 +35,15 @@ std::string now_utc();          // ISO-8601 with milliseconds, e.g. 2026-11-25T1
 std::string random_id();        // 128-bit random id as 32 hex chars
 std::string read_file(const std::filesystem::path& path);  // throws Error
 std::string human_bytes(uint64_t n);
-// s with every invalid UTF-8 sequence replaced by U+FFFD (model output can split or
-// invent multi-byte characters; JSON and SQLite text want valid UTF-8).
+// Writes bytes to path atomically (a temporary beside it, then rename); throws Error.
+void write_file(const std::filesystem::path& path, std::string_view bytes);
+
+// UTF-8 (JSON and SQLite text want it valid; model output can split or invent characters).
+// True when s is valid; otherwise *bad (when given) is the offset of the first bad byte.
+bool utf8_valid(std::string_view s, size_t* bad = nullptr);
+// s with every invalid sequence replaced by U+FFFD.
 std::string utf8_clean(std::string_view s);
+// At most max bytes of s, cut at a character boundary, with mark appended when cut.
+std::string utf8_clip(std::string_view s, size_t max, std::string_view mark = "…");
 
 }  // namespace a4ps
