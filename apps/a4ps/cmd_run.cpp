@@ -23,7 +23,7 @@ std::string chosen_model(const image::Image& img, const std::string& flag) {
   if (!flag.empty()) return flag;
   if (const char* e = std::getenv("A4PS_MODEL"); e && *e) return e;
   if (auto s = img.setting("model"); !s.empty()) return s;
-  return img.info().base_model_path;
+  return img.meta("base_model_path");
 }
 
 namespace {

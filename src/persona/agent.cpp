@@ -84,9 +84,10 @@ struct Runtime {
 
   // A persona's adapter as a file llama.cpp can load (stored once per sha256).
   std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model, std::string& name) {
-    auto info = img.info();
-    bool base = !info.base_model_path.empty() && fs::path(model) == fs::path(info.base_model_path);
-    auto a = adapter_for(img, p, base ? info.base_model_sha256 : "");
+    // Every turn asks: read the two meta keys, not info() (which counts the whole image).
+    std::string base_path = img.meta("base_model_path");
+    bool base = !base_path.empty() && fs::path(model) == fs::path(base_path);
+    auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
     if (!a) return {};
     name = a->name + " v" + std::to_string(a->version);
     fs::path f = llm::models_dir() / "adapters" / (a->blob_sha256 + ".gguf");
