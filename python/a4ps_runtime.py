@@ -6,13 +6,19 @@ is one line {"ok", "stdout", "stderr", "value", "error_type", "error", "tracebac
 in this process, inside the sandbox the host started; this file trusts nothing it runs.
 """
 import ast
+import base64
 import io
 import json
 import os
+import shutil
+import signal
+import stat
 import sys
 import traceback
 
 LIMIT = int(os.environ.get("A4PS_OUTPUT_LIMIT", "65536"))
+SANDBOXED = os.environ.get("A4PS_SANDBOXED") == "1"
+SEED, WORK = "/a4ps-seed", "/work"
 
 
 class Capped(io.StringIO):
@@ -51,6 +57,89 @@ def _install_reflection(proto):
     sys.modules["a4ps_reflect"] = mod
 
 
+class Workspace:
+    """/work is a size-limited tmpfs: seeded from the host folder (read-only at /a4ps-seed)
+    when the kernel starts, and reported to the host after every run (the files changed
+    since the last report, and those deleted), which saves them in the host folder. The
+    host trusts nothing here but checks each path; this only saves it work."""
+
+    def __init__(self, max_files):
+        self.max_files = max_files
+        self.seen = {}
+
+    def scan(self):
+        found = {}
+        for root, dirs, files in os.walk(WORK):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                if stat.S_ISREG(st.st_mode):  # links and devices are not saved
+                    found[os.path.relpath(path, WORK)] = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        return found
+
+    def seed(self):
+        if not os.path.isdir(SEED):
+            return
+        for root, dirs, files in os.walk(SEED):
+            rel = os.path.relpath(root, SEED)
+            os.makedirs(os.path.join(WORK, rel), exist_ok=True)
+            for name in files:
+                src = os.path.join(root, name)
+                if os.path.islink(src) or not os.path.isfile(src):
+                    continue
+                try:
+                    shutil.copyfile(src, os.path.join(WORK, rel, name))
+                except OSError:
+                    pass  # unreadable, or past the quota: the host folder keeps it
+        self.seen = self.scan()
+
+    def report(self):
+        found = self.scan()
+        if len(found) > self.max_files:
+            return {"workspace_error": "the workspace holds %d files, over its limit of %d; "
+                    "this run's files were not saved (delete some)" % (len(found), self.max_files)}
+        changed = {}
+        for rel, sig in found.items():
+            if self.seen.get(rel) != sig:
+                try:
+                    with open(os.path.join(WORK, rel), "rb") as f:
+                        changed[rel] = base64.b64encode(f.read()).decode("ascii")
+                except OSError:
+                    continue
+        deleted = [rel for rel in self.seen if rel not in found]
+        self.seen = found
+        return {"workspace": {"files": changed, "deleted": deleted}} if changed or deleted else {}
+
+
+def _confine():
+    """Limits that only work from inside the sandbox's own user namespace: there
+    RLIMIT_NPROC counts this sandbox's processes, not every process of the user."""
+    import resource
+    n = int(os.environ.get("A4PS_NPROC", "0"))
+    if n > 0:
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+
+
+def _end_strays():
+    """Nothing agent code started outlives its run: every other process of the sandbox
+    is killed (pid 1, bubblewrap's reaper, is spared by the kernel) and reaped."""
+    if not SANDBOXED or os.getpid() > 2:  # never outside a pid namespace of our own
+        return
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    while True:
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
 def main():
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # a4ps_forge and friends
     # The protocol gets its own descriptor; fds 1 and 2 go nowhere, so that child
@@ -60,6 +149,11 @@ def main():
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     _install_reflection(proto)
+    workspace = None
+    if SANDBOXED:
+        _confine()
+        workspace = Workspace(int(os.environ.get("A4PS_WORKSPACE_FILES", "4096")))
+        workspace.seed()
     space = {"__name__": "__agent__"}
     for line in iter(sys.stdin.readline, ""):
         try:
@@ -85,6 +179,9 @@ def main():
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         answer.update(stdout=out.getvalue(), stderr=err.getvalue(), truncated=out.truncated or err.truncated)
+        _end_strays()
+        if workspace is not None:
+            answer.update(workspace.report())
         proto.write(json.dumps(answer) + "\n")
 
 

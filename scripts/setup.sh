@@ -23,7 +23,7 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 # ---- Debian packages -------------------------------------------------------
 PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
       libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libfmt-dev libdtl-dev
-      libarchive-dev libssl-dev libcpp-httplib-dev libtomlplusplus-dev clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libedit-dev
+      libarchive-dev libssl-dev libcpp-httplib-dev libtomlplusplus-dev clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libedit-dev libseccomp-dev
       python3 runsc bubblewrap)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 

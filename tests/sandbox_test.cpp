@@ -87,8 +87,7 @@ TEST_P(Sandbox, NoRouteOutAndNoHostSecrets) {
   setenv("A4PS_HOST_SECRET", "do-not-leak", 1);
   auto k = start();
   Result ifs = k->run("import socket\nsorted(n for _, n in socket.if_nameindex())");
-  ASSERT_TRUE(ifs.ok) << ifs.error;
-  EXPECT_TRUE(ifs.value == "['lo']" || ifs.value == "[]") << ifs.value;
+  EXPECT_TRUE(!ifs.ok || ifs.value == "['lo']" || ifs.value == "[]") << ifs.value;  // bwrap's seccomp denies netlink
   Result route = k->run("open('/proc/net/route').read().count('\\n') <= 1");
   EXPECT_TRUE(!route.ok || route.value == "True") << route.value;
   Result env = k->run("import os\n'A4PS_HOST_SECRET' in os.environ");

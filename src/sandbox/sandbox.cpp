@@ -3,9 +3,14 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -13,9 +18,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
+#include "sandbox/seccomp.h"
 #include "util/util.h"
 
 namespace a4ps::sandbox {
@@ -24,14 +31,29 @@ namespace {
 using json = nlohmann::json;
 constexpr uid_t kNobody = 65534;
 const char* kPython = "/usr/bin/python3";
+// Host processes and threads of one gVisor sandbox (its Go runtime needs about a thousand);
+// a backstop below the sandbox's own limit, counted in the sandbox's user namespace only.
+constexpr rlim_t kGVisorHostTasks = 4096;
 
 fs::path runtime_dir() {
   if (const char* d = std::getenv("A4PS_PYTHON_DIR"); d && *d) return d;
   return A4PS_PYTHON_DIR;
 }
 
+// The kernel's whole environment: nothing of the host's.
+std::vector<std::string> kernel_env(const Options& o) {
+  const Limits& l = o.limits;
+  std::vector<std::string> env = {"PATH=/usr/bin:/bin", "HOME=/tmp", "LANG=C.UTF-8",
+                                  "A4PS_OUTPUT_LIMIT=" + std::to_string(l.output_bytes)};
+  if (o.provider != Provider::None)  // inside a sandbox of its own: the runtime applies these
+    env.insert(env.end(), {"A4PS_SANDBOXED=1", "A4PS_NPROC=" + std::to_string(l.processes),
+                           "A4PS_WORKSPACE_FILES=" + std::to_string(l.workspace_files)});
+  return env;
+}
+
 // The OCI bundle gVisor runs: an empty read-only root with the host's /usr (and the
-// merged-/usr symlinks) read-only, the runtime, a private /tmp and the workspace.
+// merged-/usr symlinks) read-only, the runtime, the host workspace read-only as the seed,
+// and size-limited tmpfs for /tmp and /work.
 std::string oci_config(const Options& o) {
   const Limits& l = o.limits;
   json rl = json::array({{{"type", "RLIMIT_CPU"}, {"hard", l.cpu_s}, {"soft", l.cpu_s}},
@@ -42,19 +64,92 @@ std::string oci_config(const Options& o) {
   auto ro = [](const std::string& src, const std::string& dst) {
     return json{{"destination", dst}, {"type", "bind"}, {"source", src}, {"options", {"rbind", "ro"}}};
   };
+  auto tmpfs = [](const std::string& dst, uint64_t bytes) {
+    return json{{"destination", dst}, {"type", "tmpfs"}, {"source", "tmpfs"},
+                {"options", {"nosuid", "nodev", "size=" + std::to_string(bytes), "mode=1777"}}};
+  };
   json c = {
       {"ociVersion", "1.0.0"},
       {"process", {{"terminal", false}, {"user", {{"uid", kNobody}, {"gid", kNobody}}},
-                   {"args", {kPython, "-I", "/a4ps/a4ps_runtime.py"}},
-                   {"env", {"PATH=/usr/bin", "HOME=/tmp", "A4PS_OUTPUT_LIMIT=" + std::to_string(l.output_bytes)}},
+                   {"args", {kPython, "-I", "/a4ps/a4ps_runtime.py"}}, {"env", kernel_env(o)},
                    {"cwd", "/work"}, {"rlimits", rl}, {"noNewPrivileges", true}}},
       {"root", {{"path", "rootfs"}, {"readonly", true}}},
       {"mounts", {ro("/usr", "/usr"), ro("/lib", "/lib"), ro("/lib64", "/lib64"), ro(runtime_dir().string(), "/a4ps"),
-                  {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
-                  {{"destination", "/tmp"}, {"type", "tmpfs"}, {"source", "tmpfs"}, {"options", {"nosuid", "nodev", "size=64m"}}},
-                  {{"destination", "/work"}, {"type", "bind"}, {"source", o.workspace.string()}, {"options", {"rbind", "rw"}}}}},
+                  ro(o.workspace.string(), "/a4ps-seed"), {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+                  tmpfs("/tmp", l.tmp_bytes), tmpfs("/work", l.workspace_bytes)}},
       {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}}}}};
   return c.dump(2);
+}
+
+// A memfd holding NUL-separated arguments (bwrap --args), so that no process in the
+// sandbox shows host paths on its command line.
+int args_fd(const std::vector<std::string>& args) {
+  int fd = memfd_create("a4ps-args", MFD_CLOEXEC);
+  if (fd < 0) throw Error("cannot create a memfd for the sandbox's arguments");
+  std::string blob;
+  for (auto& a : args) blob += a, blob.push_back('\0');
+  if (write(fd, blob.data(), blob.size()) != static_cast<ssize_t>(blob.size()) || lseek(fd, 0, SEEK_SET) != 0) {
+    close(fd);
+    throw Error("cannot write the sandbox's arguments");
+  }
+  return fd;
+}
+
+// In the child, before exec: a message on fd 2 (the parent reads it as the reason) and out.
+[[noreturn]] void child_fail(const char* what) {
+  std::string m = std::string("a4ps: ") + what + ": " + std::strerror(errno) + "\n";
+  if (write(2, m.data(), m.size()) < 0) {
+  }
+  _exit(126);
+}
+
+bool write_text(const char* path, const std::string& text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  close(fd);
+  return ok;
+}
+
+// A folder the sandbox user (nobody, when a4ps runs as root) must be able to reach.
+void check_reachable(const fs::path& dir, const std::string& what) {
+  for (fs::path p = dir.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    struct stat st {};
+    if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
+      throw Error("the sandbox user cannot reach the " + what + " " + dir.string() + ": " + p.string() +
+                  " is closed to others (chmod o+x it, or put the " + what + " elsewhere)");
+  }
+}
+
+// A relative path the kernel reported for /work, checked before the host writes it.
+bool safe_relative(const std::string& rel) {
+  if (rel.empty() || rel.size() > 4096 || rel.front() == '/' || rel.find('\0') != std::string::npos) return false;
+  size_t start = 0;
+  while (start <= rel.size()) {
+    size_t end = rel.find('/', start);
+    std::string part = rel.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string base64_decode(const std::string& in) {
+  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve(in.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    size_t v = chars.find(c);
+    if (v == std::string::npos) throw Error("bad base64 in the sandbox's workspace");
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) bits -= 8, out.push_back(static_cast<char>((acc >> bits) & 0xff));
+  }
+  return out;
 }
 
 }  // namespace
@@ -73,19 +168,37 @@ Provider parse_provider(const std::string& s) {
 struct Kernel::Impl {
   Options opts;
   pid_t pid = -1;
-  int to_kernel = -1, from_kernel = -1;
+  int to_kernel = -1, from_kernel = -1, diag = -1;
   std::string pending;  // bytes read past the last answer
+  std::string stderr_tail;  // what the provider (runsc, bwrap) said, for the reason a kernel died
   fs::path bundle;      // gVisor: bundle and state folders
-  std::string container;
   int generation = 0;
   std::function<json(const std::string&, const json&)> reflect;
 
   ~Impl() { stop(); }
 
+  void drain_diag() {
+    if (diag < 0) return;
+    char buf[4096];
+    for (ssize_t n; (n = read(diag, buf, sizeof buf)) > 0;) {
+      stderr_tail.append(buf, static_cast<size_t>(n));
+      if (stderr_tail.size() > 8192) stderr_tail.erase(0, stderr_tail.size() - 4096);
+    }
+  }
+
+  // The provider's last words, as one line (runsc and bwrap say why they could not start).
+  std::string reason() {
+    drain_diag();
+    std::string s = stderr_tail;
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    if (auto nl = s.rfind('\n'); nl != std::string::npos) s = s.substr(nl + 1);
+    return utf8_clip(utf8_clean(s), 300);
+  }
+
   void stop() {
     if (pid > 0 && to_kernel >= 0) {
-      // Closing its input ends the kernel cleanly, and runsc then tears down its sandbox
-      // at once; a killed `runsc run` leaves that to `delete --force`, which takes seconds.
+      // Closing its input ends the kernel cleanly, and runsc then tears its sandbox down at
+      // once; a killed runsc would leave that to `runsc delete`, which takes seconds.
       close(to_kernel), to_kernel = -1;
       for (int i = 0; i < 100 && pid > 0; ++i) {
         if (waitpid(pid, nullptr, WNOHANG) == pid) pid = -1;
@@ -93,19 +206,22 @@ struct Kernel::Impl {
       }
     }
     if (pid > 0) {
-      kill(-pid, SIGKILL);  // the whole session: the kernel and anything it started
+      // The whole session. For gVisor that includes runsc as pid 1 of its own pid namespace,
+      // so the kernel ends every process of the sandbox with it: nothing outlives a kill.
+      kill(-pid, SIGKILL);
       kill(pid, SIGKILL);
       waitpid(pid, nullptr, 0);
       pid = -1;
     }
-    if (!container.empty()) {  // gVisor's sandbox processes outlive a killed `runsc run`
-      std::string cmd = "runsc --root '" + (bundle / "state").string() + "' delete --force " + container + " >/dev/null 2>&1";
-      if (std::system(cmd.c_str()) != 0) {
-      }
-      container.clear();
+    if (!bundle.empty()) {  // runsc's state lives in the bundle: nothing of it remains
+      std::error_code ec;
+      fs::remove_all(bundle, ec);
+      bundle.clear();
     }
     if (to_kernel >= 0) close(to_kernel), to_kernel = -1;
     if (from_kernel >= 0) close(from_kernel), from_kernel = -1;
+    drain_diag();
+    if (diag >= 0) close(diag), diag = -1;
     pending.clear();
   }
 
@@ -113,67 +229,181 @@ struct Kernel::Impl {
     const Limits& l = opts.limits;
     std::vector<std::string> argv;
     std::string rt = runtime_dir().string(), ws = opts.workspace.string();
-    bool drop_privileges = false;
+    std::vector<std::string> env = kernel_env(opts);
+    int extra_fd = -1, seccomp_fd = -1;  // become fds 3 and 4 in the child
     switch (opts.provider) {
-      case Provider::Bwrap:
-        argv = {"bwrap", "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-                "--symlink", "usr/bin", "/bin", "--ro-bind", rt, "/a4ps", "--bind", ws, "/work", "--proc", "/proc",
-                "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/", "--chdir", "/work", "--unshare-all", "--die-with-parent",
-                "--new-session", "--clearenv", "--setenv", "PATH", "/usr/bin", "--setenv", "HOME", "/tmp",
-                "--setenv", "A4PS_OUTPUT_LIMIT", std::to_string(l.output_bytes), kPython, "-I", "/a4ps/a4ps_runtime.py"};
-        drop_privileges = true;
+      case Provider::Bwrap: {
+        seccomp_fd = seccomp_bpf_fd();
+        std::vector<std::string> args = {
+            "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+            "--symlink", "usr/bin", "/bin", "--ro-bind", rt, "/a4ps", "--ro-bind", ws, "/a4ps-seed",
+            "--size", std::to_string(l.workspace_bytes), "--tmpfs", "/work",
+            "--size", std::to_string(l.tmp_bytes), "--tmpfs", "/tmp",
+            "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/work", "--clearenv"};
+        for (auto& kv : env) {
+          auto eq = kv.find('=');
+          args.insert(args.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
+        }
+        args.insert(args.end(), {"--seccomp", "4"});
+        extra_fd = args_fd(args);
+        argv = {"bwrap", "--args", "3", kPython, "-I", "/a4ps/a4ps_runtime.py"};  // the command must follow on argv
         break;
+      }
       case Provider::GVisor: {
-        container = "a4ps-" + random_id().substr(0, 12);
+        std::string container = "a4ps-" + random_id().substr(0, 12);
         bundle = fs::temp_directory_path() / container;
-        for (auto d : {"rootfs/usr", "rootfs/lib", "rootfs/lib64", "rootfs/a4ps", "rootfs/proc", "rootfs/tmp", "rootfs/work", "state"})
+        for (auto d : {"rootfs/usr", "rootfs/lib", "rootfs/lib64", "rootfs/a4ps", "rootfs/a4ps-seed", "rootfs/proc",
+                       "rootfs/tmp", "rootfs/work", "state"})
           fs::create_directories(bundle / d);
         std::ofstream(bundle / "config.json") << oci_config(opts);
-        argv = {"runsc", "--network=none", "--root", (bundle / "state").string(), "run", "--bundle", bundle.string(), container};
+        if (geteuid() == 0 && chown((bundle / "state").c_str(), kNobody, kNobody) != 0)
+          throw Error("cannot hand the sandbox's state folder to the sandbox user");
+        // --rootless: runsc runs in the user namespace made below, as the same unprivileged
+        // user whether a4ps runs as root or not; no cgroup is needed (none may be delegated).
+        argv = {"runsc", "--rootless", "--ignore-cgroups", "--network=none", "--root", (bundle / "state").string(),
+                "run", "--bundle", bundle.string(), container};
+        env = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"};
         break;
       }
       case Provider::None:
         if (!opts.allow_unsafe)
           throw Error("sandbox 'none' runs agent code with no isolation; pass the explicit unsafe flag to allow it");
         argv = {kPython, "-I", rt + "/a4ps_runtime.py"};
-        drop_privileges = true;
         break;
     }
-    int in[2], out[2];
-    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) throw Error("cannot create pipes for the sandbox");
+    // The program to run, found on the host's PATH before the environment is emptied.
+    std::string program = argv[0];
+    if (program.find('/') == std::string::npos)
+      if (const char* path = std::getenv("PATH"))
+        for (std::string dirs = path; !dirs.empty();) {
+          auto colon = dirs.find(':');
+          fs::path cand = fs::path(dirs.substr(0, colon)) / argv[0];
+          if (access(cand.c_str(), X_OK) == 0) {
+            program = cand.string();
+            break;
+          }
+          dirs = colon == std::string::npos ? "" : dirs.substr(colon + 1);
+        }
+    int in[2], out[2], err[2];
+    if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+      throw Error("cannot create pipes for the sandbox");
+    std::vector<char*> args, envp;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    for (auto& e : env) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    const bool gvisor = opts.provider == Provider::GVisor, none = opts.provider == Provider::None;
     pid_t child = fork();
     if (child < 0) throw Error("cannot start the sandbox (fork failed)");
     if (child == 0) {
       setsid();
       dup2(in[0], 0);
       dup2(out[1], 1);
-      int devnull = open("/dev/null", O_WRONLY);
-      dup2(devnull, 2);
-      if (opts.provider == Provider::None && chdir(ws.c_str()) != 0) _exit(126);
+      dup2(err[1], 2);
+      // Moved out of the way first: either may already be 3 or 4.
+      int a = extra_fd >= 0 ? fcntl(extra_fd, F_DUPFD, 10) : -1, b = seccomp_fd >= 0 ? fcntl(seccomp_fd, F_DUPFD, 10) : -1;
+      if (a >= 0) dup2(a, 3);
+      if (b >= 0) dup2(b, 4);
+      // Nothing else of this process (the image's database, sockets) reaches the sandbox.
+      syscall(SYS_close_range, seccomp_fd >= 0 ? 5 : extra_fd >= 0 ? 4 : 3, ~0u, 0);
+      if (none && chdir(ws.c_str()) != 0) child_fail("cannot enter the workspace");
       auto lim = [](int r, rlim_t v) {
         rlimit x{v, v};
         setrlimit(r, &x);
       };
-      if (opts.provider != Provider::GVisor) {  // gVisor applies them inside, from the bundle
+      if (!gvisor) {  // gVisor applies them inside, from the bundle
         lim(RLIMIT_CPU, static_cast<rlim_t>(l.cpu_s));
         lim(RLIMIT_AS, l.memory_bytes);
         lim(RLIMIT_FSIZE, l.file_bytes);
-        lim(RLIMIT_NPROC, static_cast<rlim_t>(l.processes));
+        // RLIMIT_NPROC is set by the runtime inside the sandbox's user namespace, where it
+        // counts the sandbox's processes only; set here it would count every process the
+        // user has on the machine.
       }
-      if (drop_privileges && geteuid() == 0 && (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0))
-        _exit(126);
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
+      // As root, every provider runs as nobody: agent code never has root's files.
+      if (geteuid() == 0) {
+        if (setgroups(0, nullptr) != 0 || setgid(kNobody) != 0 || setuid(kNobody) != 0)
+          child_fail("cannot switch to the sandbox user");
+        prctl(PR_SET_DUMPABLE, 1);  // a changed uid leaves /proc/self root's; the uid map is written there
+      }
+      if (gvisor) {
+        // runsc in a user namespace of its own (uid 0 there = this user), a mount namespace
+        // with a fresh /proc, and a pid namespace whose init it is: when runsc dies, the
+        // kernel ends every sandbox process, and RLIMIT_NPROC counts only this sandbox.
+        uid_t uid = getuid();
+        gid_t gid = getgid();
+        if (unshare(CLONE_NEWUSER) != 0)
+          child_fail("cannot create a user namespace (are unprivileged user namespaces disabled? "
+                     "sysctl kernel.unprivileged_userns_clone=1 or user.max_user_namespaces)");
+        if (!write_text("/proc/self/setgroups", "deny") || !write_text("/proc/self/uid_map", "0 " + std::to_string(uid) + " 1") ||
+            !write_text("/proc/self/gid_map", "0 " + std::to_string(gid) + " 1"))
+          child_fail("cannot map the user into its namespace");
+        lim(RLIMIT_NPROC, kGVisorHostTasks);
+        if (unshare(CLONE_NEWNS | CLONE_NEWPID) != 0) child_fail("cannot create the mount and pid namespaces for runsc");
+        pid_t init = fork();
+        if (init < 0) child_fail("cannot start runsc");
+        if (init > 0) {
+          int st = 0;
+          while (waitpid(init, &st, 0) < 0 && errno == EINTR) {
+          }
+          _exit(WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+        }
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) != 0)
+          child_fail("cannot mount /proc for runsc");
+      }
+      if (none && !seccomp_install()) child_fail("cannot install the seccomp filter");
+      execve(program.c_str(), args.data(), envp.data());
+      child_fail(("cannot run " + argv[0]).c_str());
     }
     close(in[0]);
     close(out[1]);
+    close(err[1]);
+    if (extra_fd >= 0) close(extra_fd);
+    if (seccomp_fd >= 0) close(seccomp_fd);
     pid = child;
     to_kernel = in[1];
     from_kernel = out[0];
+    diag = err[0];
+    fcntl(diag, F_SETFL, O_NONBLOCK);
+    stderr_tail.clear();
     ++generation;
+  }
+
+  // /work as the kernel reported it after a run: the changed files land in the host folder.
+  void save_workspace(const json& w) {
+    const fs::path root = opts.workspace;
+    auto target = [&](const std::string& rel) -> fs::path {
+      if (!safe_relative(rel)) throw Error("the sandbox reported a bad workspace path");
+      fs::path p = root;
+      for (auto& part : fs::path(rel)) {
+        if (fs::is_symlink(p)) throw Error("the workspace holds a symbolic link; it was not saved");
+        p /= part;
+      }
+      return p;
+    };
+    const json deleted = w.value("deleted", json::array()), files = w.value("files", json::object());
+    for (auto& rel : deleted) {
+      fs::path p = target(rel.get<std::string>());
+      std::error_code ec;
+      if (!fs::is_directory(fs::symlink_status(p))) fs::remove(p, ec);
+    }
+    for (auto& [rel, data] : files.items()) {
+      fs::path p = target(rel);
+      fs::create_directories(p.parent_path());
+      if (fs::is_symlink(p)) fs::remove(p);
+      write_file(p, base64_decode(data.get<std::string>()));
+    }
+  }
+
+  Result crashed(Result r, const std::string& what, double ms) {
+    std::string why = reason();
+    stop();
+    r.crashed = true;
+    r.error = what + (why.empty() ? "" : " (" + why + ")") + "; it restarts on the next run";
+    r.ms = ms;
+    return r;
   }
 
   Result run(const std::string& code) {
@@ -183,14 +413,10 @@ struct Kernel::Impl {
     if (pid < 0) spawn();
     std::string line = json{{"code", code}}.dump() + "\n";
     signal(SIGPIPE, SIG_IGN);
-    if (write(to_kernel, line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
-      stop();
-      r.crashed = true;
-      r.error = "the sandbox kernel was not running; it restarts on the next run";
-      r.ms = ms();
-      return r;
-    }
-    const size_t cap = 4 * opts.limits.output_bytes + (1 << 20);  // the answer's JSON, at most
+    if (write(to_kernel, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      return crashed(r, "the sandbox kernel was not running", ms());
+    // The answer's JSON, at most: output, and the workspace's changed files in base64.
+    const size_t cap = 4 * opts.limits.output_bytes + opts.limits.workspace_bytes / 3 * 4 + (4 << 20);
     for (;;) {
       if (auto nl = pending.find('\n'); nl != std::string::npos) {
         json a = json::parse(pending.substr(0, nl), nullptr, false);
@@ -205,12 +431,8 @@ struct Kernel::Impl {
             reply = {{"ok", false}, {"error", e.what()}};
           }
           std::string out = reply.dump() + "\n";
-          if (write(to_kernel, out.data(), out.size()) != static_cast<ssize_t>(out.size())) {
-            stop();
-            r.crashed = true;
-            r.error = "the sandbox kernel died while asking the host a question";
-            return r;
-          }
+          if (write(to_kernel, out.data(), out.size()) != static_cast<ssize_t>(out.size()))
+            return crashed(r, "the sandbox kernel died while asking the host a question", ms());
           continue;
         }
         r.ok = a.value("ok", false);
@@ -221,6 +443,18 @@ struct Kernel::Impl {
         r.error = a.value("error", "");
         r.traceback = a.value("traceback", "");
         r.truncated = a.value("truncated", false);
+        if (a.contains("workspace_error")) {
+          r.workspace_saved = false;
+          if (r.ok) r.ok = false, r.error_type = "WorkspaceLimit", r.error = a.value("workspace_error", "");
+        } else if (a.contains("workspace")) {
+          try {
+            save_workspace(a["workspace"]);
+          } catch (const std::exception& e) {
+            r.workspace_saved = false;
+            if (r.ok) r.ok = false, r.error_type = "WorkspaceLimit", r.error = e.what();
+          }
+        }
+        drain_diag();
         r.ms = ms();
         return r;
       }
@@ -236,11 +470,11 @@ struct Kernel::Impl {
       }
       char buf[65536];
       ssize_t got = read(from_kernel, buf, sizeof buf);
-      if (got <= 0 || pending.size() + static_cast<size_t>(got) > cap) {
+      if (got <= 0) return crashed(r, "the sandbox kernel died (a limit or a signal)", ms());
+      if (pending.size() + static_cast<size_t>(got) > cap) {
         stop();
         r.crashed = true;
-        r.error = got <= 0 ? "the sandbox kernel died (a limit or a signal); it restarts on the next run"
-                           : "the answer exceeded the output limit; the kernel was restarted";
+        r.error = "the answer exceeded the output limit; the kernel was restarted";
         r.ms = ms();
         return r;
       }
@@ -251,11 +485,7 @@ struct Kernel::Impl {
 
 Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Kernel::~Kernel() {
-  if (impl_ && !impl_->bundle.empty()) {
-    impl_->stop();
-    std::error_code ec;
-    fs::remove_all(impl_->bundle, ec);
-  }
+  if (impl_) impl_->stop();
 }
 
 std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
@@ -265,18 +495,14 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   std::error_code ec;
   fs::create_directories(impl->opts.workspace, ec);
   impl->opts.workspace = fs::absolute(impl->opts.workspace);
-  // The kernel runs as an unprivileged user; the workspace is its only writable place.
-  if (geteuid() == 0 && chown(impl->opts.workspace.c_str(), kNobody, kNobody) != 0)
-    throw Error("cannot hand the workspace " + impl->opts.workspace.string() + " to the sandbox user");
-  if (opts.provider != Provider::GVisor && geteuid() == 0)  // bwrap starts as that user: it must reach the folder
-    for (fs::path p = impl->opts.workspace.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
-      struct stat st {};
-      if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
-        throw Error("the sandbox user cannot reach the workspace " + impl->opts.workspace.string() + ": " + p.string() +
-                    " is closed to others (chmod o+x it, or put the workspace elsewhere)");
-    }
   if (!fs::exists(runtime_dir() / "a4ps_runtime.py"))
     throw Error("the sandbox runtime is missing from " + runtime_dir().string() + "; set A4PS_PYTHON_DIR");
+  if (geteuid() == 0 && opts.provider != Provider::None) {
+    // As root the sandbox runs as nobody, which must reach the runtime and read the workspace.
+    check_reachable(impl->opts.workspace, "workspace");
+    check_reachable(runtime_dir() / "a4ps_runtime.py", "sandbox runtime");
+    fs::permissions(impl->opts.workspace, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add, ec);
+  }
   impl->spawn();
   return std::unique_ptr<Kernel>(new Kernel(std::move(impl)));
 }
@@ -294,21 +520,22 @@ std::vector<Check> doctor() {
     if (std::system(which.c_str()) != 0) {
       c.detail = std::string(tool) + " is not installed (Debian package " + (p == Provider::GVisor ? "runsc" : "bubblewrap") + ")";
     } else {
+      fs::path ws = fs::temp_directory_path() / ("a4ps-doctor-" + random_id().substr(0, 8));
       try {
-        fs::path ws = fs::temp_directory_path() / ("a4ps-doctor-" + random_id().substr(0, 8));
         Options o{.provider = p, .limits = {.wall_ms = 20000}, .workspace = ws, .allow_unsafe = true};
         Result r;
         {
           auto k = Kernel::start(o);
           r = k->run("6 * 7");
         }
-        fs::remove_all(ws);
         c.works = r.ok && r.value == "42";
         c.detail = c.works ? (p == Provider::None ? "works, but gives no isolation" : "ran Python in " + std::to_string(static_cast<int>(r.ms)) + " ms")
                            : "failed: " + (r.error.empty() ? std::string("no answer") : r.error);
       } catch (const Error& e) {
         c.detail = std::string("failed: ") + e.what();
       }
+      std::error_code ec;
+      fs::remove_all(ws, ec);
     }
     out.push_back(c);
   }
@@ -316,9 +543,26 @@ std::vector<Check> doctor() {
 }
 
 Provider strongest() {
-  for (auto& c : doctor())
-    if (c.works && c.provider != Provider::None) return c.provider;
-  throw Error("no sandbox works on this machine (see `a4ps doctor`); install runsc or bubblewrap");
+  static std::once_flag once;
+  static Provider chosen = Provider::None;
+  static std::string error;
+  std::call_once(once, [] {
+    std::string passed;
+    for (auto& c : doctor()) {
+      if (c.provider == Provider::None) break;
+      if (c.works) {
+        chosen = c.provider;
+        if (!passed.empty())  // never a weaker sandbox in silence
+          std::fprintf(stderr, "a4ps: agent code runs in %s, because %s (see `a4ps doctor`)\n", provider_name(chosen),
+                       passed.c_str());
+        return;
+      }
+      passed += (passed.empty() ? "" : "; ") + std::string(provider_name(c.provider)) + " " + c.detail;
+    }
+    error = "no sandbox works on this machine (" + passed + "); see `a4ps doctor`";
+  });
+  if (!error.empty()) throw Error(error);
+  return chosen;
 }
 
 }  // namespace a4ps::sandbox
