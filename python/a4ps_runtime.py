@@ -14,6 +14,7 @@ import shutil
 import signal
 import stat
 import sys
+import time
 import traceback
 
 LIMIT = int(os.environ.get("A4PS_OUTPUT_LIMIT", "65536"))
@@ -125,19 +126,26 @@ def _confine():
 
 def _end_strays():
     """Nothing agent code started outlives its run: every other process of the sandbox
-    is killed (pid 1, bubblewrap's reaper, is spared by the kernel) and reaped."""
+    is killed (pid 1, bubblewrap's reaper, is spared by the kernel) and reaped. A process
+    caught in fork or exec can miss one kill, so this repeats until none is left."""
     if not SANDBOXED or os.getpid() > 2:  # never outside a pid namespace of our own
         return
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
-    while True:
+    me = os.getpid()
+    for attempt in range(40):
+        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
+        if not others:
+            return
         try:
-            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+            os.kill(-1, signal.SIGKILL)
+        except OSError:
+            pass
+        while True:
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
                 break
-        except ChildProcessError:
-            break
+        time.sleep(0.0005 * attempt)
 
 
 def main():

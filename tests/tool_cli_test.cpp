@@ -96,5 +96,22 @@ TEST_F(ToolCli, TheActGraphReRunsTheCodeAfterApproval) {
   EXPECT_EQ(test::a4ps_json("tool show " + img + " slugify")["version"], 1);
 }
 
+// When gVisor does not work, doctor says why, and agent code runs in bubblewrap with one
+// line that says so: never a weaker sandbox in silence. A runsc that fails stands in.
+TEST_F(ToolCli, AWeakerSandboxIsNeverChosenSilently) {
+  fs::create_directories(d / "bin");
+  std::ofstream(d / "bin" / "runsc") << "#!/bin/sh\necho 'runsc: simulated failure for the test' >&2\nexit 1\n";
+  fs::permissions(d / "bin" / "runsc", fs::perms::owner_all | fs::perms::others_exec | fs::perms::others_read);
+  const std::string path = "PATH=" + q(d / "bin") + ":\"$PATH\" ";
+  auto r = test::run(path + A4PS_BIN + " doctor");
+  EXPECT_NE(r.out.find("simulated failure for the test"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("agent code will run in: bwrap"), std::string::npos) << r.out;
+  r = test::run(path + A4PS_BIN + " tool run " + img + " '6 * 7'");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "42\n");
+  EXPECT_NE(r.err.find("agent code runs in bwrap, because gvisor failed"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("simulated failure"), std::string::npos) << r.err;
+}
+
 }  // namespace
 }  // namespace a4ps

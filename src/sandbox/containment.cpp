@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -88,6 +89,12 @@ std::vector<int> host_processes_with(const std::string& marker) {
   return found;
 }
 
+std::string host_kernel() {
+  utsname u{};
+  uname(&u);
+  return u.release;
+}
+
 // The host side of the attacks: things a contained sandbox must not reach.
 struct Fixtures {
   std::string canary = random_id(), marker = "a4ps-marker-" + random_id().substr(0, 16);
@@ -154,7 +161,8 @@ struct Fixtures {
            "\nHOST_SECRET_FILE = " + py_str(secret.string()) + "\nHOST_TMP_FILE = " + py_str(tmp_file.string()) +
            "\nHOST_SOCKET = " + py_str(sock_path.string()) + "\nABSTRACT_SOCKET = " + py_str(abstract_name) +
            "\nTCP_PORT = " + std::to_string(tcp_port) + "\nUDP_PORT = " + std::to_string(udp_port) +
-           "\nTMP_LIMIT = " + std::to_string(Limits{}.tmp_bytes) + "\nPROVIDER = " + py_str(provider_name(p)) + "\nNone";
+           "\nTMP_LIMIT = " + std::to_string(Limits{}.tmp_bytes) + "\nPROVIDER = " + py_str(provider_name(p)) +
+           "\nHOST_KERNEL = " + py_str(host_kernel()) + "\nNone";
   }
 
   bool udp_received() const {

@@ -34,6 +34,7 @@ const char* kPython = "/usr/bin/python3";
 // Host processes and threads of one gVisor sandbox (its Go runtime needs about a thousand);
 // a backstop below the sandbox's own limit, counted in the sandbox's user namespace only.
 constexpr rlim_t kGVisorHostTasks = 4096;
+constexpr uint64_t kShmBytes = 16 << 20;  // bwrap's /dev/shm (POSIX semaphores, shared memory)
 
 fs::path runtime_dir() {
   if (const char* d = std::getenv("A4PS_PYTHON_DIR"); d && *d) return d;
@@ -54,7 +55,7 @@ std::vector<std::string> kernel_env(const Options& o) {
 // The OCI bundle gVisor runs: an empty read-only root with the host's /usr (and the
 // merged-/usr symlinks) read-only, the runtime, the host workspace read-only as the seed,
 // and size-limited tmpfs for /tmp and /work.
-std::string oci_config(const Options& o) {
+std::string oci_config(const Options& o, const std::string& rt, const std::string& seed) {
   const Limits& l = o.limits;
   json rl = json::array({{{"type", "RLIMIT_CPU"}, {"hard", l.cpu_s}, {"soft", l.cpu_s}},
                          {{"type", "RLIMIT_AS"}, {"hard", l.memory_bytes}, {"soft", l.memory_bytes}},
@@ -74,8 +75,7 @@ std::string oci_config(const Options& o) {
                    {"args", {kPython, "-I", "/a4ps/a4ps_runtime.py"}}, {"env", kernel_env(o)},
                    {"cwd", "/work"}, {"rlimits", rl}, {"noNewPrivileges", true}}},
       {"root", {{"path", "rootfs"}, {"readonly", true}}},
-      {"mounts", {ro("/usr", "/usr"), ro("/lib", "/lib"), ro("/lib64", "/lib64"), ro(runtime_dir().string(), "/a4ps"),
-                  ro(o.workspace.string(), "/a4ps-seed"), {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
+      {"mounts", {ro("/usr", "/usr"), ro("/lib", "/lib"), ro("/lib64", "/lib64"), ro(rt, "/a4ps"), ro(seed, "/a4ps-seed"), {{"destination", "/proc"}, {"type", "proc"}, {"source", "proc"}},
                   tmpfs("/tmp", l.tmp_bytes), tmpfs("/work", l.workspace_bytes)}},
       {"linux", {{"namespaces", {{{"type", "pid"}}, {{"type", "network"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}}}}}};
   return c.dump(2);
@@ -111,13 +111,33 @@ bool write_text(const char* path, const std::string& text) {
   return ok;
 }
 
-// A folder the sandbox user (nobody, when a4ps runs as root) must be able to reach.
-void check_reachable(const fs::path& dir, const std::string& what) {
-  for (fs::path p = dir.parent_path(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+// Whether the sandbox user (nobody, when a4ps runs as root) can reach a folder.
+bool reachable(const fs::path& dir) {
+  for (fs::path p = dir; !p.empty() && p != p.root_path(); p = p.parent_path()) {
     struct stat st {};
-    if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH))
-      throw Error("the sandbox user cannot reach the " + what + " " + dir.string() + ": " + p.string() +
-                  " is closed to others (chmod o+x it, or put the " + what + " elsewhere)");
+    if (stat(p.c_str(), &st) == 0 && !(st.st_mode & S_IXOTH)) return false;
+  }
+  return true;
+}
+
+// A readable copy of a folder nobody cannot reach (root's home, say), for the kernel's
+// life: regular files and folders only.
+void stage_copy(const fs::path& src, const fs::path& dst) {
+  fs::create_directories(dst);
+  fs::permissions(dst, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec | fs::perms::others_read |
+                           fs::perms::others_exec);
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(src, ec); !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    fs::path to = dst / fs::relative(it->path(), src);
+    if (it->is_symlink()) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_directory()) fs::create_directories(to);
+    else if (it->is_regular_file()) fs::copy_file(it->path(), to, fs::copy_options::overwrite_existing);
+    else continue;
+    fs::permissions(to, fs::perms::others_read | fs::perms::group_read | (it->is_directory() ? fs::perms::others_exec : fs::perms::none),
+                    fs::perm_options::add);
   }
 }
 
@@ -172,6 +192,7 @@ struct Kernel::Impl {
   std::string pending;  // bytes read past the last answer
   std::string stderr_tail;  // what the provider (runsc, bwrap) said, for the reason a kernel died
   fs::path bundle;      // gVisor: bundle and state folders
+  fs::path staging;     // root only: readable copies of the runtime and the workspace
   int generation = 0;
   std::function<json(const std::string&, const json&)> reflect;
 
@@ -213,11 +234,12 @@ struct Kernel::Impl {
       waitpid(pid, nullptr, 0);
       pid = -1;
     }
-    if (!bundle.empty()) {  // runsc's state lives in the bundle: nothing of it remains
-      std::error_code ec;
-      fs::remove_all(bundle, ec);
-      bundle.clear();
-    }
+    for (fs::path* p : {&bundle, &staging})  // runsc's state lives in the bundle: nothing of it remains
+      if (!p->empty()) {
+        std::error_code ec;
+        fs::remove_all(*p, ec);
+        p->clear();
+      }
     if (to_kernel >= 0) close(to_kernel), to_kernel = -1;
     if (from_kernel >= 0) close(from_kernel), from_kernel = -1;
     drain_diag();
@@ -228,7 +250,14 @@ struct Kernel::Impl {
   void spawn() {
     const Limits& l = opts.limits;
     std::vector<std::string> argv;
-    std::string rt = runtime_dir().string(), ws = opts.workspace.string();
+    std::string rt = runtime_dir().string(), ws = opts.workspace.string(), seed = ws;
+    if (geteuid() == 0 && opts.provider != Provider::None && (!reachable(rt) || !reachable(ws))) {
+      // As root the sandbox runs as nobody, which must read the runtime and the workspace.
+      staging = fs::temp_directory_path() / ("a4ps-stage-" + random_id().substr(0, 12));
+      if (!reachable(rt)) stage_copy(rt, staging / "runtime"), rt = (staging / "runtime").string();
+      if (!reachable(ws)) stage_copy(ws, staging / "seed"), seed = (staging / "seed").string();
+      if (!reachable(staging)) throw Error("the sandbox user cannot reach " + staging.parent_path().string() + " (chmod o+x it, or set TMPDIR)");
+    }
     std::vector<std::string> env = kernel_env(opts);
     int extra_fd = -1, seccomp_fd = -1;  // become fds 3 and 4 in the child
     switch (opts.provider) {
@@ -237,10 +266,11 @@ struct Kernel::Impl {
         std::vector<std::string> args = {
             "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-            "--symlink", "usr/bin", "/bin", "--ro-bind", rt, "/a4ps", "--ro-bind", ws, "/a4ps-seed",
+            "--symlink", "usr/bin", "/bin", "--ro-bind", rt, "/a4ps", "--ro-bind", seed, "/a4ps-seed",
             "--size", std::to_string(l.workspace_bytes), "--tmpfs", "/work",
             "--size", std::to_string(l.tmp_bytes), "--tmpfs", "/tmp",
-            "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/work", "--clearenv"};
+            "--proc", "/proc", "--dev", "/dev", "--size", std::to_string(kShmBytes), "--tmpfs", "/dev/shm",
+            "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/work", "--clearenv"};
         for (auto& kv : env) {
           auto eq = kv.find('=');
           args.insert(args.end(), {"--setenv", kv.substr(0, eq), kv.substr(eq + 1)});
@@ -256,7 +286,7 @@ struct Kernel::Impl {
         for (auto d : {"rootfs/usr", "rootfs/lib", "rootfs/lib64", "rootfs/a4ps", "rootfs/a4ps-seed", "rootfs/proc",
                        "rootfs/tmp", "rootfs/work", "state"})
           fs::create_directories(bundle / d);
-        std::ofstream(bundle / "config.json") << oci_config(opts);
+        std::ofstream(bundle / "config.json") << oci_config(opts, rt, seed);
         if (geteuid() == 0 && chown((bundle / "state").c_str(), kNobody, kNobody) != 0)
           throw Error("cannot hand the sandbox's state folder to the sandbox user");
         // --rootless: runsc runs in the user namespace made below, as the same unprivileged
@@ -497,12 +527,6 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   impl->opts.workspace = fs::absolute(impl->opts.workspace);
   if (!fs::exists(runtime_dir() / "a4ps_runtime.py"))
     throw Error("the sandbox runtime is missing from " + runtime_dir().string() + "; set A4PS_PYTHON_DIR");
-  if (geteuid() == 0 && opts.provider != Provider::None) {
-    // As root the sandbox runs as nobody, which must reach the runtime and read the workspace.
-    check_reachable(impl->opts.workspace, "workspace");
-    check_reachable(runtime_dir() / "a4ps_runtime.py", "sandbox runtime");
-    fs::permissions(impl->opts.workspace, fs::perms::others_read | fs::perms::others_exec, fs::perm_options::add, ec);
-  }
   impl->spawn();
   return std::unique_ptr<Kernel>(new Kernel(std::move(impl)));
 }
