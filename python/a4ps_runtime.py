@@ -58,6 +58,37 @@ def _install_reflection(proto):
     sys.modules["a4ps_reflect"] = mod
 
 
+class _Changes:
+    """inotify on every folder of /work: after a run that touched no file, one read that
+    finds nothing saves scanning the workspace. Any event, an overflow, or a broken
+    descriptor (agent code can close it) means: scan."""
+
+    MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800  # modify, attrib, close_write, moves, create, delete
+
+    def __init__(self):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+
+    def watch(self, path):
+        if self.fd >= 0:
+            self.libc.inotify_add_watch(self.fd, path.encode(), self.MASK)
+
+    def any(self):
+        if self.fd < 0:
+            return True
+        seen = False
+        try:
+            while os.read(self.fd, 65536):
+                seen = True
+        except BlockingIOError:
+            return seen
+        except OSError:
+            self.fd = -1
+            return True
+        return True
+
+
 class Workspace:
     """/work is a size-limited tmpfs: seeded from the host folder (read-only at /a4ps-seed)
     when the kernel starts, and reported to the host after every run (the files changed
@@ -67,10 +98,16 @@ class Workspace:
     def __init__(self, max_files):
         self.max_files = max_files
         self.seen = {}
+        try:
+            self.changes = _Changes()
+        except OSError:
+            self.changes = None
 
     def scan(self):
         found = {}
         for root, dirs, files in os.walk(WORK):
+            if self.changes:
+                self.changes.watch(root)
             for name in files:
                 path = os.path.join(root, name)
                 try:
@@ -82,22 +119,25 @@ class Workspace:
         return found
 
     def seed(self):
-        if not os.path.isdir(SEED):
-            return
-        for root, dirs, files in os.walk(SEED):
-            rel = os.path.relpath(root, SEED)
-            os.makedirs(os.path.join(WORK, rel), exist_ok=True)
-            for name in files:
-                src = os.path.join(root, name)
-                if os.path.islink(src) or not os.path.isfile(src):
-                    continue
-                try:
-                    shutil.copyfile(src, os.path.join(WORK, rel, name))
-                except OSError:
-                    pass  # unreadable, or past the quota: the host folder keeps it
+        if os.path.isdir(SEED):
+            for root, dirs, files in os.walk(SEED):
+                rel = os.path.relpath(root, SEED)
+                os.makedirs(os.path.join(WORK, rel), exist_ok=True)
+                for name in files:
+                    src = os.path.join(root, name)
+                    if os.path.islink(src) or not os.path.isfile(src):
+                        continue
+                    try:
+                        shutil.copyfile(src, os.path.join(WORK, rel, name))
+                    except OSError:
+                        pass  # unreadable, or past the quota: the host folder keeps it
         self.seen = self.scan()
+        if self.changes:
+            self.changes.any()  # the seeding itself is not a change
 
     def report(self):
+        if self.changes and not self.changes.any():
+            return {}
         found = self.scan()
         if len(found) > self.max_files:
             return {"workspace_error": "the workspace holds %d files, over its limit of %d; "
@@ -126,19 +166,18 @@ def _confine():
 
 def _end_strays():
     """Nothing agent code started outlives its run: every other process of the sandbox
-    is killed (pid 1, bubblewrap's reaper, is spared by the kernel) and reaped. A process
-    caught in fork or exec can miss one kill, so this repeats until none is left."""
+    is killed (pid 1, bubblewrap's reaper, is spared by the kernel) and reaped. kill(-1)
+    fails with ESRCH when none is left, so a run that started nothing pays one call; a
+    process caught in fork or exec can miss one kill, so it repeats until then."""
     if not SANDBOXED or os.getpid() > 2:  # never outside a pid namespace of our own
         return
-    me = os.getpid()
     for attempt in range(40):
-        others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, me)]
-        if not others:
-            return
         try:
             os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            return
         except OSError:
-            pass
+            return
         while True:
             try:
                 if os.waitpid(-1, os.WNOHANG)[0] == 0:
