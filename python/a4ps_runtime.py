@@ -226,10 +226,12 @@ def main():
         finally:
             sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
         answer.update(stdout=out.getvalue(), stderr=err.getvalue(), truncated=out.truncated or err.truncated)
-        _end_strays()
         if workspace is not None:
             answer.update(workspace.report())
         proto.write(json.dumps(answer) + "\n")
+        # After the answer, off the caller's clock, and before the next request is read:
+        # a stray that touches /work meanwhile shows up in the next run's report.
+        _end_strays()
 
 
 if __name__ == "__main__":
