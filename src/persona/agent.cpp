@@ -139,8 +139,12 @@ struct Runtime {
     if (!kernel_error.empty()) return nullptr;
     try {
       fs::path ws = fs::path(img.path().string() + ".work");
-      auto prov = opts.sandbox.empty() ? sandbox::strongest() : sandbox::parse_provider(opts.sandbox);
-      kernel = sandbox::Kernel::start({.provider = prov, .workspace = ws});
+      if (opts.kernel) {
+        kernel = opts.kernel({.workspace = ws});
+      } else {
+        auto prov = opts.sandbox.empty() ? sandbox::strongest() : sandbox::parse_provider(opts.sandbox);
+        kernel = sandbox::Kernel::start({.provider = prov, .workspace = ws});
+      }
       forge::load_tools(*kernel, img);
       forge::serve_reflection(*kernel, img);
     } catch (const Error& e) {

@@ -17,6 +17,7 @@
 
 #include "graph/graph.h"
 #include "image/image.h"
+#include "sandbox/sandbox.h"
 
 namespace a4ps::persona {
 
@@ -25,6 +26,7 @@ inline constexpr const char* kAgentGraph = "agent";
 struct AgentOptions {
   std::string model;       // model spec for personas without their own; "" = the state's "model"
   std::string sandbox;     // provider name; "" = the strongest that works here
+  sandbox::KernelFactory kernel;  // makes the kernel instead (tests: sandbox::fake_kernel_factory())
   int max_rounds = 2;      // times ROBIN may send BRICK back to revise
   int max_turns = 8;       // ALFRED's routing decisions before he must answer
   int max_tokens = 0;      // caps every turn (0: each persona's own max_tokens)

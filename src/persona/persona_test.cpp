@@ -2,7 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+
 #include "codex/codex.h"
+#include "graph/checkpoint.h"
+#include "persona/agent.h"
+#include "sandbox/fake_kernel.h"
 #include "testutil.h"
 
 namespace a4ps::persona {
@@ -80,6 +85,52 @@ TEST(Persona, TheNewestApprovedAdapterForThePersonaAndItsBaseIsUsed) {
   EXPECT_FALSE(adapter_for(img, brick).has_value());
   brick.adapter = "missing";
   EXPECT_NE(error_of([&] { adapter_for(img, brick); }).find("does not hold"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace a4ps::persona
+
+// The agent's CodeAct and doesNotUnderstand, as library calls, on every machine: the
+// model is scripted (a fake) and so is the sandbox (sandbox::FakeKernel), which also
+// shows what the agent sent it.
+namespace a4ps::persona {
+namespace {
+
+TEST(AgentWithFakes, AMissingFunctionIsForgedWaitsForAHumanAndRunsOnceApproved) {
+  test::TempDir d;
+  std::ofstream(d / "model.jsonl")
+      << R"({"persona": "ALFRED", "match": "routing turn 1 ", "text": "{\"next\": \"BRICK\", \"brief\": \"count the jars\"}"})" "\n"
+      << R"({"persona": "BRICK", "match": "count the jars", "text": "```python\nprint(total_items(120, 24))\n```"})" "\n"
+      << R"({"persona": "BRICK", "match": "def total_items", "text": "```python\ndef total_items(arg1, arg2):\n    return arg1 * arg2\n```"})" "\n"
+      << R"({"persona": "ROBIN", "text": "{\"verdict\": \"accept\", \"reasons\": \"right\"}"})" "\n"
+      << R"({"persona": "ALFRED", "match": "routing turn 2 ", "text": "{\"next\": \"ANSWER\", \"brief\": \"done\"}"})" "\n"
+      << R"({"persona": "ALFRED", "match": "Write the answer", "text": "2880 jars."})" "\n";
+  auto img = image::Image::create(d / "a.a4ps");
+  auto cp = graph::image_checkpointer(img);
+  std::vector<sandbox::FakeKernel*> kernels;
+  AgentOptions o{.kernel = sandbox::fake_kernel_factory(&kernels)};
+  auto g = agent_graph(img, o).compile({.checkpointer = cp.get(), .name = kAgentGraph});
+  const std::string model = "scripted:" + (d / "model.jsonl").string();
+  auto r = g.invoke(task_input("How many jars?", model), {.thread_id = "t"});
+  ASSERT_EQ(r.status, "interrupted");
+  ASSERT_EQ(kernels.size(), 1u);
+  EXPECT_EQ(kernels[0]->codes().size() > 0, true);
+  bool ran_brick = false;
+  for (auto& c : kernels[0]->codes()) ran_brick |= c.find("print(total_items(120, 24))") != std::string::npos;
+  EXPECT_TRUE(ran_brick);
+  auto pending = img.proposals("pending");
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].kind, "tool.register");
+  EXPECT_EQ(pending[0].target, "total_items");
+  img.decide(pending[0].id, true, "tester", "reviewed");
+  r = g.resume(nullptr, {.thread_id = "t"});
+  ASSERT_EQ(r.status, "done") << r.state.dump();
+  EXPECT_EQ(r.state.value("answer", ""), "2880 jars.");
+  ASSERT_TRUE(img.get(image::Kind::Tool, "total_items"));
+  std::string out;
+  for (auto& t : r.state["transcript"])
+    if (t.contains("result")) out += t["result"].value("stdout", "");
+  EXPECT_NE(out.find("2880"), std::string::npos) << r.state["transcript"].dump();
 }
 
 }  // namespace

@@ -185,7 +185,7 @@ Provider parse_provider(const std::string& s) {
   throw Error("unknown sandbox '" + s + "'; use gvisor, bwrap or none");
 }
 
-struct Kernel::Impl {
+struct Impl {
   Options opts;
   pid_t pid = -1;
   int to_kernel = -1, from_kernel = -1, diag = -1;
@@ -513,10 +513,22 @@ struct Kernel::Impl {
   }
 };
 
-Kernel::Kernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Kernel::~Kernel() {
-  if (impl_) impl_->stop();
-}
+// A kernel in a child process: the real providers (and the fake's unisolated runtime).
+class ProcessKernel : public Kernel {
+ public:
+  explicit ProcessKernel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+  ~ProcessKernel() override {
+    if (impl_) impl_->stop();
+  }
+  Result run(const std::string& code) override { return impl_->run(code); }
+  Provider provider() const override { return impl_->opts.provider; }
+  void set_reflection(std::function<json(const std::string&, const json&)> answer) override {
+    impl_->reflect = std::move(answer);
+  }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
 
 std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   auto impl = std::make_unique<Impl>();
@@ -528,12 +540,8 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   if (!fs::exists(runtime_dir() / "a4ps_runtime.py"))
     throw Error("the sandbox runtime is missing from " + runtime_dir().string() + "; set A4PS_PYTHON_DIR");
   impl->spawn();
-  return std::unique_ptr<Kernel>(new Kernel(std::move(impl)));
+  return std::make_unique<ProcessKernel>(std::move(impl));
 }
-
-Result Kernel::run(const std::string& code) { return impl_->run(code); }
-Provider Kernel::provider() const { return impl_->opts.provider; }
-void Kernel::set_reflection(std::function<json(const std::string&, const json&)> answer) { impl_->reflect = std::move(answer); }
 
 std::vector<Check> doctor() {
   std::vector<Check> out;

@@ -54,21 +54,21 @@ struct Result {
   double ms = 0;
 };
 
+// A running Python kernel. Kernel::start gives a real, sandboxed one; tests of the logic
+// around it (forge, agent) can use FakeKernel (fake_kernel.h) on any machine.
 class Kernel {
  public:
   static std::unique_ptr<Kernel> start(const Options& opts);  // throws Error
-  ~Kernel();
-  Result run(const std::string& code);
-  Provider provider() const;
+  virtual ~Kernel() = default;
+  virtual Result run(const std::string& code) = 0;
+  virtual Provider provider() const = 0;
   // Answers the agent code's a4ps_reflect questions (op, args) -> value while it runs;
   // throw Error to answer with an error. Without one, every question is refused.
-  void set_reflection(std::function<nlohmann::json(const std::string& op, const nlohmann::json& args)> answer);
-
- private:
-  struct Impl;
-  explicit Kernel(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  virtual void set_reflection(std::function<nlohmann::json(const std::string& op, const nlohmann::json& args)> answer) = 0;
 };
+
+// Makes kernels: how the agent and the CLI get one (tests pass one that makes fakes).
+using KernelFactory = std::function<std::unique_ptr<Kernel>(const Options&)>;
 
 struct Check {
   Provider provider;
