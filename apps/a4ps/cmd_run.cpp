@@ -16,15 +16,12 @@
 #include "persona/agent.h"
 #include "persona/persona.h"
 #include "util/util.h"
+#include "a4ps/session.h"
+#include "api/internal.h"
 
 namespace a4ps::cli {
 
-std::string chosen_model(const image::Image& img, const std::string& flag) {
-  if (!flag.empty()) return flag;
-  if (const char* e = std::getenv("A4PS_MODEL"); e && *e) return e;
-  if (auto s = img.setting("model"); !s.empty()) return s;
-  return img.meta("base_model_path");
-}
+std::string chosen_model(const image::Image& img, const std::string& flag) { return persona::choose_model(img, flag); }
 
 namespace {
 
@@ -40,30 +37,6 @@ struct RunFlags {
 std::string default_image() {
   const char* e = std::getenv("A4PS_IMAGE");
   return e && *e ? e : "agent.a4ps";
-}
-
-// Like `ollama run`: the image is made on first use.
-image::Image open_or_create(const std::string& path) {
-  if (!fs::exists(path)) {
-    image::Image::create(path);
-    std::cerr << "created image " << path << "\n";
-  }
-  return open_guarded(path);
-}
-
-// The model spec to run with; pulls the pinned default when none is chosen.
-std::string resolve_model(const image::Image& img, const std::string& flag) {
-  std::string m = chosen_model(img, flag);
-  if (m.empty()) {
-    auto d = llm::default_model();
-    std::cerr << "no model chosen (--model, A4PS_MODEL or the image's model setting); using the default "
-              << d.name << "\n";
-    m = llm::ensure_default_model(pull_progress()).string();
-  }
-  bool remote = m.rfind("ollama:", 0) == 0 || m.rfind("openai:", 0) == 0 || m.rfind("scripted:", 0) == 0;
-  if (!remote && !fs::exists(m))
-    throw Error("model " + m + " does not exist; pass --model with a GGUF file, ollama:NAME or openai:URL#MODEL");
-  return m;
 }
 
 const char* ansi(const std::string& colour) {
@@ -103,35 +76,24 @@ struct Printer {
     }
     std::cout << piece << std::flush;
   }
-  void turn(const json& t) {
+  void turn(const a4ps::Turn& t) {
     if (!on) return;
-    std::string p = t.value("persona", ""), kind = t.value("kind", "");
+    const std::string& p = t.persona;
     bool streamed = streaming == p;
     if (streamed) std::cout << "\n";
     streaming.clear();
-    if (kind == "route") {
-      auto r = t.value("route", json::object());
-      std::cout << name(p) << " → " << r.value("next", std::string("?")) << ": " << r.value("brief", std::string()) << "\n";
-    } else if (kind == "critique") {
-      auto c = t.value("critique", json::object());
-      std::cout << name(p) << ": " << c.value("verdict", std::string("?")) << " — " << c.value("reasons", std::string()) << "\n";
-    } else if (!streamed) {
-      std::cout << name(p) << ": " << t.value("content", std::string()) << "\n";
+    if (t.kind == "route") std::cout << name(p) << " → " << t.next << ": " << t.brief << "\n";
+    else if (t.kind == "critique") std::cout << name(p) << ": " << t.verdict << " — " << t.reasons << "\n";
+    else if (!streamed) std::cout << name(p) << ": " << t.content << "\n";
+    if (t.ran_code) {
+      std::string out = t.code_ok ? clip(trim(t.code_stdout + t.code_value), 300) : t.code_error_type + ": " + clip(t.code_error, 200);
+      std::cout << "  [sandbox] " << (t.code_ok ? "ran: " : "failed: ") << out << "\n";
     }
-    if (t.contains("result")) {
-      auto& r = t["result"];
-      std::string out = r.value("ok", false) ? clip(trim(r.value("stdout", std::string()) + r.value("value", std::string())), 300)
-                                            : r.value("error_type", std::string()) + ": " + clip(r.value("error", std::string()), 200);
-      std::cout << "  [sandbox] " << (r.value("ok", false) ? "ran: " : "failed: ") << out << "\n";
-    }
-    if (t.contains("forged")) {
-      auto& f = t["forged"];
-      std::cout << "  [forge] " << (f.value("ok", false) ? "wrote" : "could not write") << " tool " << f.value("name", std::string())
-                << " in " << f.value("attempts", 0) << " attempt(s)"
-                << (f.contains("proposal") ? "; proposal " + std::to_string(f["proposal"].get<int64_t>()) + " waits for a human" : "")
-                << "\n";
-    }
-    if (t.contains("hits")) std::cout << "  [memory] " << t["hits"].size() << " passage(s) found\n";
+    if (t.forged)
+      std::cout << "  [forge] " << (t.forged_ok ? "wrote" : "could not write") << " tool " << t.forged_tool << " in "
+                << t.forged_attempts << " attempt(s)"
+                << (t.forged_proposal ? "; proposal " + std::to_string(t.forged_proposal) + " waits for a human" : "") << "\n";
+    if (t.memory_hits >= 0) std::cout << "  [memory] " << t.memory_hits << " passage(s) found\n";
     std::cout << std::flush;
   }
 };
@@ -141,66 +103,45 @@ json without_prompts(json transcript) {
   return transcript;
 }
 
-// One image, its checkpointer and the agent graph, for run and chat.
-struct Agent {
-  image::Image img;
-  std::unique_ptr<graph::Checkpointer> cp;
-  std::unique_ptr<graph::CompiledGraph> graph;
-  std::string model;
-  std::unique_ptr<Printer> printer;
-
-  Agent(const RunFlags& f, bool print) : img(open_or_create(f.image)), cp(graph::image_checkpointer(img)) {
-    printer = std::make_unique<Printer>(img, print);
-    persona::AgentOptions o{.sandbox = f.sandbox, .max_rounds = f.max_rounds, .max_turns = f.max_turns, .max_tokens = f.max_tokens, .n_threads = f.threads};
-    Printer* pr = printer.get();
-    o.on_token = [pr](const std::string& p, std::string_view piece) { pr->token(p, piece); };
-    graph = std::make_unique<graph::CompiledGraph>(
-        persona::agent_graph(img, o).compile({.checkpointer = cp.get(), .name = persona::kAgentGraph}));
-  }
-  graph::RunConfig config(const std::string& thread, int limit) {
-    Printer* pr = printer.get();
-    return {.thread_id = thread, .step_limit = limit, .on_event = [pr](const graph::StreamEvent& e) {
-              if (e.type == "node_end" && e.data.is_object() && e.data.contains("transcript"))
-                for (auto& t : e.data["transcript"]) pr->turn(t);
-            }};
-  }
-  graph::RunResult ask(const std::string& thread, const std::string& task, int limit) {
-    return graph->invoke(persona::task_input(task, model), config(thread, limit));
-  }
-  graph::RunResult resume(const std::string& thread, int limit) {
-    auto t = cp->thread(thread);
-    if (!t) throw Error("no thread '" + thread + "' in " + img.path().string() + "; see `a4ps thread ls`");
-    if (t->meta.value("graph", "") != persona::kAgentGraph)
-      throw Error("thread '" + thread + "' is not an agent conversation; use `a4ps thread resume`");
-    if (t->status == "interrupted") return graph->resume(nullptr, config(thread, limit));
-    if (t->status == "done") throw Error("thread '" + thread + "' is done; give a new task with --thread " + thread);
-    return graph->invoke(nullptr, config(thread, limit));
-  }
-};
-
-json result_json(const Agent& a, const std::string& thread, const graph::RunResult& r) {
-  int task = static_cast<int>(r.state.value("history", json::array()).size()) - (r.status == "done" ? 1 : 0);
-  json turns = json::array();
-  for (auto& t : r.state.value("transcript", json::array()))
-    if (t.value("task", 0) == task) turns.push_back(t);
-  return {{"image", a.img.path().string()}, {"thread", thread}, {"status", r.status}, {"model", a.model},
-          {"answer", r.status == "done" ? r.state.value("answer", json()) : json()},
-          {"interrupts", r.interrupts}, {"transcript", without_prompts(turns)}};
+// The image, made on first use like `ollama run`.
+a4ps::Image open_or_create(const std::string& path) {
+  bool made = !fs::exists(path);
+  auto img = a4ps::Image::open(path);
+  if (made) std::cerr << "created image " << path << "\n";
+  return img;
 }
 
+// One image and a session of the agent over it, for run and chat.
+struct Agent {
+  a4ps::Image image;
+  std::unique_ptr<Printer> printer;
+  std::unique_ptr<a4ps::Session> session;
+
+  Agent(const RunFlags& f, bool print) : image(open_or_create(f.image)) {
+    printer = std::make_unique<Printer>(image.impl().img, print);
+    Printer* pr = printer.get();
+    a4ps::SessionOptions o{.model = f.model, .sandbox = f.sandbox, .max_rounds = f.max_rounds, .max_turns = f.max_turns,
+                           .max_tokens = f.max_tokens, .n_threads = f.threads, .step_limit = f.step_limit};
+    o.on_token = [pr](const std::string& p, std::string_view piece) { pr->token(p, piece); };
+    o.on_turn = [pr](const a4ps::Turn& t) { pr->turn(t); };
+    o.on_download = pull_progress();
+    o.on_notice = [](const std::string& line) { std::cerr << line << "\n"; };
+    session = std::make_unique<a4ps::Session>(image, o);
+  }
+  image::Image& img() const { return image.impl().img; }
+  graph::Checkpointer& cp() const { return *session->impl().cp; }
+};
+
 // What a person should do when the run stops for them.
-std::string waiting_text(const Agent& a, const std::string& thread, const graph::RunResult& r, bool in_chat) {
+std::string waiting_text(const Agent& a, const a4ps::Answer& r, bool in_chat) {
   std::ostringstream o;
-  for (auto& i : r.interrupts) {
-    auto p = i.value("payload", json::object());
-    if (!p.contains("proposal")) continue;
-    int64_t id = p["proposal"];
-    o << "\nwaiting for a human: proposal " << id << " (" << p.value("kind", std::string()) << " " << p.value("target", std::string()) << ")\n";
-    o << p.value("summary", std::string()) << "\n";
-    if (in_chat) o << "say /approve " << id << " REASON or /reject " << id << " REASON\n";
+  for (auto& p : r.waiting) {
+    o << "\nwaiting for a human: proposal " << p.id << " (" << p.kind << " " << p.target << ")\n";
+    o << p.summary << "\n";
+    if (in_chat) o << "say /approve " << p.id << " REASON or /reject " << p.id << " REASON\n";
     else
-      o << "approve: a4ps approvals approve " << a.img.path().string() << " " << id << " --reason \"...\"\n"
-        << "then:    a4ps run --resume " << thread << " -i " << a.img.path().string() << "\n";
+      o << "approve: a4ps approvals approve " << a.image.path() << " " << p.id << " --reason \"...\"\n"
+        << "then:    a4ps run --resume " << r.thread << " -i " << a.image.path() << "\n";
   }
   return o.str();
 }
@@ -249,27 +190,16 @@ void add_run_commands(CLI::App& app, Globals& g) {
         throw Error(task.empty() ? "give a task, e.g. a4ps run \"sum the primes below 100\" (or --resume THREAD)"
                                  : "give either a task or --resume THREAD, not both");
       Agent a(f, !g.json && !f.quiet);
-      a.model = resolve_model(a.img, f.model);
-      graph::RunResult r;
       std::string thread = f.resume.empty() ? f.thread : f.resume;
-      if (!f.resume.empty()) {
-        r = a.resume(thread, f.step_limit);
-      } else {
-        if (thread.empty()) thread = random_id().substr(0, 8);
-        auto t = a.cp->thread(thread);
-        if (t && t->meta.value("graph", "") != persona::kAgentGraph)
-          throw Error("thread '" + thread + "' belongs to another graph; pick another --thread");
-        if (t && t->status == "interrupted")
-          throw Error("thread '" + thread + "' waits for a human; decide, then a4ps run --resume " + thread);
-        r = a.ask(thread, task, f.step_limit);
-      }
+      if (thread.empty()) thread = random_id().substr(0, 8);
+      a4ps::Answer r = f.resume.empty() ? a.session->ask(thread, task) : a.session->resume(thread);
       if (g.json) {
-        std::cout << result_json(a, thread, r).dump(2) << "\n";
-      } else if (r.status == "done") {
-        if (f.quiet) std::cout << r.state.value("answer", "") << "\n";
-        std::cerr << "(thread " << thread << " in " << a.img.path().string() << ")\n";
+        std::cout << r.json << "\n";
+      } else if (r.status == a4ps::RunStatus::Done) {
+        if (f.quiet) std::cout << r.text << "\n";
+        std::cerr << "(thread " << thread << " in " << a.image.path() << ")\n";
       } else {
-        std::cout << waiting_text(a, thread, r, false);
+        std::cout << waiting_text(a, r, false);
       }
     });
   }
@@ -279,10 +209,9 @@ void add_run_commands(CLI::App& app, Globals& g) {
     c->callback([&g] {
       if (f.image.empty()) f.image = default_image();
       auto a = std::make_unique<Agent>(f, true);
-      a->model = resolve_model(a->img, f.model);
       std::string thread = f.thread.empty() ? random_id().substr(0, 8) : f.thread;
       bool tty = isatty(0);
-      std::cout << "a4ps chat — image " << a->img.path().string() << ", model " << a->model << ", thread " << thread
+      std::cout << "a4ps chat — image " << a->image.path() << ", model " << a->session->model() << ", thread " << thread
                 << "\n/help lists the commands; /quit leaves (the conversation stays in the image)\n";
       std::string line;
       auto decide = [&](bool yes, std::istringstream& args) {
@@ -296,23 +225,12 @@ void add_run_commands(CLI::App& app, Globals& g) {
           return;
         }
         const char* user = std::getenv("USER");
-        a->img.decide(id, yes, user && *user ? user : "user", reason);
+        auto d = a->session->decide(id, yes, user && *user ? user : "user", reason, thread);
         std::cout << "proposal " << id << (yes ? " approved" : " rejected") << "\n";
-        auto t = a->cp->thread(thread);
-        bool awaited = false;  // by this conversation's graph, which applies it itself
-        if (t && t->status == "interrupted")
-          for (auto& i : t->meta.value("interrupts", json::array())) {
-            json p = i.is_object() ? i.value("payload", json()) : json();
-            awaited = awaited || (p.is_object() && p.value("proposal", int64_t{0}) == id);
-          }
-        if (yes && !awaited) {
-          // E.g. an adapter or a persona: it takes effect now, at the next turn.
-          governance::apply(a->img, id);
-          std::cout << "proposal " << id << " applied\n";
-        }
-        if (t && t->status == "interrupted") {
-          auto r = a->resume(thread, f.step_limit);
-          if (r.status != "done") std::cout << waiting_text(*a, thread, r, true);
+        if (d.applied_now) std::cout << "proposal " << id << " applied\n";  // e.g. an adapter: in effect from the next turn
+        if (d.can_resume) {
+          auto r = a->session->resume(thread);
+          if (r.status != a4ps::RunStatus::Done) std::cout << waiting_text(*a, r, true);
         }
       };
       // On a terminal: line editing, and history kept across sessions.
@@ -340,13 +258,12 @@ void add_run_commands(CLI::App& app, Globals& g) {
         if (line.find_first_not_of(" \t") == std::string::npos) continue;
         try {
           if (line[0] != '/') {
-            auto t = a->cp->thread(thread);
-            if (t && t->status == "interrupted") {
+            if (a->session->waiting(thread)) {
               std::cout << "the agent waits for your decision first (/approve or /reject)\n";
               continue;
             }
-            auto r = a->ask(thread, line, f.step_limit);
-            if (r.status != "done") std::cout << waiting_text(*a, thread, r, true);
+            auto r = a->session->ask(thread, line);
+            if (r.status != a4ps::RunStatus::Done) std::cout << waiting_text(*a, r, true);
             continue;
           }
           std::istringstream in(line.substr(1));
@@ -365,32 +282,32 @@ void add_run_commands(CLI::App& app, Globals& g) {
           } else if (cmd == "approve" || cmd == "reject") {
             decide(cmd == "approve", in);
           } else if (cmd == "tools") {
-            auto tools = a->img.list(image::Kind::Tool);
+            auto tools = a->img().list(image::Kind::Tool);
             if (tools.empty()) std::cout << "no tools yet\n";
             for (auto& t : tools) std::cout << t.name << " v" << t.version << "\n";
           } else if (cmd == "state") {
-            auto cp = a->cp->get(thread);
+            auto cp = a->cp().get(thread);
             if (!cp) { std::cout << "nothing yet\n"; continue; }
             json s = cp->state;
             s["transcript"] = without_prompts(s.value("transcript", json::array()));
             std::cout << s.dump(2) << "\n";
           } else if (cmd == "history") {
-            for (auto& c : a->cp->list(thread))
+            for (auto& c : a->cp().list(thread))
               std::cout << c.id << "  step " << c.step << "  " << c.meta.value("source", "") << "  next " << json(c.next).dump() << "\n";
           } else if (cmd == "fork") {
             std::string to;
             in >> to;
             if (to.empty()) to = random_id().substr(0, 8);
-            auto cp = a->cp->get(thread);
+            auto cp = a->cp().get(thread);
             if (!cp) { std::cout << "nothing to fork yet\n"; continue; }
-            a->graph->fork(thread, cp->id, to);
+            a->session->impl().graph->fork(thread, cp->id, to);
             thread = to;
             std::cout << "now in thread " << thread << "\n";
           } else if (cmd == "persona") {
             std::string name;
             in >> name;
-            if (name.empty()) print_personas(g, &a->img);
-            else if (auto s = persona::find(a->img, name)) std::cout << persona::to_toml(*s);
+            if (name.empty()) print_personas(g, &a->img());
+            else if (auto s = persona::find(a->img(), name)) std::cout << persona::to_toml(*s);
             else std::cout << "no persona " << name << "\n";
           } else {
             std::cout << "unknown command /" << cmd << "; /help lists them\n";
@@ -399,7 +316,7 @@ void add_run_commands(CLI::App& app, Globals& g) {
           std::cout << "error: " << e.what() << "\n";
         }
       }
-      std::cout << "(conversation kept as thread " << thread << " in " << a->img.path().string() << ")\n";
+      std::cout << "(conversation kept as thread " << thread << " in " << a->image.path() << ")\n";
     });
   }
 

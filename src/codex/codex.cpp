@@ -92,4 +92,15 @@ std::string to_toml(const Codex& c) {
   return o.str();
 }
 
+Codex image_codex(const image::Image& img) {
+  auto doc = img.get(image::Kind::Codex, "codex");
+  return doc && !doc->removed ? parse_codex(doc->content, img.path().string() + " codex") : default_codex();
+}
+
+image::Image open_guarded(const std::filesystem::path& path) {
+  auto img = image::Image::open(path);
+  img.set_guard(guard(image_codex(img)));
+  return img;
+}
+
 }  // namespace a4ps::codex

@@ -91,4 +91,10 @@ class Monitor {
 // The returned guard must outlive its use by the image.
 std::shared_ptr<image::EventGuard> guard(const Codex& c);
 
+// The codex an image lives by: its own "codex" document (unless removed), else the default.
+Codex image_codex(const image::Image& img);
+// Opens an image for writing with its codex guarding every event (every write of the
+// CLI, the API and the server goes through one of these).
+image::Image open_guarded(const std::filesystem::path& path);
+
 }  // namespace a4ps::codex

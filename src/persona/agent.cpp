@@ -1,5 +1,6 @@
 #include "persona/agent.h"
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -59,8 +60,7 @@ struct Runtime {
   std::string kernel_error;
 
   Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
-    auto c = img.get(image::Kind::Codex, "codex");
-    codex = c && !c->removed ? codex::parse_codex(c->content, "the image's codex") : codex::default_codex();
+    codex = codex::image_codex(img);
   }
 
   Spec spec(const std::string& name) const {
@@ -426,6 +426,13 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   });
   g.edge("babs", "route").edge("respond", "route").edge("answer", graph::END);
   return g;
+}
+
+std::string choose_model(const image::Image& img, const std::string& flag) {
+  if (!flag.empty()) return flag;
+  if (const char* e = std::getenv("A4PS_MODEL"); e && *e) return e;
+  if (auto s = img.setting("model"); !s.empty()) return s;
+  return img.meta("base_model_path");
 }
 
 }  // namespace a4ps::persona

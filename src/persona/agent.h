@@ -39,6 +39,10 @@ struct AgentOptions {
 // The graph for `img` (which must outlive it). Input: {"task": "...", "model": "spec"}.
 graph::StateGraph agent_graph(image::Image& img, AgentOptions opts = {});
 
+// The model spec a run uses: `flag`, else $A4PS_MODEL, else the image's "model" setting,
+// else its base model; "" when none is set (the caller then pulls the pinned default).
+std::string choose_model(const image::Image& img, const std::string& flag);
+
 // The input that starts a new task on a thread (a chat's next message): it clears the
 // previous task's working state and keeps the conversation.
 graph::json task_input(const std::string& task, const std::string& model);

@@ -1,5 +1,6 @@
 #include "sandbox/sandbox.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <poll.h>
@@ -36,9 +37,19 @@ const char* kPython = "/usr/bin/python3";
 constexpr rlim_t kGVisorHostTasks = 4096;
 constexpr uint64_t kShmBytes = 16 << 20;  // bwrap's /dev/shm (POSIX semaphores, shared memory)
 
+// The sandbox runtime: $A4PS_PYTHON_DIR, else beside an installed library
+// (PREFIX/lib/liba4ps.so -> PREFIX/share/a4ps/python), else the source tree it was built from.
 fs::path runtime_dir() {
   if (const char* d = std::getenv("A4PS_PYTHON_DIR"); d && *d) return d;
-  return A4PS_PYTHON_DIR;
+  static const fs::path installed = [] {
+    Dl_info info{};
+    if (dladdr(reinterpret_cast<void*>(&runtime_dir), &info) && info.dli_fname) {
+      fs::path p = fs::path(info.dli_fname).parent_path().parent_path() / "share" / "a4ps" / "python";
+      if (fs::exists(p / "a4ps_runtime.py")) return p;
+    }
+    return fs::path();
+  }();
+  return installed.empty() ? fs::path(A4PS_PYTHON_DIR) : installed;
 }
 
 // The kernel's whole environment: nothing of the host's.

@@ -6,13 +6,11 @@
 #include <string>
 #include <string_view>
 
+#include "a4ps/error.h"
+
 namespace a4ps {
 
-// Every error that reaches a user is one line: what was wrong and what to do.
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// a4ps::Error (one line: what was wrong and what to do) is the public API's own.
 
 // Incremental SHA-256 (OpenSSL underneath); hex output, lower case.
 class Sha256 {

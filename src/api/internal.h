@@ -1,0 +1,34 @@
+// The library's side of the public API's handles (include/a4ps/*.h): what an Image and a
+// Session hold. Internal: programs see only the public headers.
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "a4ps/image.h"
+#include "a4ps/session.h"
+#include "graph/checkpoint.h"
+#include "graph/graph.h"
+#include "image/image.h"
+
+namespace a4ps {
+
+struct Image::Impl {
+  std::string path;
+  image::Image img;
+  bool read_only = false;
+};
+
+struct Session::Impl {
+  Image* image = nullptr;
+  SessionOptions opts;
+  std::unique_ptr<graph::Checkpointer> cp;
+  std::unique_ptr<graph::CompiledGraph> graph;
+  std::string model;
+};
+
+// One transcript entry (the agent graph's JSON) as a typed Turn.
+Turn turn_from_json(const nlohmann::json& t);
+
+}  // namespace a4ps

@@ -1,0 +1,190 @@
+// The public Session: the agent graph over an image, with the rules a conversation
+// follows (which thread may take a task, when an approval is applied, which model runs).
+#include <filesystem>
+
+#include "api/internal.h"
+#include "governance/governance.h"
+#include "llm/llm.h"
+#include "persona/agent.h"
+#include "util/util.h"
+
+namespace a4ps {
+
+using json = nlohmann::json;
+namespace fs = std::filesystem;
+
+const char* run_status_name(RunStatus s) { return s == RunStatus::Done ? "done" : "interrupted"; }
+
+Turn turn_from_json(const json& t) {
+  Turn u;
+  u.persona = t.value("persona", "");
+  u.kind = t.value("kind", "");
+  u.content = t.value("content", "");
+  u.task = t.value("task", 0);
+  u.adapter = t.value("adapter", json()).is_string() ? t["adapter"].get<std::string>() : "";
+  if (u.kind == "route" || t.contains("route")) {
+    auto r = t.value("route", json::object());
+    u.next = r.is_object() ? r.value("next", "?") : "?";
+    u.brief = r.is_object() ? r.value("brief", "") : "";
+  }
+  if (u.kind == "critique" || t.contains("critique")) {
+    auto c = t.value("critique", json::object());
+    u.verdict = c.is_object() ? c.value("verdict", "?") : "?";
+    u.reasons = c.is_object() ? c.value("reasons", "") : "";
+  }
+  if (auto r = t.value("result", json()); r.is_object()) {
+    u.ran_code = true;
+    u.code_ok = r.value("ok", false);
+    u.code_stdout = r.value("stdout", "");
+    u.code_value = r.value("value", "");
+    u.code_error_type = r.value("error_type", "");
+    u.code_error = r.value("error", "");
+  }
+  if (auto f = t.value("forged", json()); f.is_object()) {
+    u.forged = true;
+    u.forged_ok = f.value("ok", false);
+    u.forged_tool = f.value("name", "");
+    u.forged_attempts = f.value("attempts", 0);
+    u.forged_proposal = f.value("proposal", json()).is_number() ? f["proposal"].get<int64_t>() : 0;
+  }
+  if (auto h = t.value("hits", json()); h.is_array()) u.memory_hits = static_cast<int>(h.size());
+  return u;
+}
+
+std::string render_turn(const Turn& t) {
+  std::string s = t.persona;
+  if (t.kind == "route") s += " → " + t.next + ": " + t.brief;
+  else if (t.kind == "critique") s += ": " + t.verdict + " — " + t.reasons;
+  else s += ": " + t.content;
+  if (t.ran_code)
+    s += "\n  [sandbox] " + std::string(t.code_ok ? "ran: " : "failed: ") +
+         (t.code_ok ? utf8_clip(t.code_stdout + t.code_value, 300) : t.code_error_type + ": " + utf8_clip(t.code_error, 200));
+  if (t.forged)
+    s += "\n  [forge] " + std::string(t.forged_ok ? "wrote" : "could not write") + " tool " + t.forged_tool + " in " +
+         std::to_string(t.forged_attempts) + " attempt(s)" +
+         (t.forged_proposal ? "; proposal " + std::to_string(t.forged_proposal) + " waits for a human" : "");
+  if (t.memory_hits >= 0) s += "\n  [memory] " + std::to_string(t.memory_hits) + " passage(s) found";
+  return s;
+}
+
+namespace {
+
+json without_prompts(json transcript) {
+  for (auto& t : transcript) t.erase("prompt");
+  return transcript;
+}
+
+Answer answer_of(const Session::Impl& s, const std::string& thread, const graph::RunResult& r) {
+  Answer a;
+  a.thread = thread;
+  a.status = r.status == "done" ? RunStatus::Done : RunStatus::WaitingForHuman;
+  int task = static_cast<int>(r.state.value("history", json::array()).size()) - (r.status == "done" ? 1 : 0);
+  json turns = json::array();
+  for (auto& t : r.state.value("transcript", json::array()))
+    if (t.value("task", 0) == task) turns.push_back(t), a.turns.push_back(turn_from_json(t));
+  if (r.status == "done" && r.state.value("answer", json()).is_string()) a.text = r.state["answer"];
+  for (auto& i : r.interrupts) {
+    auto p = i.value("payload", json::object());
+    if (!p.is_object() || !p.contains("proposal")) continue;
+    a.waiting.push_back({p["proposal"].get<int64_t>(), p.value("kind", ""), p.value("target", ""), p.value("summary", "")});
+  }
+  a.json = json{{"image", s.image->path()}, {"thread", thread}, {"status", r.status}, {"model", s.model},
+                {"answer", r.status == "done" ? r.state.value("answer", json()) : json()},
+                {"interrupts", r.interrupts}, {"transcript", without_prompts(turns)}}
+               .dump(2);
+  return a;
+}
+
+graph::RunConfig config(Session::Impl& s, const std::string& thread) {
+  auto* on_turn = &s.opts.on_turn;
+  return {.thread_id = thread, .step_limit = s.opts.step_limit, .on_event = [on_turn](const graph::StreamEvent& e) {
+            if (*on_turn && e.type == "node_end" && e.data.is_object() && e.data.contains("transcript"))
+              for (auto& t : e.data["transcript"]) (*on_turn)(turn_from_json(t));
+          }};
+}
+
+}  // namespace
+
+Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>()) {
+  auto& s = *impl_;
+  s.image = &image;
+  s.opts = std::move(o);
+  image::Image& img = image.impl().img;
+  s.model = persona::choose_model(img, s.opts.model);
+  if (s.model.empty()) {
+    if (s.opts.on_notice)
+      s.opts.on_notice("no model chosen (--model, A4PS_MODEL or the image's model setting); using the default " +
+                       llm::default_model().name);
+    s.model = llm::ensure_default_model(s.opts.on_download).string();
+  }
+  bool remote = s.model.rfind("ollama:", 0) == 0 || s.model.rfind("openai:", 0) == 0 || s.model.rfind("scripted:", 0) == 0;
+  if (!remote && !fs::exists(s.model))
+    throw Error("model " + s.model + " does not exist; pass --model with a GGUF file, ollama:NAME or openai:URL#MODEL");
+  s.cp = graph::image_checkpointer(img);
+  persona::AgentOptions ao{.sandbox = s.opts.sandbox, .max_rounds = s.opts.max_rounds, .max_turns = s.opts.max_turns,
+                           .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads, .on_token = s.opts.on_token};
+  s.graph = std::make_unique<graph::CompiledGraph>(
+      persona::agent_graph(img, ao).compile({.checkpointer = s.cp.get(), .name = persona::kAgentGraph}));
+}
+
+Session::Session(Session&&) noexcept = default;
+Session::~Session() = default;
+
+const std::string& Session::model() const { return impl_->model; }
+
+Answer Session::ask(const std::string& thread, const std::string& task) {
+  auto& s = *impl_;
+  if (thread.empty()) throw Error("a task needs a thread id");
+  if (auto t = s.cp->thread(thread)) {
+    if (t->meta.value("graph", "") != persona::kAgentGraph)
+      throw Error("thread '" + thread + "' belongs to another graph; pick another --thread");
+    if (t->status == "interrupted")
+      throw Error("thread '" + thread + "' waits for a human; decide, then a4ps run --resume " + thread);
+  }
+  return answer_of(s, thread, s.graph->invoke(persona::task_input(task, s.model), config(s, thread)));
+}
+
+Answer Session::resume(const std::string& thread) {
+  auto& s = *impl_;
+  auto t = s.cp->thread(thread);
+  if (!t) throw Error("no thread '" + thread + "' in " + s.image->path() + "; see `a4ps thread ls`");
+  if (t->meta.value("graph", "") != persona::kAgentGraph)
+    throw Error("thread '" + thread + "' is not an agent conversation; use `a4ps thread resume`");
+  if (t->status == "done") throw Error("thread '" + thread + "' is done; give a new task with --thread " + thread);
+  auto r = t->status == "interrupted" ? s.graph->resume(nullptr, config(s, thread)) : s.graph->invoke(nullptr, config(s, thread));
+  return answer_of(s, thread, r);
+}
+
+bool Session::waiting(const std::string& thread) const {
+  auto t = impl_->cp->thread(thread);
+  return t && t->status == "interrupted";
+}
+
+Decided Session::decide(int64_t id, bool approve, const std::string& reviewer, const std::string& reason, const std::string& thread) {
+  auto& s = *impl_;
+  image::Image& img = s.image->impl().img;
+  img.decide(id, approve, reviewer, reason);
+  bool awaited = false;  // by this conversation's run, which applies it itself when it resumes
+  auto t = thread.empty() ? std::nullopt : s.cp->thread(thread);
+  if (t && t->status == "interrupted")
+    for (auto& i : t->meta.value("interrupts", json::array())) {
+      json p = i.is_object() ? i.value("payload", json()) : json();
+      awaited = awaited || (p.is_object() && p.value("proposal", int64_t{0}) == id);
+    }
+  Decided d;
+  if (approve && !awaited) {
+    governance::apply(img, id);  // e.g. an adapter or a persona: in effect from the next turn
+    d.applied_now = true;
+  }
+  d.can_resume = t && t->status == "interrupted";
+  return d;
+}
+
+std::vector<Pending> Session::pending() const {
+  std::vector<Pending> out;
+  for (auto& p : impl_->image->impl().img.proposals("pending"))
+    out.push_back({p.id, p.kind, p.target, governance::describe(p)});
+  return out;
+}
+
+}  // namespace a4ps
