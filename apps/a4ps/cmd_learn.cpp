@@ -13,7 +13,6 @@
 #include "governance/governance.h"
 #include "graph/checkpoint.h"
 #include "image/image.h"
-#include "image/sqlite.h"
 #include "learn/learn.h"
 #include "llm/model_manager.h"
 #include "util/util.h"
@@ -114,13 +113,8 @@ void add_learn_commands(CLI::App& app, Globals& g) {
     c->callback([&g] {
       auto img = open_guarded(path);
       std::vector<std::string> ids = threads;
-      if (all) {
-        std::set<std::string> judged;
-        image::sql::Stmt s(img.db(), "SELECT DISTINCT thread_id FROM judgements");
-        while (s.step()) judged.insert(s.text(0));
-        for (auto& t : graph::image_checkpointer(img)->threads())
-          if (t.status == "done" && !judged.count(t.id)) ids.push_back(t.id);
-      }
+      if (all)
+        for (auto& t : learn::unjudged_threads(img)) ids.push_back(t);
       if (ids.empty()) throw Error(all ? "no finished, unjudged threads in " + path : "name the threads to judge, or pass --all");
       std::string spec = chosen_model(img, model);
       if (spec.empty()) throw Error("no judge model: pass --model (GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE)");
@@ -160,10 +154,9 @@ void add_learn_commands(CLI::App& app, Globals& g) {
                " judgements passing the thresholds (" + std::to_string(r.duplicates) + " duplicates skipped)\n";
       }
       json per = json::object();
-      image::sql::Stmt s(img.db(), "SELECT persona, count(*) FROM golden GROUP BY persona ORDER BY persona");
-      while (s.step()) {
-        per[s.text(0)] = s.i64(1);
-        text += "  " + s.text(0) + ": " + std::to_string(s.i64(1)) + " examples\n";
+      for (auto& [p, n] : learn::golden_counts(img)) {
+        per[p] = n;
+        text += "  " + p + ": " + std::to_string(n) + " examples\n";
       }
       j["personas"] = per;
       emit(g, j, text);

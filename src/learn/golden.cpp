@@ -2,6 +2,7 @@
 // examples from well-judged threads), plus the JSONL chat format they travel in.
 #include <algorithm>
 #include <cmath>
+#include <set>
 
 #include "graph/checkpoint.h"
 #include "image/image.h"
@@ -230,6 +231,23 @@ int import_golden(image::Image& img, const std::string& persona, const std::vect
   if (added) img.append_event("learn.golden", "human", {{"persona", persona}, {"size", added}, {"source", "import"}});
   tx.commit();
   return added;
+}
+
+std::vector<std::pair<std::string, int64_t>> golden_counts(const image::Image& img) {
+  std::vector<std::pair<std::string, int64_t>> out;
+  image::sql::Stmt s(img.db(), "SELECT persona, count(*) FROM golden GROUP BY persona ORDER BY persona");
+  while (s.step()) out.emplace_back(s.text(0), s.i64(1));
+  return out;
+}
+
+std::vector<std::string> unjudged_threads(image::Image& img) {
+  std::set<std::string> judged;
+  image::sql::Stmt s(img.db(), "SELECT DISTINCT thread_id FROM judgements");
+  while (s.step()) judged.insert(s.text(0));
+  std::vector<std::string> out;
+  for (auto& t : graph::image_checkpointer(img)->threads())
+    if (t.status == "done" && !judged.count(t.id)) out.push_back(t.id);
+  return out;
 }
 
 }  // namespace a4ps::learn

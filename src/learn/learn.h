@@ -60,6 +60,10 @@ struct GoldenResult {
 // output), de-duplicated by content hash.
 GoldenResult select_golden(image::Image& img, const GoldenOptions& opts);
 std::vector<Example> golden_set(const image::Image& img, const std::string& persona);
+// Examples in the golden set per persona, in name order.
+std::vector<std::pair<std::string, int64_t>> golden_counts(const image::Image& img);
+// Finished threads that no judgement covers yet (what `learn judge --all` judges).
+std::vector<std::string> unjudged_threads(image::Image& img);
 int import_golden(image::Image& img, const std::string& persona, const std::vector<Example>& data);
 
 // ---- training ------------------------------------------------------------------------
