@@ -15,6 +15,7 @@
 #include "llm/llm.h"
 #include "persona/agent.h"
 #include "persona/persona.h"
+#include "persona/turn.h"
 #include "util/util.h"
 #include "a4ps/session.h"
 #include "api/internal.h"
@@ -339,28 +340,7 @@ void add_persona_commands(CLI::App& app, Globals& g) {
       const json& st = last->state;
       if (!st.contains("transcript")) throw Error("thread '" + thread + "' is not an agent conversation");
       if (g.json) return emit(g, prompts ? st["transcript"] : without_prompts(st["transcript"]), "");
-      std::ostringstream o;
-      o << "# Thread " << thread << "\n";
-      auto history = st.value("history", json::array());
-      int task = -1;
-      for (auto& t : st["transcript"]) {
-        int n = t.value("task", 0);
-        if (n != task) {
-          task = n;
-          std::string q = n < static_cast<int>(history.size()) ? history[n].value("task", "") : st.value("task", "");
-          o << "\n## Task " << n + 1 << ": " << q << "\n";
-        }
-        std::string kind = t.value("kind", ""), who = t.value("persona", "");
-        o << "\n**" << who << "** (" << kind << ")";
-        if (kind == "route") o << " → " << t["route"].value("next", "") << ": " << t["route"].value("brief", "") << "\n";
-        else if (kind == "critique") o << ": " << t["critique"].value("verdict", "") << " — " << t["critique"].value("reasons", "") << "\n";
-        else o << "\n\n" << t.value("content", "") << "\n";
-        if (t.contains("result")) o << "\n> sandbox: " << trim(t["result"].value("ok", false) ? t["result"].value("stdout", "") : t["result"].value("error", "")) << "\n";
-        if (prompts && t.contains("prompt"))
-          for (auto& m : t["prompt"]) o << "\n<details><summary>" << m.value("role", "") << "</summary>\n\n```\n" << m.value("content", "") << "\n```\n</details>\n";
-      }
-      if (st.value("answer", json()).is_string()) o << "\n## Answer\n\n" << st["answer"].get<std::string>() << "\n";
-      std::cout << o.str();
+      std::cout << persona::transcript_markdown(st, thread, prompts);
     });
   }
 

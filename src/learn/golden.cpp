@@ -8,6 +8,7 @@
 #include "image/image.h"
 #include "image/sqlite.h"
 #include "learn/learn.h"
+#include "persona/turn.h"
 #include "util/util.h"
 
 namespace a4ps::learn {
@@ -97,10 +98,7 @@ Judgement judge_thread(image::Image& img, llm::Backend& judge, const std::string
   std::string transcript;
   if (st.contains("transcript") && st["transcript"].is_array())
     for (auto& e : st["transcript"]) {
-      if (!e.is_object()) continue;
-      std::string c = e.value("content", "");
-      if (c.size() > 600) c = c.substr(0, 600) + "...";
-      transcript += "- " + e.value("persona", "?") + " (" + e.value("kind", "?") + "): " + c + "\n";
+      if (e.is_object()) transcript += persona::turn_line(e, 600);  // (a byte cut here once split characters)
     }
   const std::string task = st.value("task", ""), answer = st.value("answer", "");
   if (task.empty() && transcript.empty()) throw Error("thread '" + thread + "' holds no task or transcript to judge");

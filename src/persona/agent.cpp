@@ -11,6 +11,7 @@
 #include "llm/model_manager.h"
 #include "memory/memory.h"
 #include "persona/persona.h"
+#include "persona/turn.h"
 #include "sandbox/sandbox.h"
 
 namespace a4ps::persona {
@@ -175,8 +176,7 @@ struct Runtime {
       turns.erase(turns.begin(), turns.end() - kShown);
     }
     for (auto& e : turns) {
-      out += "- " + e.value("persona", std::string()) + " (" + e.value("kind", std::string()) + "): " +
-             clip(e.value("content", std::string()), 400) + "\n";
+      out += turn_line(e, 400);
       if (e.contains("result")) out += "  result: " + clip(result_text(e["result"]), 400) + "\n";
     }
     return out.empty() ? "- nothing yet\n" : out;
