@@ -79,7 +79,7 @@ graph::RunConfig run_config(const Globals& g, const std::string& thread, int lim
 std::string result_text(const std::string& thread, const graph::RunResult& r) {
   const std::string& image = path;
   std::ostringstream o;
-  if (r.status == "done") {
+  if (r.done()) {
     o << "thread " << thread << " done after " << r.steps << (r.steps == 1 ? " step" : " steps") << "\nstate " << r.state.dump() << "\n";
   } else {
     o << "thread " << thread << " is waiting for a human (checkpoint " << r.checkpoint_id << "):\n";
@@ -228,16 +228,16 @@ void add_thread_commands(CLI::App& app, Globals& g) {
       auto t = s.thread(thread);
       auto graph = s.graph_of(thread);
       auto cfg = run_config(g, thread, limit, ckpt);
-      if (t.status == "done" && ckpt.empty())
+      if (t.is(graph::ThreadStatus::Done) && ckpt.empty())
         throw Error("thread '" + thread + "' is done, not waiting for a human; use --from CHECKPOINT to go on from an earlier step");
       bool answered = value != "null";
       graph::RunResult r;
-      if (t.status == "interrupted") {
+      if (t.is(graph::ThreadStatus::Interrupted)) {
         r = graph.resume(parse_value(value), cfg);
       } else {
         // A forked or edited thread asks its question again when it reaches it; answer at once.
         r = graph.invoke(nullptr, cfg);
-        if (answered && r.status == "interrupted") r = graph.resume(parse_value(value), run_config(g, thread, limit, ""));
+        if (answered && r.interrupted()) r = graph.resume(parse_value(value), run_config(g, thread, limit, ""));
       }
       emit(g, result_json(thread, r), result_text(thread, r));
     });

@@ -166,7 +166,7 @@ void add_tool_commands(CLI::App& app, Globals& g) {
       auto cur = img.get(image::Kind::Tool, name);
       auto old = img.get(image::Kind::Tool, name, va);
       if (!cur || !old || old->removed) throw Error("tool '" + name + "' has no version " + std::to_string(va) + "; see `a4ps tool ls`");
-      int64_t id = img.propose("tool.rollback", name, {{"before", cur->content}, {"after", old->content}, {"to_version", va}});
+      int64_t id = img.propose(image::ProposalKind::ToolRollback, name, {{"before", cur->content}, {"after", old->content}, {"to_version", va}});
       emit(g, {{"proposal", id}}, "proposed rolling " + name + " back to v" + std::to_string(va) + " as #" + std::to_string(id) + "\n");
     });
   }

@@ -62,7 +62,7 @@ graph::StateGraph propose_tool_graph(image::Image& img) {
     if (!s.contains("name") || !s.contains("source")) throw Error("input needs \"name\" and \"source\"");
     std::string name = s["name"], source = s["source"];
     auto cur = img.get(image::Kind::Tool, name);
-    int64_t id = img.propose("tool.register", name, {{"before", cur ? cur->content : ""}, {"after", source}});
+    int64_t id = img.propose(image::ProposalKind::ToolRegister, name, {{"before", cur ? cur->content : ""}, {"after", source}});
     return json{{"proposal", id}};
   });
   g.node("decide", [&img](const json& s, NodeContext& ctx) {

@@ -13,7 +13,9 @@ namespace a4ps {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-const char* run_status_name(RunStatus s) { return s == RunStatus::Done ? "done" : "interrupted"; }
+const char* run_status_name(RunStatus s) {
+  return graph::thread_status_name(s == RunStatus::Done ? graph::ThreadStatus::Done : graph::ThreadStatus::Interrupted);
+}
 
 Turn turn_from_json(const json& t) {
   Turn u;
@@ -77,19 +79,19 @@ json without_prompts(json transcript) {
 Answer answer_of(const Session::Impl& s, const std::string& thread, const graph::RunResult& r) {
   Answer a;
   a.thread = thread;
-  a.status = r.status == "done" ? RunStatus::Done : RunStatus::WaitingForHuman;
-  int task = static_cast<int>(r.state.value("history", json::array()).size()) - (r.status == "done" ? 1 : 0);
+  a.status = r.done() ? RunStatus::Done : RunStatus::WaitingForHuman;
+  int task = static_cast<int>(r.state.value("history", json::array()).size()) - (r.done() ? 1 : 0);
   json turns = json::array();
   for (auto& t : r.state.value("transcript", json::array()))
     if (t.value("task", 0) == task) turns.push_back(t), a.turns.push_back(turn_from_json(t));
-  if (r.status == "done" && r.state.value("answer", json()).is_string()) a.text = r.state["answer"];
+  if (r.done() && r.state.value("answer", json()).is_string()) a.text = r.state["answer"];
   for (auto& i : r.interrupts) {
     auto p = i.value("payload", json::object());
     if (!p.is_object() || !p.contains("proposal")) continue;
     a.waiting.push_back({p["proposal"].get<int64_t>(), p.value("kind", ""), p.value("target", ""), p.value("summary", "")});
   }
   a.json = json{{"image", s.image->path()}, {"thread", thread}, {"status", r.status}, {"model", s.model},
-                {"answer", r.status == "done" ? r.state.value("answer", json()) : json()},
+                {"answer", r.done() ? r.state.value("answer", json()) : json()},
                 {"interrupts", r.interrupts}, {"transcript", without_prompts(turns)}}
                .dump(2);
   return a;
@@ -138,7 +140,7 @@ Answer Session::ask(const std::string& thread, const std::string& task) {
   if (auto t = s.cp->thread(thread)) {
     if (t->meta.value("graph", "") != persona::kAgentGraph)
       throw Error("thread '" + thread + "' belongs to another graph; pick another --thread");
-    if (t->status == "interrupted")
+    if (t->is(graph::ThreadStatus::Interrupted))
       throw Error("thread '" + thread + "' waits for a human; decide, then a4ps run --resume " + thread);
   }
   return answer_of(s, thread, s.graph->invoke(persona::task_input(task, s.model), config(s, thread)));
@@ -150,14 +152,14 @@ Answer Session::resume(const std::string& thread) {
   if (!t) throw Error("no thread '" + thread + "' in " + s.image->path() + "; see `a4ps thread ls`");
   if (t->meta.value("graph", "") != persona::kAgentGraph)
     throw Error("thread '" + thread + "' is not an agent conversation; use `a4ps thread resume`");
-  if (t->status == "done") throw Error("thread '" + thread + "' is done; give a new task with --thread " + thread);
-  auto r = t->status == "interrupted" ? s.graph->resume(nullptr, config(s, thread)) : s.graph->invoke(nullptr, config(s, thread));
+  if (t->is(graph::ThreadStatus::Done)) throw Error("thread '" + thread + "' is done; give a new task with --thread " + thread);
+  auto r = t->is(graph::ThreadStatus::Interrupted) ? s.graph->resume(nullptr, config(s, thread)) : s.graph->invoke(nullptr, config(s, thread));
   return answer_of(s, thread, r);
 }
 
 bool Session::waiting(const std::string& thread) const {
   auto t = impl_->cp->thread(thread);
-  return t && t->status == "interrupted";
+  return t && t->is(graph::ThreadStatus::Interrupted);
 }
 
 Decided Session::decide(int64_t id, bool approve, const std::string& reviewer, const std::string& reason, const std::string& thread) {
@@ -166,7 +168,7 @@ Decided Session::decide(int64_t id, bool approve, const std::string& reviewer, c
   img.decide(id, approve, reviewer, reason);
   bool awaited = false;  // by this conversation's run, which applies it itself when it resumes
   auto t = thread.empty() ? std::nullopt : s.cp->thread(thread);
-  if (t && t->status == "interrupted")
+  if (t && t->is(graph::ThreadStatus::Interrupted))
     for (auto& i : t->meta.value("interrupts", json::array())) {
       json p = i.is_object() ? i.value("payload", json()) : json();
       awaited = awaited || (p.is_object() && p.value("proposal", int64_t{0}) == id);
@@ -176,13 +178,13 @@ Decided Session::decide(int64_t id, bool approve, const std::string& reviewer, c
     governance::apply(img, id);  // e.g. an adapter or a persona: in effect from the next turn
     d.applied_now = true;
   }
-  d.can_resume = t && t->status == "interrupted";
+  d.can_resume = t && t->is(graph::ThreadStatus::Interrupted);
   return d;
 }
 
 std::vector<Pending> Session::pending() const {
   std::vector<Pending> out;
-  for (auto& p : impl_->image->impl().img.proposals("pending"))
+  for (auto& p : impl_->image->impl().img.proposals(image::proposal_status_name(image::ProposalStatus::Pending)))
     out.push_back({p.id, p.kind, p.target, governance::describe(p)});
   return out;
 }

@@ -66,10 +66,12 @@ Codex default_codex() {
     return Rule{name, "kind == \"" + object + ".version_added\" -> previously(kind == \"proposal.applied\" and " + any + ")",
                 "a " + object + " changes only through an approved " + words + " proposal", true};
   };
-  c.rules = {approved("approved-tools", "tool", {"tool.register", "tool.rollback"}),
-             approved("approved-adapters", "adapter", {"adapter.activate"}),
-             approved("approved-personas", "persona", {"persona.change"}),
-             approved("approved-amendments", "codex", {"codex.amend"}),
+  using image::ProposalKind;
+  auto name = image::proposal_kind_name;
+  c.rules = {approved("approved-tools", "tool", {name(ProposalKind::ToolRegister), name(ProposalKind::ToolRollback)}),
+             approved("approved-adapters", "adapter", {name(ProposalKind::AdapterActivate)}),
+             approved("approved-personas", "persona", {name(ProposalKind::PersonaChange)}),
+             approved("approved-amendments", "codex", {name(ProposalKind::CodexAmend)}),
              {"sandbox-offline", "kind == \"sandbox.run\" -> payload.network == \"none\"",
               "agent code runs without network", true}};
   return c;

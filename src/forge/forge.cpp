@@ -61,7 +61,7 @@ ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k,
       res.ok = true;
       res.source = a.source;
       auto cur = img.get(image::Kind::Tool, spec.name);
-      res.proposal = img.propose("tool.register", spec.name,
+      res.proposal = img.propose(image::ProposalKind::ToolRegister, spec.name,
                                  {{"before", cur ? cur->content : ""}, {"after", a.source}, {"tests", spec.tests},
                                   {"attempts", res.attempts.size()}, {"doc", spec.doc}});
       return res;

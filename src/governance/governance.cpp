@@ -15,8 +15,8 @@ Decision await_decision(graph::NodeContext& ctx, const image::Image& img, int64_
     for (auto& x : img.proposals())
       if (x.id == id) p = x;
     if (!p) throw Error("proposal " + std::to_string(id) + " disappeared from the image");
-    if (p->status == "approved" || p->status == "applied") return Decision::Approved;
-    if (p->status == "rejected") return Decision::Rejected;
+    if (p->is(image::ProposalStatus::Approved) || p->is(image::ProposalStatus::Applied)) return Decision::Approved;
+    if (p->is(image::ProposalStatus::Rejected)) return Decision::Rejected;
     // Still pending: stop here. A resume that comes before the decision stops again.
     ctx.interrupt({{"proposal", id}, {"kind", p->kind}, {"target", p->target}, {"summary", describe(*p)},
                    {"question", "a human must decide: a4ps approvals approve|reject IMAGE " + std::to_string(id) +
@@ -28,22 +28,28 @@ int64_t apply(image::Image& img, int64_t id) {
   int64_t version = 0;
   img.apply(id, [&](const image::Proposal& p) {
     const std::string after = p.payload.is_object() ? p.payload.value("after", "") : "";
-    if (p.kind == "tool.register" || p.kind == "tool.rollback") {
-      version = img.put(image::Kind::Tool, p.target, after);
-    } else if (p.kind == "persona.change") {
-      version = img.put(image::Kind::Persona, p.target, after);
-    } else if (p.kind == "codex.amend") {
-      codex::parse_codex(after, "the amended codex");  // never store a codex that does not check
-      version = img.put(image::Kind::Codex, "codex", after);
-    } else if (p.kind == "adapter.activate") {
-      const json& j = p.payload;
-      version = img.put(image::Kind::Adapter, p.target, j.value("description", ""),
-                        {{"base_sha256", j.value("base_sha256", "")}, {"persona", j.value("persona", "")},
-                         {"metrics", j.value("metrics", json::object())}},
-                        img.blob(j.value("blob_sha256", "")));
-    } else {
-      throw Error("proposal " + std::to_string(id) + " is a " + p.kind + " proposal, which cannot be applied here");
+    if (auto kind = p.type()) switch (*kind) {
+      case image::ProposalKind::ToolRegister:
+      case image::ProposalKind::ToolRollback:
+        version = img.put(image::Kind::Tool, p.target, after);
+        return;
+      case image::ProposalKind::PersonaChange:
+        version = img.put(image::Kind::Persona, p.target, after);
+        return;
+      case image::ProposalKind::CodexAmend:
+        codex::parse_codex(after, "the amended codex");  // never store a codex that does not check
+        version = img.put(image::Kind::Codex, "codex", after);
+        return;
+      case image::ProposalKind::AdapterActivate: {
+        const json& j = p.payload;
+        version = img.put(image::Kind::Adapter, p.target, j.value("description", ""),
+                          {{"base_sha256", j.value("base_sha256", "")}, {"persona", j.value("persona", "")},
+                           {"metrics", j.value("metrics", json::object())}},
+                          img.blob(j.value("blob_sha256", "")));
+        return;
+      }
     }
+    throw Error("proposal " + std::to_string(id) + " is a " + p.kind + " proposal, which cannot be applied here");
   });
   return version;
 }
@@ -54,7 +60,7 @@ int64_t propose_adapter(image::Image& img, const std::string& name, const std::s
   image::Image::Tx tx(img);
   std::string sum = img.store_blob(bytes);
   auto cur = img.get(image::Kind::Adapter, name);
-  int64_t id = img.propose("adapter.activate", name,
+  int64_t id = img.propose(image::ProposalKind::AdapterActivate, name,
                            {{"blob_sha256", sum}, {"base_sha256", base_sha256}, {"persona", persona}, {"metrics", metrics},
                             {"description", "LoRA adapter for " + persona}, {"replaces", cur ? cur->blob_sha256 : ""}});
   tx.commit();
@@ -69,7 +75,7 @@ int64_t propose_amendment(image::Image& img, const std::string& toml, const std:
   for (auto& r : cur.rules)
     if (r.builtin && std::none_of(next.rules.begin(), next.rules.end(), [&](auto& n) { return n.name == r.name && n.check == r.check; }))
       dropped.push_back(r.name);
-  return img.propose("codex.amend", "codex",
+  return img.propose(image::ProposalKind::CodexAmend, "codex",
                      {{"before", cur_doc ? cur_doc->content : codex::to_toml(cur)}, {"after", toml}, {"why", why},
                       {"drops_builtin_rules", dropped}});
 }

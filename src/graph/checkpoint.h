@@ -32,8 +32,22 @@ struct PendingWrite {
   json value;
 };
 
+// Where a thread stands; stored as these words, named only here.
+enum class ThreadStatus { Idle, Running, Interrupted, Done, Error };
+inline const char* thread_status_name(ThreadStatus s) {
+  switch (s) {
+    case ThreadStatus::Idle: return "idle";
+    case ThreadStatus::Running: return "running";
+    case ThreadStatus::Interrupted: return "interrupted";
+    case ThreadStatus::Done: return "done";
+    case ThreadStatus::Error: return "error";
+  }
+  return "?";
+}
+
 struct ThreadInfo {
-  std::string id, status, created_at, updated_at;  // status: idle|running|interrupted|done|error
+  bool is(ThreadStatus s) const { return status == thread_status_name(s); }
+  std::string id, status, created_at, updated_at;  // status: a thread_status_name
   json meta = json::object();                      // graph name, interrupts, last error
   int64_t checkpoints = 0;
 };

@@ -18,7 +18,7 @@ class MemoryCheckpointer final : public Checkpointer {
  public:
   std::string put(Checkpoint cp) override {
     auto& t = threads_[cp.thread_id];
-    if (t.info.id.empty()) t.info = {cp.thread_id, "idle", now_utc(), now_utc(), json::object(), 0};
+    if (t.info.id.empty()) t.info = {cp.thread_id, thread_status_name(ThreadStatus::Idle), now_utc(), now_utc(), json::object(), 0};
     cp.id = id_for(static_cast<int64_t>(t.cps.size()) + 1);
     cp.created_at = now_utc();
     t.cps.emplace(cp.id, cp);

@@ -185,8 +185,8 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
   RunResult r;
   for (;;) {
     if (cur.next.empty()) {
-      c.set_thread(thread, "done", status_meta(opts_.name), "thread.finished");
-      r.status = "done";
+      c.set_thread(thread, thread_status_name(ThreadStatus::Done), status_meta(opts_.name), "thread.finished");
+      r.status = thread_status_name(ThreadStatus::Done);
       r.state = cur.state;
       r.checkpoint_id = cur.id;
       emit({"done", "", cur.id, cur.step, cur.state});
@@ -200,7 +200,7 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
     if (r.steps >= cfg.step_limit) {
       std::string msg = "thread '" + thread + "' hit the step limit of " + std::to_string(cfg.step_limit) +
                         " steps at step " + std::to_string(cur.step) + "; raise the limit or check the graph's exit condition";
-      c.set_thread(thread, "error", status_meta(opts_.name, {{"error", msg}}), "thread.failed");
+      c.set_thread(thread, thread_status_name(ThreadStatus::Error), status_meta(opts_.name, {{"error", msg}}), "thread.failed");
       throw StepLimitError(msg);
     }
     // Work finished earlier inside this step (before a crash or an interrupt) is reused.
@@ -231,7 +231,7 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
         continue;
       } catch (const std::exception& e) {
         std::string msg = "node '" + n + "' failed at step " + std::to_string(cur.step + 1) + ": " + e.what();
-        c.set_thread(thread, "error", status_meta(opts_.name, {{"error", msg}, {"node", n}}), "thread.failed");
+        c.set_thread(thread, thread_status_name(ThreadStatus::Error), status_meta(opts_.name, {{"error", msg}, {"node", n}}), "thread.failed");
         throw Error(msg);
       }
       emit({"node_end", n, cur.id, cur.step + 1, u});
@@ -262,9 +262,9 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
       break;
     }
   }
-  c.set_thread(thread, "interrupted", status_meta(opts_.name, {{"interrupts", r.interrupts}, {"checkpoint", cur.id}}),
+  c.set_thread(thread, thread_status_name(ThreadStatus::Interrupted), status_meta(opts_.name, {{"interrupts", r.interrupts}, {"checkpoint", cur.id}}),
                "thread.interrupted");
-  r.status = "interrupted";
+  r.status = thread_status_name(ThreadStatus::Interrupted);
   r.state = cur.state;
   r.checkpoint_id = cur.id;
   emit({"interrupt", "", cur.id, cur.step, r.interrupts});
@@ -279,11 +279,11 @@ RunResult CompiledGraph::invoke(const json& input, const RunConfig& cfg) const {
     throw Error("thread '" + cfg.thread_id + "' has no checkpoint " + cfg.checkpoint_id + "; see its history");
   if (input.is_null()) {
     if (!base) throw Error("thread '" + cfg.thread_id + "' has no checkpoints; start it with input");
-    c.set_thread(cfg.thread_id, "running", status_meta(opts_.name), "thread.resumed");
+    c.set_thread(cfg.thread_id, thread_status_name(ThreadStatus::Running), status_meta(opts_.name), "thread.resumed");
     return loop(*base, cfg, true);
   }
   if (!input.is_object()) throw Error("graph input must be a JSON object of state keys");
-  c.set_thread(cfg.thread_id, "running", status_meta(opts_.name), base ? "thread.resumed" : "thread.started");
+  c.set_thread(cfg.thread_id, thread_status_name(ThreadStatus::Running), status_meta(opts_.name), base ? "thread.resumed" : "thread.started");
   Checkpoint first;
   first.thread_id = cfg.thread_id;
   first.parent_id = base ? base->id : "";
@@ -302,13 +302,13 @@ RunResult CompiledGraph::resume(const json& value, const RunConfig& cfg) const {
   if (!t) throw Error("no thread '" + cfg.thread_id + "' in this image; see `a4ps thread ls`");
   auto base = c.get(cfg.thread_id, cfg.checkpoint_id);
   if (!base) throw Error("thread '" + cfg.thread_id + "' has no checkpoint to resume from");
-  if (t->status != "interrupted" && cfg.checkpoint_id.empty())
+  if (!t->is(ThreadStatus::Interrupted) && cfg.checkpoint_id.empty())
     throw Error("thread '" + cfg.thread_id + "' is " + t->status + ", not waiting for a human; nothing to resume");
   std::vector<PendingWrite> answers;
   for (auto& i : t->meta.value("interrupts", json::array()))
     if (i.value("kind", "") == "dynamic") answers.push_back({i["node"].get<std::string>(), kResume, value});
   if (!answers.empty()) c.put_writes(cfg.thread_id, base->id, answers);
-  c.set_thread(cfg.thread_id, "running", status_meta(opts_.name), "thread.resumed");
+  c.set_thread(cfg.thread_id, thread_status_name(ThreadStatus::Running), status_meta(opts_.name), "thread.resumed");
   return loop(*base, cfg, true);
 }
 
@@ -317,7 +317,7 @@ Snapshot CompiledGraph::state(const std::string& thread, const std::string& id) 
   if (!cpt) throw Error("no checkpoint " + (id.empty() ? std::string("at all") : id) + " in thread '" + thread + "'");
   Snapshot s{*cpt, json::array()};
   auto t = cp().thread(thread);
-  if (t && t->status == "interrupted" && t->meta.value("checkpoint", "") == cpt->id)
+  if (t && t->is(ThreadStatus::Interrupted) && t->meta.value("checkpoint", "") == cpt->id)
     s.pending_interrupts = t->meta.value("interrupts", json::array());
   return s;
 }
@@ -339,7 +339,7 @@ std::string CompiledGraph::update_state(const std::string& thread, const json& v
   nx.meta = {{"source", "update"}, {"writes", {{as_node.empty() ? "__human__" : as_node, values}}}};
   std::string new_id = c.put(nx);
   auto t = c.thread(thread);
-  c.set_thread(thread, t ? t->status : "idle", {{"graph", opts_.name}}, "thread.state_updated");
+  c.set_thread(thread, t ? t->status : thread_status_name(ThreadStatus::Idle), {{"graph", opts_.name}}, "thread.state_updated");
   return new_id;
 }
 
@@ -348,7 +348,7 @@ std::string CompiledGraph::fork(const std::string& from, const std::string& id, 
   if (c.thread(to)) throw Error("thread '" + to + "' already exists; choose another name");
   auto base = c.get(from, id);
   if (!base) throw Error("no checkpoint " + id + " in thread '" + from + "'");
-  c.set_thread(to, "idle", {{"graph", opts_.name}, {"forked_from", {{"thread", from}, {"checkpoint", base->id}}}},
+  c.set_thread(to, thread_status_name(ThreadStatus::Idle), {{"graph", opts_.name}, {"forked_from", {{"thread", from}, {"checkpoint", base->id}}}},
                "thread.forked");
   Checkpoint nx = *base;
   nx.thread_id = to;

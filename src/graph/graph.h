@@ -68,7 +68,9 @@ struct RunConfig {
 };
 
 struct RunResult {
-  std::string status;  // "done" or "interrupted"
+  std::string status;  // thread_status_name(Done) or (Interrupted)
+  bool done() const { return status == thread_status_name(ThreadStatus::Done); }
+  bool interrupted() const { return status == thread_status_name(ThreadStatus::Interrupted); }
   json state;
   std::string checkpoint_id;
   json interrupts = json::array();  // [{node, payload}] when interrupted

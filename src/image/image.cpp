@@ -381,7 +381,7 @@ void Image::decide(int64_t id, bool approve, std::string_view reviewer, std::str
   Tx tx(*this);
   sql::Stmt st(impl_->db, "UPDATE proposals SET status=?, decided_at=?, reviewer=?, reason=? "
                           "WHERE id=? AND status='pending'");
-  st.bind(1, approve ? "approved" : "rejected").bind(2, now_utc()).bind(3, reviewer).bind(4, reason);
+  st.bind(1, proposal_status_name(approve ? ProposalStatus::Approved : ProposalStatus::Rejected)).bind(2, now_utc()).bind(3, reviewer).bind(4, reason);
   st.bind(5, id).run();
   if (sqlite3_changes(impl_->db) != 1)
     throw Error("proposal " + std::to_string(id) + " is not pending; see `a4ps approvals ls`");
@@ -400,7 +400,7 @@ void Image::apply(int64_t id, const std::function<void(const Proposal&)>& effect
   sql::Stmt st(db(), "SELECT count(*) FROM events WHERE kind='proposal.approved' AND json_extract(payload,'$.id')=?");
   st.bind(1, id);
   approved_in_log = st.step() && st.i64(0) > 0;
-  if (p->status != "approved" || !approved_in_log)
+  if (!p->is(ProposalStatus::Approved) || !approved_in_log)
     throw Error("proposal " + std::to_string(id) + " is " + p->status + ", not approved: a human must approve it first (`a4ps approvals approve IMAGE " +
                 std::to_string(id) + "`)");
   append_event("proposal.applied", "a4ps", {{"id", id}, {"kind", p->kind}, {"target", p->target}});

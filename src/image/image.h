@@ -46,10 +46,19 @@ struct Event {
   std::string ts, kind, actor, payload, prev_hash, hash;
 };
 
+// What a proposal asks for, and where it stands: stored as these words, named only here.
+enum class ProposalKind { ToolRegister, ToolRollback, PersonaChange, CodexAmend, AdapterActivate };
+const char* proposal_kind_name(ProposalKind k);  // "tool.register", "tool.rollback", ...
+std::optional<ProposalKind> parse_proposal_kind(std::string_view s);
+enum class ProposalStatus { Pending, Approved, Rejected, Applied };
+const char* proposal_status_name(ProposalStatus s);  // "pending", "approved", "rejected", "applied"
+
 struct Proposal {
   int64_t id = 0;
   std::string kind, target, status, created_at, decided_at, reviewer, reason;
   json payload;
+  std::optional<ProposalKind> type() const { return parse_proposal_kind(kind); }  // none: a kind this build does not know
+  bool is(ProposalStatus s) const { return status == proposal_status_name(s); }
 };
 
 // How hard each commit is pushed to disk. Both survive a killed process; Full also
@@ -133,6 +142,9 @@ class Image {
   void set_base_model(const fs::path& gguf);  // hashes the file; records path + sha256
   int64_t add_memory(std::string_view text, std::string_view source, const json& meta = {});
   int64_t propose(std::string_view kind, std::string_view target, const json& payload);
+  int64_t propose(ProposalKind kind, std::string_view target, const json& payload) {
+    return propose(proposal_kind_name(kind), target, payload);
+  }
   void decide(int64_t proposal, bool approve, std::string_view reviewer, std::string_view reason);
   std::vector<Proposal> proposals(std::string_view status = {}) const;
   // Carries out an approved proposal: logs proposal.applied, runs effect (the change

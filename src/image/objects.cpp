@@ -7,6 +7,34 @@
 
 namespace a4ps::image {
 
+const char* proposal_kind_name(ProposalKind k) {
+  switch (k) {
+    case ProposalKind::ToolRegister: return "tool.register";
+    case ProposalKind::ToolRollback: return "tool.rollback";
+    case ProposalKind::PersonaChange: return "persona.change";
+    case ProposalKind::CodexAmend: return "codex.amend";
+    case ProposalKind::AdapterActivate: return "adapter.activate";
+  }
+  return "?";
+}
+
+std::optional<ProposalKind> parse_proposal_kind(std::string_view s) {
+  for (auto k : {ProposalKind::ToolRegister, ProposalKind::ToolRollback, ProposalKind::PersonaChange,
+                 ProposalKind::CodexAmend, ProposalKind::AdapterActivate})
+    if (s == proposal_kind_name(k)) return k;
+  return std::nullopt;
+}
+
+const char* proposal_status_name(ProposalStatus s) {
+  switch (s) {
+    case ProposalStatus::Pending: return "pending";
+    case ProposalStatus::Approved: return "approved";
+    case ProposalStatus::Rejected: return "rejected";
+    case ProposalStatus::Applied: return "applied";
+  }
+  return "?";
+}
+
 const char* kind_name(Kind k) {
   switch (k) {
     case Kind::Persona: return "persona";

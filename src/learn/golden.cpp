@@ -244,7 +244,7 @@ std::vector<std::string> unjudged_threads(image::Image& img) {
   while (s.step()) judged.insert(s.text(0));
   std::vector<std::string> out;
   for (auto& t : graph::image_checkpointer(img)->threads())
-    if (t.status == "done" && !judged.count(t.id)) out.push_back(t.id);
+    if (t.is(graph::ThreadStatus::Done) && !judged.count(t.id)) out.push_back(t.id);
   return out;
 }
 

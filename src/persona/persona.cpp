@@ -222,7 +222,7 @@ int64_t propose_change(image::Image& img, const std::string& toml, const std::st
   if (!cur)
     for (auto& b : builtin_specs())
       if (b.name == s.name) before = to_toml(b);
-  return img.propose("persona.change", s.name, {{"before", before}, {"after", toml}, {"why", why}});
+  return img.propose(image::ProposalKind::PersonaChange, s.name, {{"before", before}, {"after", toml}, {"why", why}});
 }
 
 std::string system_prompt(const Spec& s, const codex::Codex& codex) {
