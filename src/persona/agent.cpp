@@ -58,9 +58,12 @@ struct Runtime {
   std::unique_ptr<sandbox::Kernel> kernel;
   std::string kernel_error;
 
+  std::string preamble;  // the image's SYSTEM (an Imagefile's): shared by every persona
+
   Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
     auto c = img.get(image::Kind::Codex, "codex");
     codex = c && !c->removed ? codex::parse_codex(c->content, "the image's codex") : codex::default_codex();
+    preamble = img.setting("system");
   }
 
   Spec spec(const std::string& name) const {
@@ -87,15 +90,32 @@ struct Runtime {
     // Every turn asks: read the two meta keys, not info() (which counts the whole image).
     std::string base_path = img.meta("base_model_path");
     bool base = !base_path.empty() && fs::path(model) == fs::path(base_path);
-    auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
-    if (!a) return {};
-    name = a->name + " v" + std::to_string(a->version);
-    fs::path f = llm::models_dir() / "adapters" / (a->blob_sha256 + ".gguf");
-    if (!fs::exists(f)) {
-      fs::create_directories(f.parent_path());
-      write_file(f, img.blob(a->blob_sha256));
+    auto file_of = [&](const image::Object& a) {
+      fs::path f = llm::models_dir() / "adapters" / (a.blob_sha256 + ".gguf");
+      if (!fs::exists(f)) {
+        fs::create_directories(f.parent_path());
+        write_file(f, img.blob(a.blob_sha256));
+      }
+      return f;
+    };
+    std::vector<llm::Adapter> out;
+    // The image-wide stack (an Imagefile's ADAPTER lines), in order, each with its scale,
+    // on the base model it was built for; then the persona's own adapter.
+    if (base) {
+      json stack = json::parse(img.setting("adapters").empty() ? "[]" : img.setting("adapters"), nullptr, false);
+      if (stack.is_array())
+        for (auto& s : stack) {
+          auto a = img.get(image::Kind::Adapter, s.value("name", ""));
+          if (!a || a->removed) continue;
+          out.push_back({file_of(*a), s.value("scale", 1.0f)});
+          name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
+        }
     }
-    return {{f, 1.0f}};
+    auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
+    if (!a) return out;
+    name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
+    out.push_back({file_of(*a), 1.0f});
+    return out;
   }
 
   // The persona's backend; rebuilt when its adapter changed (an approved adapter is
@@ -120,7 +140,7 @@ struct Runtime {
   json turn(const Spec& p, const json& state, const std::string& kind, const std::string& user,
             const std::string& schema = "", bool stream = false) {
     llm::ChatRequest req;
-    req.messages = {{"system", system_prompt(p, codex)}, {"user", user}};
+    req.messages = {{"system", preamble.empty() ? system_prompt(p, codex) : preamble + "\n\n" + system_prompt(p, codex)}, {"user", user}};
     req.sampling = p.sampling;
     req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
     req.json_schema = schema;
