@@ -58,12 +58,14 @@ struct Runtime {
   std::unique_ptr<sandbox::Kernel> kernel;
   std::string kernel_error;
 
-  std::string preamble;  // the image's SYSTEM (an Imagefile's): shared by every persona
+  std::string preamble;    // the image's SYSTEM (an Imagefile's): shared by every persona
+  std::string parameters;  // the image's sampling defaults (an Imagefile's PARAMETERs), JSON
 
   Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
     auto c = img.get(image::Kind::Codex, "codex");
     codex = c && !c->removed ? codex::parse_codex(c->content, "the image's codex") : codex::default_codex();
     preamble = img.setting("system");
+    parameters = img.setting("parameters");
   }
 
   Spec spec(const std::string& name) const {
@@ -89,7 +91,8 @@ struct Runtime {
   std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model, std::string& name) {
     // Every turn asks: read the two meta keys, not info() (which counts the whole image).
     std::string base_path = img.meta("base_model_path");
-    bool base = !base_path.empty() && fs::path(model) == fs::path(base_path);
+    std::error_code ec;  // the same file, however the model was named (relative, absolute)
+    bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
     auto file_of = [&](const image::Object& a) {
       fs::path f = llm::models_dir() / "adapters" / (a.blob_sha256 + ".gguf");
       if (!fs::exists(f)) {
@@ -141,7 +144,7 @@ struct Runtime {
             const std::string& schema = "", bool stream = false) {
     llm::ChatRequest req;
     req.messages = {{"system", preamble.empty() ? system_prompt(p, codex) : preamble + "\n\n" + system_prompt(p, codex)}, {"user", user}};
-    req.sampling = p.sampling;
+    req.sampling = sampling_for(p, parameters);
     req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
     req.json_schema = schema;
     if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 512);  // the schema bounds the JSON well below this
