@@ -145,6 +145,35 @@ TEST(BuildCli, SystemIsThePreambleOfEveryPersonasPrompt) {
     EXPECT_EQ(t["prompt"][0]["content"].get<std::string>().rfind("Speak like a ship's captain.\n\nYou are ALFRED", 0), 0u) << t.dump();
 }
 
+TEST(BuildCli, PersonasOnTheBaseModelRunWithTheAdapterStackInOrder) {
+  Build b;
+  fs::permissions(b.d.path, fs::perms::others_exec, fs::perm_options::add);
+  fs::copy_file(model("synthetic-llama-tiny.gguf"), b.d / "base.gguf");
+  fs::copy_file(model("synthetic-llama-tiny-lora.gguf"), b.d / "style.gguf");
+  fs::copy_file(model("synthetic-llama-tiny-lora.gguf"), b.d / "domain.gguf");
+  // ALFRED and ROBIN on a scripted model (inline PERSONA blocks), so the route is fixed;
+  // BRICK thinks on the base model through llama.cpp, with the image's adapters.
+  std::string m = "scripted:" + (b.d / "m.jsonl").string();
+  std::ofstream(b.d / "m.jsonl")
+      << json{{"persona", "ALFRED"}, {"match", "routing turn 1 "}, {"text", json{{"next", "BRICK"}, {"brief", "go"}}.dump()}}.dump() << "\n"
+      << json{{"persona", "ROBIN"}, {"text", json{{"verdict", "accept"}, {"reasons", "fine"}}.dump()}}.dump() << "\n"
+      << json{{"persona", "ALFRED"}, {"match", "routing turn 2 "}, {"text", json{{"next", "ANSWER"}, {"brief", "go"}}.dump()}}.dump() << "\n"
+      << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "Done."}}.dump() << "\n";
+  std::ofstream(b.d / "Imagefile") << "FROM base.gguf\nADAPTER style.gguf scale=0.5\nADAPTER domain.gguf scale=0.25\n"
+                                   << "PERSONA \"\"\"\nname = \"ALFRED\"\nrole = \"fixed\"\nsystem = \"You are ALFRED.\"\n"
+                                   << "model = \"" << m << "\"\nactions = [\"route\", \"answer\"]\n\"\"\"\n"
+                                   << "PERSONA \"\"\"\nname = \"ROBIN\"\nrole = \"fixed\"\nsystem = \"You are ROBIN.\"\n"
+                                   << "model = \"" << m << "\"\nactions = [\"critique\"]\n\"\"\"\n";
+  ASSERT_EQ(b.a4ps("build -o agent.a4ps", b.d.path).code, 0);
+  json r = b.a4ps_json("run -i agent.a4ps task -m base.gguf --max-tokens 4", b.d.path);
+  EXPECT_EQ(r["answer"], "Done.");
+  json t = b.a4ps_json("thread show agent.a4ps " + r["thread"].get<std::string>(), b.d.path);
+  std::vector<std::string> brick;
+  for (auto& e : t["latest"]["state"]["transcript"])
+    if (e["persona"] == "BRICK") brick.push_back(e["adapter"]);
+  EXPECT_EQ(brick, std::vector<std::string>{"style v1 + domain v1"});
+}
+
 // The tutor example: every A4PS instruction, with real sandbox tests and real training.
 class TutorBuild : public ::testing::Test {
  protected:

@@ -187,6 +187,29 @@ class Builder {
     return f;
   }
 
+  // sha256 of a file. Large files (models, adapters) are hashed once per size, mtime and
+  // inode, remembered in the cache, so a rebuild does not read gigabytes to find nothing changed.
+  std::string file_sha(const fs::path& p) const {
+    struct stat st {};
+    if (::stat(p.c_str(), &st) != 0 || st.st_size < (1 << 20)) return sha256_file(p);
+    std::string stamp = std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+                        std::to_string(st.st_mtim.tv_nsec) + " " + std::to_string(st.st_ino);
+    fs::path memo = cache_ / "hashes" / sha256_hex(fs::absolute(p).lexically_normal().string());
+    std::error_code ec;
+    if (fs::exists(memo, ec)) {
+      std::string m = read_file(memo);
+      if (m.size() > 65 && m.substr(0, m.size() - 65) == stamp) return m.substr(m.size() - 64);
+    }
+    std::string sum = sha256_file(p);
+    fs::create_directories(memo.parent_path(), ec);
+    try {
+      write_file(memo, stamp + " " + sum);
+    } catch (const Error&) {
+      // only a memo: the next build hashes again
+    }
+    return sum;
+  }
+
   fs::path resolve(const std::string& p) const {
     fs::path x(p);
     return x.is_absolute() ? x : dir_ / x;
@@ -198,7 +221,7 @@ class Builder {
     if (!fs::exists(p, ec))
       fail(a.pos, "file '" + a.text + "' does not exist; expected a path relative to the Imagefile's folder (" + folder() + ")");
     if (!fs::is_regular_file(p, ec)) fail(a.pos, "'" + a.text + "' is not a file; expected a regular file");
-    return {a.text, p, sha256_file(p)};
+    return {a.text, p, file_sha(p)};
   }
 
   // The files an instruction reads, resolved and hashed (this is also where a missing
@@ -221,14 +244,14 @@ class Builder {
         if (::glob(p.c_str(), 0, nullptr, &g) == 0)
           for (size_t k = 0; k < g.gl_pathc; ++k) {
             fs::path f = g.gl_pathv[k];
-            if (fs::is_regular_file(f, ec)) out.push_back({f.lexically_relative(dir_).string(), f, sha256_file(f)});
+            if (fs::is_regular_file(f, ec)) out.push_back({f.lexically_relative(dir_).string(), f, file_sha(f)});
           }
         globfree(&g);
         if (out.empty()) fail(a.pos, "no file matches '" + a.text + "'; expected a pattern that names at least one file");
       } else if (fs::is_directory(p, ec)) {
         for (auto& e : fs::recursive_directory_iterator(p, ec))
           if (e.is_regular_file() && e.path().filename().string()[0] != '.')
-            out.push_back({e.path().lexically_relative(dir_).string(), e.path(), sha256_file(e.path())});
+            out.push_back({e.path().lexically_relative(dir_).string(), e.path(), file_sha(e.path())});
         if (out.empty()) fail(a.pos, "folder '" + a.text + "' holds no files; expected text files to remember");
       } else {
         out.push_back(input(a));
@@ -247,7 +270,7 @@ class Builder {
     FromSource f;
     std::error_code ec;
     auto pinned_file = [&](const fs::path& p) {
-      std::string sum = sha256_file(p);
+      std::string sum = file_sha(p);
       if (!pin.empty() && lower(pin) != sum)
         fail(in.options.at("sha256").pos, "'" + s + "' has sha256 " + sum + "; expected sha256=" + lower(pin) +
                                               " (a changed file, or a wrong checksum in the Imagefile)");
@@ -309,7 +332,7 @@ class Builder {
     // The versions of what can change the result.
     k += "a4ps " A4PS_VERSION "\n";
     if (in.name == "FINETUNE") k += "llama.cpp " A4PS_LLAMA_ID "\n";
-    if (in.name == "TOOL") k += "forge-checks " A4PS_FORGE_SHA256 "\n";
+    if (in.name == "TOOL") k += "sandbox " A4PS_FORGE_SHA256 "\n";
     return sha256_hex(k);
   }
 
