@@ -1,0 +1,105 @@
+// The builder as a library: what a layer's hash sees (and what it does not), a failed step
+// leaving nothing half-written, and write_imagefile reading back exactly through awkward
+// values.
+#include "imagefile/build.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "image/diff.h"
+#include "image/image.h"
+#include "testutil.h"
+
+namespace a4ps::imagefile {
+namespace {
+
+using test::TempDir;
+
+struct Fixture {
+  TempDir d;
+  fs::path cache = d / "cache";
+  BuildResult build(const std::string& recipe, const std::string& out = "out.a4ps") {
+    std::ofstream(d / "Imagefile", std::ios::trunc) << recipe;
+    return imagefile::build({.imagefile = d / "Imagefile", .output = d / out, .cache_dir = cache, .reviewer = "tester"});
+  }
+  static std::vector<bool> cached(const BuildResult& r) {
+    std::vector<bool> out;
+    for (auto& s : r.steps) out.push_back(s.cached);
+    return out;
+  }
+};
+
+TEST(ImagefileBuild, LayersIgnoreLayoutButSeeInstructionsAndFileContents) {
+  Fixture f;
+  std::ofstream(f.d / "a.md") << "The owl hunts at night.\n";
+  auto first = f.build("FROM scratch\nMEMORY a.md\nLABEL x y\n");
+  EXPECT_EQ(Fixture::cached(first), (std::vector<bool>{false, false, false}));
+  // Comments, blank lines, spacing and instruction case change nothing.
+  auto same = f.build("# the same recipe\nfrom   scratch\n\nmemory   a.md\nLABEL x y\n");
+  EXPECT_EQ(Fixture::cached(same), (std::vector<bool>{true, true, true}));
+  EXPECT_EQ(same.layer, first.layer);
+  // A changed value rebuilds that layer and those after it.
+  EXPECT_EQ(Fixture::cached(f.build("FROM scratch\nMEMORY a.md\nLABEL x z\n")), (std::vector<bool>{true, true, false}));
+  // So does a changed file, even under the same name.
+  std::ofstream(f.d / "a.md", std::ios::app) << "It sleeps by day.\n";
+  auto changed = f.build("FROM scratch\nMEMORY a.md\nLABEL x y\n");
+  EXPECT_EQ(Fixture::cached(changed), (std::vector<bool>{true, false, false}));
+  EXPECT_NE(changed.layer, first.layer);
+  auto img = image::Image::open(f.d / "out.a4ps", {.read_only = true});
+  EXPECT_EQ(img.info().counts.memories, 1);
+  EXPECT_EQ(img.setting("label.x"), "y");
+  EXPECT_TRUE(img.check().ok);
+}
+
+TEST(ImagefileBuild, AFailedStepLeavesNoFileAndTheLayersBeforeItStayUsable) {
+  Fixture f;
+  std::string err;
+  try {
+    f.build("FROM scratch\nLABEL a b\nPERSONA \"\"\"\nname = \"X\"\n\"\"\"\n");
+  } catch (const ParseError& e) {
+    err = e.what();
+    EXPECT_EQ(e.pos.line, 3);
+  }
+  EXPECT_NE(err.find("Imagefile:3:1: error: PERSONA failed: the proposed persona: a persona needs 'role'"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(f.d / "out.a4ps"));
+  int layers = 0;
+  for (auto& e : fs::directory_iterator(f.cache / "layers")) {
+    EXPECT_EQ(e.path().string().find(".tmp"), std::string::npos) << e.path();
+    layers += e.path().extension() == ".a4ps";
+  }
+  EXPECT_EQ(layers, 2);
+  auto fixed = f.build("FROM scratch\nLABEL a b\nPERSONA \"\"\"\nname = \"X\"\nrole = \"r\"\nsystem = \"s\"\n\"\"\"\n");
+  EXPECT_EQ(Fixture::cached(fixed), (std::vector<bool>{true, true, false}));
+  // The persona is a proposal the builder approved, in the image's own log.
+  auto img = image::Image::open(f.d / "out.a4ps", {.read_only = true});
+  auto ps = img.proposals();
+  ASSERT_EQ(ps.size(), 1u);
+  EXPECT_EQ(ps[0].reviewer, "tester");
+  EXPECT_EQ(ps[0].reason, "built from Imagefile " + fixed.imagefile_sha256);
+}
+
+TEST(ImagefileBuild, WriteImagefileReadsBackAwkwardValuesExactly) {
+  Fixture f;
+  std::ofstream(f.d / "notes.md") << "one\n\n" << std::string(3000, 'x') << "\n\ntwo\n";  // several chunks
+  f.build("FROM ollama:some-model\n"
+          "SYSTEM \"ends with a quote \\\"\"\n"
+          "TEMPLATE \"has \\\"\\\"\\\" inside\\nand lines\"\n"
+          "PARAMETER stop \"<|a|>\"\nPARAMETER stop \"b c\"\nPARAMETER temperature 0.70\nPARAMETER mirostat true\n"
+          "MESSAGE user \"\"\"\n  indented\n\"\"\"\n"
+          "LICENSE one\nLICENSE \"\"\"\ntwo\n\"\"\"\n"
+          "MEMORY notes.md source=\"my notes\"\n"
+          "SETTING colour \"=red\"\nLABEL \"k.1\" \"#1\"\n");
+  fs::path recipe = write_imagefile(image::Image::open(f.d / "out.a4ps", {.read_only = true}), f.d / "shown");
+  imagefile::build({.imagefile = recipe, .output = f.d / "back.a4ps", .cache_dir = f.cache});
+  auto a = image::Image::open(f.d / "out.a4ps", {.read_only = true}), b = image::Image::open(f.d / "back.a4ps", {.read_only = true});
+  auto r = image::diff(a, b);
+  EXPECT_TRUE(r.empty()) << r.to_text() << read_file(recipe);
+  EXPECT_GE(a.info().counts.memories, 3);
+  EXPECT_EQ(b.setting("model"), "ollama:some-model");
+  EXPECT_EQ(b.setting("system"), "ends with a quote \"");
+  EXPECT_EQ(nlohmann::json::parse(b.setting("parameters"))["mirostat"], true);
+}
+
+}  // namespace
+}  // namespace a4ps::imagefile
