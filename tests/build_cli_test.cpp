@@ -326,6 +326,14 @@ TEST(BuildCli, AUrlNeedsNoNetworkWhenRefusedAndAnUnreachableHostIsOneLine) {
   EXPECT_EQ(r.err.rfind("Imagefile:1:6: error: pulling http://127.0.0.1:9/m.gguf failed (", 0), 0u) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(leftovers(b.d.path), std::vector<std::string>{});
+  // A model already downloaded with that name and checksum is used as it is: no fetch.
+  fs::create_directories(b.cache / "models");
+  fs::copy_file(model("synthetic-llama-tiny.gguf"), b.cache / "models" / "m.gguf");
+  std::string sum = sha256_file(b.cache / "models" / "m.gguf");
+  std::ofstream(b.d / "Imagefile", std::ios::trunc) << "FROM http://127.0.0.1:9/m.gguf sha256=" << sum << "\n";
+  r = b.a4ps("build -o out.a4ps", b.d.path);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(image::Image::open(b.d / "out.a4ps", {.read_only = true}).info().base_model_sha256, sum);
 }
 
 TEST(BuildCli, TagsAreImagesToBuildFromCyclesAreRefusedAndPruneFreesTheRest) {

@@ -372,6 +372,15 @@ class Builder {
         break;
       case FromKind::Url: {
         // A verified download lands in the model folder once; a cached layer never fetches.
+        // A file of that name and checksum already in the model folder is the download.
+        std::string name = f.spec.substr(f.spec.rfind('/') + 1);
+        name = name.substr(0, name.find('?'));
+        fs::path have = llm::models_dir() / name;
+        std::error_code ec;
+        if (!name.empty() && fs::is_regular_file(have, ec) && file_sha(have) == lower(in.opt("sha256"))) {
+          co.base_model = have;
+          break;
+        }
         llm::PullResult r;
         try {
           r = llm::pull_model(f.spec, {.sha256 = lower(in.opt("sha256"))});
