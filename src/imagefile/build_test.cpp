@@ -9,12 +9,20 @@
 
 #include "image/diff.h"
 #include "image/image.h"
+#include "memory/memory.h"
 #include "testutil.h"
 
 namespace a4ps::imagefile {
 namespace {
 
 using test::TempDir;
+
+std::vector<std::string> memory_sources_of(const fs::path& img) {
+  std::vector<std::string> out;
+  auto im = image::Image::open(img, {.read_only = true});
+  for (auto& s : memory::sources(im)) out.push_back(s.source);
+  return out;
+}
 
 struct Fixture {
   TempDir d;
@@ -77,6 +85,44 @@ TEST(ImagefileBuild, AFailedStepLeavesNoFileAndTheLayersBeforeItStayUsable) {
   ASSERT_EQ(ps.size(), 1u);
   EXPECT_EQ(ps[0].reviewer, "tester");
   EXPECT_EQ(ps[0].reason, "built from Imagefile " + fixed.imagefile_sha256);
+}
+
+TEST(ImagefileBuild, MemoryTakesAFolderOrAGlobAndFromTakesAnotherImage) {
+  Fixture f;
+  fs::create_directories(f.d / "notes" / "deep");
+  std::ofstream(f.d / "notes" / "a.md") << "alpha\n";
+  std::ofstream(f.d / "notes" / "b.txt") << "beta\n";
+  std::ofstream(f.d / "notes" / "deep" / "c.md") << "gamma\n";
+  std::ofstream(f.d / "notes" / ".hidden") << "not me\n";
+  f.build("FROM scratch\nMEMORY notes/*.md\n", "glob.a4ps");
+  f.build("FROM scratch\nMEMORY notes\n", "dir.a4ps");
+  auto sources = [&](const std::string& img) {
+    std::vector<std::string> out;
+    for (auto& s : memory_sources_of(f.d / img)) out.push_back(s);
+    return out;
+  };
+  EXPECT_EQ(sources("glob.a4ps"), (std::vector<std::string>{"notes/a.md"}));
+  EXPECT_EQ(sources("dir.a4ps"), (std::vector<std::string>{"notes/a.md", "notes/b.txt", "notes/deep/c.md"}));
+  std::string err;
+  try {
+    f.build("FROM scratch\nMEMORY notes/*.pdf\n", "none.a4ps");
+  } catch (const ParseError& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("Imagefile:2:8: error: no file matches 'notes/*.pdf'"), std::string::npos) << err;
+  // FROM an image file: the new image starts as a copy of it.
+  f.build("FROM dir.a4ps\nLABEL on top\n", "child.a4ps");
+  EXPECT_EQ(sources("child.a4ps").size(), 3u);
+  EXPECT_EQ(image::Image::open(f.d / "child.a4ps", {.read_only = true}).setting("label.on"), "top");
+  // SETTING may not write what an instruction of its own owns.
+  try {
+    f.build("FROM scratch\nSETTING system hi\n", "bad.a4ps");
+    FAIL();
+  } catch (const ParseError& e) {
+    EXPECT_NE(std::string(e.what()).find("Imagefile:2:9: error: setting 'system' belongs to its own instruction; expected SYSTEM"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(f.d / "bad.a4ps"));
 }
 
 TEST(ImagefileBuild, WriteImagefileReadsBackAwkwardValuesExactly) {
