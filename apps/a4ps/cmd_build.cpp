@@ -11,6 +11,7 @@ namespace a4ps::cli {
 void add_build_commands(CLI::App& app, Globals& g) {
   static imagefile::BuildOptions o;
   static std::string file = "Imagefile", out, sandbox;
+  static bool line_open = false;  // a step's line is printed, its time not yet
   auto* b = sub(&app, "build", "build an image from an Imagefile (a superset of Ollama's Modelfile), layer by layer, cached");
   b->require_subcommand(0, 1);
   b->add_option("-f,--file", file, "the recipe")->capture_default_str();
@@ -32,17 +33,24 @@ void add_build_commands(CLI::App& app, Globals& g) {
     o.imagefile = file;
     o.output = out;
     o.sandbox = sandbox;
-    if (!g.json)
+    if (!g.json) {
+      // The step's name first, so a long step (FINETUNE) shows what it is doing.
+      o.on_start = [](const imagefile::Step& s) {
+        std::cout << "step " << s.index << "/" << s.total << " " << s.text << std::flush;
+        line_open = true;
+      };
       o.on_step = [](const imagefile::Step& s) {
+        line_open = false;
         char secs[32];
         std::snprintf(secs, sizeof secs, "%.2f s", s.seconds);
-        std::cout << "step " << s.index << "/" << s.total << " " << s.text << " (" << (s.cached ? "cached" : secs) << ")"
-                  << std::endl;
+        std::cout << " (" << (s.cached ? "cached" : secs) << ")" << std::endl;
       };
+    }
     imagefile::BuildResult r;
     try {
       r = imagefile::build(o);
     } catch (const imagefile::ParseError& e) {
+      if (line_open) std::cout << std::endl;  // end the step line it interrupted
       // Located like a compiler's message (FILE:LINE:COL: error: ...), so editors can jump to it.
       std::cerr << e.what() << std::endl;
       std::exit(1);

@@ -109,7 +109,7 @@ json read_json(const fs::path& p) {
 
 class Builder {
  public:
-  Builder(const BuildOptions& o) : o_(o) {
+  explicit Builder(const BuildOptions& o) : o_(o) {
     file_ = o.imagefile.string();
     dir_ = o.imagefile.has_parent_path() ? o.imagefile.parent_path() : fs::path(".");
     cache_ = o.cache_dir.empty() ? cache_dir() : o.cache_dir;
@@ -156,8 +156,9 @@ class Builder {
       std::string key = layer_key(parent, in, identity, inputs);
       fs::path layer = layers_ / (key + ".a4ps");
       Step st{static_cast<int>(i + 1), static_cast<int>(ins.size()), in.display(), key, false, 0};
-      if (!o_.no_cache && fs::exists(layer, ec)) {
-        st.cached = true;
+      st.cached = !o_.no_cache && fs::exists(layer, ec);
+      if (o_.on_start) o_.on_start(st);
+      if (st.cached) {
         ++res.cached;
       } else {
         make_layer(in, from, inputs, parent, layer, key);

@@ -40,7 +40,8 @@ struct BuildOptions {
   std::string reviewer;      // default: the OS user running the build
   std::string sandbox;       // TOOL tests: gvisor | bwrap (default: the strongest that works)
   int threads = 0;           // FINETUNE: CPU threads (0: all)
-  std::function<void(const Step&)> on_step;  // after each step
+  std::function<void(const Step&)> on_start;  // before each step (cached already known)
+  std::function<void(const Step&)> on_step;   // after each step, with its time
 };
 
 struct BuildResult {
@@ -53,8 +54,9 @@ struct BuildResult {
 // Where layers and tags live: $A4PS_CACHE/build, else ~/.cache/a4ps/build.
 fs::path cache_dir();
 
-// Builds; throws ParseError for a recipe that does not parse and Error ("FILE:L:C: error:
-// ...") for a step that fails. A failed build leaves no output and no temporary file.
+// Builds. A recipe that does not parse, or a step that fails, throws ParseError (one line,
+// "FILE:LINE:COL: error: what; what was expected"); a failed build leaves no output and no
+// temporary file (the layers of the steps before it stay cached).
 BuildResult build(const BuildOptions& opts);
 
 struct PruneResult {
