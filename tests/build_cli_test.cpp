@@ -214,6 +214,10 @@ TEST_F(TutorBuild, BuildsRebuildsFromTheCacheAndFromAChangedMemoryOnAndRoundTrip
       EXPECT_EQ(p.reason, "built from Imagefile " + first["imagefile_sha256"].get<std::string>());
     }
   }
+  // Memories are embedded with the base model, so search finds them by meaning too.
+  json mem_ls = b.a4ps_json("memory ls " + q(img_path), dir);
+  ASSERT_EQ(mem_ls.size(), 2u);
+  for (auto& m : mem_ls) EXPECT_EQ(m["embedded"], m["chunks"]) << m.dump();
   auto trained = events_of(img_path, "learn.trained");
   ASSERT_EQ(trained.size(), 1u);
   // The tool really ran its tests in the sandbox.

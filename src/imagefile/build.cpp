@@ -22,6 +22,7 @@
 #include "image/image.h"
 #include "learn/learn.h"
 #include "llm/llm.h"
+#include "llm/model_manager.h"
 #include "memory/memory.h"
 #include "persona/persona.h"
 #include "sandbox/sandbox.h"
@@ -332,7 +333,7 @@ class Builder {
     for (auto& f : inputs) k += "file " + f.name + " " + f.sha256 + "\n";
     // The versions of what can change the result.
     k += "a4ps " A4PS_VERSION "\n";
-    if (in.name == "FINETUNE") k += "llama.cpp " A4PS_LLAMA_ID "\n";
+    if (in.name == "FINETUNE" || in.name == "MEMORY") k += "llama.cpp " A4PS_LLAMA_ID "\n";  // training, embeddings
     if (in.name == "TOOL") k += "sandbox " A4PS_FORGE_SHA256 "\n";
     return sha256_hex(k);
   }
@@ -473,9 +474,24 @@ class Builder {
     } else if (n == "TOOL") {
       add_tool(in, img, inputs);
     } else if (n == "MEMORY") {
+      // Embedded with the image's base GGUF, as `a4ps memory add` would (never a remote
+      // model: a build needs no network); without one, full-text only.
+      std::unique_ptr<llm::ModelManager> mm;
+      memory::Embedder emb;
+      fs::path base = img.meta("base_model_path");
+      std::error_code ec;
+      if (!base.empty() && fs::is_regular_file(base, ec)) {
+        mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_threads = o_.threads});
+        emb = memory::model_embedder(base.string(), *mm);
+      }
       for (auto& f : inputs) {
-        std::string source = in.opt("source", f.name);
-        memory::add_text(img, memory::read_text_file(f.path), source, {});
+        std::string source = in.opt("source", f.name), text = memory::read_text_file(f.path);
+        try {
+          memory::add_text(img, text, source, emb);
+        } catch (const memory::EmbedError&) {
+          emb = {};  // this model does not embed: the text still counts
+          memory::add_text(img, text, source, emb);
+        }
       }
     } else if (n == "ADAPTER") {
       std::string bytes = read_file(inputs.at(0).path);
