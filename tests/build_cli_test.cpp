@@ -218,6 +218,10 @@ TEST_F(TutorBuild, BuildsRebuildsFromTheCacheAndFromAChangedMemoryOnAndRoundTrip
   json mem_ls = b.a4ps_json("memory ls " + q(img_path), dir);
   ASSERT_EQ(mem_ls.size(), 2u);
   for (auto& m : mem_ls) EXPECT_EQ(m["embedded"], m["chunks"]) << m.dump();
+  // The build says what it approved, and as whom.
+  ASSERT_EQ(first["approvals"].size(), 4u);
+  EXPECT_EQ(first["approvals"][2]["kind"], "tool.register");
+  EXPECT_EQ(first["approvals"][2]["reviewer"], os_user());
   auto trained = events_of(img_path, "learn.trained");
   ASSERT_EQ(trained.size(), 1u);
   // The tool really ran its tests in the sandbox.

@@ -59,9 +59,17 @@ void add_build_commands(CLI::App& app, Globals& g) {
     for (auto& s : r.steps)
       steps.push_back({{"index", s.index}, {"instruction", s.text}, {"layer", s.layer}, {"cached", s.cached}, {"seconds", s.seconds}});
     std::string where = out.empty() ? "tag " + o.tag : out + (o.tag.empty() ? "" : " (tag " + o.tag + ")");
-    emit(g, {{"layer", r.layer}, {"imagefile_sha256", r.imagefile_sha256}, {"output", out}, {"tag", o.tag}, {"cached", r.cached}, {"steps", steps}},
-         "built " + where + ": layer " + short_hash(r.layer) + ", " + std::to_string(r.cached) + " of " +
-             std::to_string(r.steps.size()) + " steps cached\n");
+    nlohmann::json approvals = nlohmann::json::array();
+    std::string approved;
+    for (auto& a : r.approvals) {
+      approvals.push_back({{"proposal", a.proposal}, {"kind", a.kind}, {"target", a.target}, {"reviewer", a.reviewer}, {"reason", a.reason}});
+      approved += "  #" + std::to_string(a.proposal) + " " + a.kind + " " + a.target + ": approved by " + a.reviewer + " (" + a.reason + ")\n";
+    }
+    emit(g, {{"layer", r.layer}, {"imagefile_sha256", r.imagefile_sha256}, {"output", out}, {"tag", o.tag}, {"cached", r.cached},
+             {"steps", steps}, {"approvals", approvals}},
+         (approved.empty() ? "" : "self-modifications, each a proposal in the image's audit log:\n" + approved) + "built " + where +
+             ": layer " + short_hash(r.layer) + ", " + std::to_string(r.cached) + " of " + std::to_string(r.steps.size()) +
+             " steps cached\n");
   });
 }
 

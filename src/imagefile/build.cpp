@@ -171,6 +171,8 @@ class Builder {
     }
     res.layer = parent;
     fs::path last = layers_ / (parent + ".a4ps");
+    for (auto& p : image::Image::open(last, {.read_only = true}).proposals())
+      res.approvals.push_back({p.id, p.kind, p.target, p.reviewer, p.reason});
     if (!o_.output.empty()) write_output(last);
     if (!o_.tag.empty())
       write_file(tags_ / (o_.tag + ".json"),

@@ -44,11 +44,17 @@ struct BuildOptions {
   std::function<void(const Step&)> on_step;   // after each step, with its time
 };
 
+struct Approval {
+  int64_t proposal = 0;
+  std::string kind, target, reviewer, reason;
+};
+
 struct BuildResult {
   std::string layer;           // the final layer's hash
   std::string imagefile_sha256;
   std::vector<Step> steps;
   int cached = 0;
+  std::vector<Approval> approvals;  // the self-modifications in the image, as approved
 };
 
 // Where layers and tags live: $A4PS_CACHE/build, else ~/.cache/a4ps/build.
