@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "image/image.h"
+#include "sandbox/sandbox.h"
 #include "testutil.h"
 
 namespace a4ps::test {
@@ -42,7 +43,15 @@ struct Build {
 
 std::string os_user() { return run("id -un").out.substr(0, run("id -un").out.find('\n')); }
 
-bool sandbox_works() { return std::system("command -v bwrap >/dev/null || command -v runsc >/dev/null") == 0; }
+// Whether any sandbox provider really runs Python here (what TOOL needs).
+bool sandbox_works() {
+  try {
+    sandbox::strongest();
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
 
 // Files in dir whose names hold one of the words of a half-written output.
 std::vector<std::string> leftovers(const fs::path& dir) {
@@ -178,7 +187,7 @@ TEST(BuildCli, PersonasOnTheBaseModelRunWithTheAdapterStackInOrder) {
 class TutorBuild : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!sandbox_works()) GTEST_SKIP() << "no sandbox (bubblewrap or gVisor) is installed; TOOL tests cannot run";
+    if (!sandbox_works()) GTEST_SKIP() << "no sandbox works here (see `a4ps doctor`); TOOL tests cannot run";
     fs::permissions(b.d.path, fs::perms::others_exec, fs::perm_options::add);  // `tool run`'s workspace is beside the image
     copy_tree(kExamples / "tutor", dir);
     fs::copy_file(model("synthetic-llama-tiny.gguf"), dir / "base.gguf");
