@@ -294,7 +294,11 @@ class Builder {
       } else if (starts_with_bytes(p, std::string("SQLite format 3\0", 16))) {
         if (!o_.output.empty() && fs::exists(o_.output, ec) && fs::equivalent(p, o_.output, ec))
           fail(a.pos, "FROM cycle: the image is built FROM its own output " + s + "; expected FROM another image");
-        f = {FromKind::ImageFile, s, p, "image " + pinned_file(p)};
+        // An image in use may hold changes in its WAL: name its state by identity, the
+        // head of its event chain (every change appends an event) and its checkpoints.
+        if (!pin.empty()) pinned_file(p);
+        auto i = image::Image::open(p, {.read_only = true}).info();
+        f = {FromKind::ImageFile, s, p, "image " + i.id + " " + i.head_hash + " " + std::to_string(i.counts.checkpoints)};
       } else {
         fail(a.pos, "'" + s + "' is neither a GGUF model nor an a4ps image; expected FROM MODEL.gguf or IMAGE.a4ps");
       }

@@ -114,6 +114,15 @@ TEST(ImagefileBuild, MemoryTakesAFolderOrAGlobAndFromTakesAnotherImage) {
   f.build("FROM dir.a4ps\nLABEL on top\n", "child.a4ps");
   EXPECT_EQ(sources("child.a4ps").size(), 3u);
   EXPECT_EQ(image::Image::open(f.d / "child.a4ps", {.read_only = true}).setting("label.on"), "top");
+  // A change to that image (here while it is open, so still in its WAL) rebuilds from FROM.
+  {
+    auto parent = image::Image::open(f.d / "dir.a4ps");
+    parent.set_setting("mood", "curious");
+    auto again = f.build("FROM dir.a4ps\nLABEL on top\n", "child2.a4ps");
+    EXPECT_EQ(Fixture::cached(again), (std::vector<bool>{false, false}));
+    EXPECT_EQ(image::Image::open(f.d / "child2.a4ps", {.read_only = true}).setting("mood"), "curious");
+  }
+  EXPECT_EQ(Fixture::cached(f.build("FROM dir.a4ps\nLABEL on top\n", "child3.a4ps")), (std::vector<bool>{true, true}));
   // SETTING may not write what an instruction of its own owns.
   try {
     f.build("FROM scratch\nSETTING system hi\n", "bad.a4ps");
