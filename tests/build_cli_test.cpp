@@ -137,10 +137,11 @@ TEST(BuildCli, SeveralAdaptersKeepTheirOrderAndScaleAndAreApprovedByTheBuilder) 
   for (auto& p : img.proposals()) EXPECT_EQ(p.status, "applied");
 }
 
-TEST(BuildCli, SystemIsThePreambleOfEveryPersonasPrompt) {
+TEST(BuildCli, SystemIsThePreambleOfEveryPersonasPromptAndMessagesAreTheSeedConversation) {
   Build b;
   fs::permissions(b.d.path, fs::perms::others_exec, fs::perm_options::add);
-  std::ofstream(b.d / "Imagefile") << "FROM scratch\nSYSTEM Speak like a ship's captain.\n";
+  std::ofstream(b.d / "Imagefile") << "FROM scratch\nSYSTEM Speak like a ship's captain.\n"
+                                   << "MESSAGE user Is Toronto in Canada?\nMESSAGE assistant Aye, it is.\n";
   ASSERT_EQ(b.a4ps("build -o agent.a4ps", b.d.path).code, 0);
   std::ofstream(b.d / "m.jsonl")
       << json{{"persona", "ALFRED"}, {"match", "routing turn 1 "}, {"text", json{{"next", "ANSWER"}, {"brief", "go"}}.dump()}}.dump() << "\n"
@@ -150,8 +151,11 @@ TEST(BuildCli, SystemIsThePreambleOfEveryPersonasPrompt) {
   json t = b.a4ps_json("thread show agent.a4ps " + r["thread"].get<std::string>(), b.d.path);
   auto& tr = t["latest"]["state"]["transcript"];
   ASSERT_GE(tr.size(), 2u);
-  for (auto& t : tr)
+  for (auto& t : tr) {
     EXPECT_EQ(t["prompt"][0]["content"].get<std::string>().rfind("Speak like a ship's captain.\n\nYou are ALFRED", 0), 0u) << t.dump();
+    EXPECT_EQ(t["prompt"][1]["content"].get<std::string>().rfind("Earlier, the user asked: Is Toronto in Canada?\nYou answered: Aye, it is.\n", 0), 0u)
+        << t.dump();
+  }
 }
 
 TEST(BuildCli, PersonasOnTheBaseModelRunWithTheAdapterStackInOrder) {

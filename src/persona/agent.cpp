@@ -60,12 +60,23 @@ struct Runtime {
 
   std::string preamble;    // the image's SYSTEM (an Imagefile's): shared by every persona
   std::string parameters;  // the image's sampling defaults (an Imagefile's PARAMETERs), JSON
+  json seed = json::array();  // the image's seed conversation: [{task, answer}]
 
   Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
     auto c = img.get(image::Kind::Codex, "codex");
     codex = c && !c->removed ? codex::parse_codex(c->content, "the image's codex") : codex::default_codex();
     preamble = img.setting("system");
     parameters = img.setting("parameters");
+    // The image's seed conversation (an Imagefile's MESSAGE lines): system messages join
+    // the preamble, each user message and the assistant reply after it are an earlier exchange.
+    json msgs = json::parse(img.setting("messages").empty() ? "[]" : img.setting("messages"), nullptr, false);
+    if (msgs.is_array())
+      for (size_t i = 0; i < msgs.size(); ++i) {
+        std::string role = msgs[i].value("role", ""), content = msgs[i].value("content", "");
+        if (role == "system") preamble += (preamble.empty() ? "" : "\n\n") + content;
+        else if (role == "user") seed.push_back({{"task", content}, {"answer", ""}});
+        else if (role == "assistant" && !seed.empty() && seed.back()["answer"] == "") seed.back()["answer"] = content;
+      }
   }
 
   Spec spec(const std::string& name) const {
@@ -201,10 +212,13 @@ struct Runtime {
     return out.empty() ? "- nothing yet\n" : out;
   }
 
-  static std::string conversation(const json& state) {
+  // The seed conversation, then the newest exchanges of this one.
+  std::string conversation(const json& state) const {
     std::string out;
     auto h = state.value("history", json::array());
     size_t from = h.size() > 3 ? h.size() - 3 : 0;
+    for (auto& e : seed)
+      out += "Earlier, the user asked: " + clip(e.value("task", ""), 300) + "\nYou answered: " + clip(e.value("answer", ""), 500) + "\n";
     for (size_t i = from; i < h.size(); ++i)
       out += "Earlier, the user asked: " + clip(h[i].value("task", ""), 300) + "\nYou answered: " +
              clip(h[i].value("answer", ""), 500) + "\n";
@@ -265,7 +279,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
     choices.push_back("ANSWER");
     if (turns > rt->opts.max_turns)
       return json{{"route", {{"next", "ANSWER"}, {"brief", "the turn limit is reached"}, {"parsed", true}}}, {"turns", turns}};
-    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
+    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
                        "- ANSWER: you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
                        "\nThis is routing turn " + std::to_string(turns) + " of at most " + std::to_string(rt->opts.max_turns) +
                        ". Reply with JSON: {\"next\": one of the names above, \"brief\": one sentence for them}.";
@@ -282,7 +296,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   // BRICK works: writes code and runs it, or reasons in steps.
   g.node("brick", [rt](const json& s, NodeContext&) {
     Spec brick = rt->spec("BRICK");
-    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
+    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
     bool revising = s["critique"].is_object() && s["critique"].value("back_to_brick", false);
     if (!revising && s["route"].is_object()) user += "ALFRED asks: " + s["route"].value("brief", "") + "\n";
     if (s["notes"].is_object()) user += "\nBABS found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
@@ -411,7 +425,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   // ALFRED closes: the answer, from what the others did.
   g.node("answer", [rt](const json& s, NodeContext&) {
     Spec alfred = rt->spec("ALFRED");
-    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
+    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
                        Runtime::story(s);
     if (s["notes"].is_object())
       for (auto& h : s["notes"].value("hits", json::array()))
