@@ -322,10 +322,12 @@ class Builder {
       if (!fs::exists(layers_ / (layer + ".a4ps"), ec))
         fail(a.pos, "tag '" + s + "' names a layer that is no longer in the cache; expected a tag that exists (build it again)");
       f = {FromKind::Tag, s, layers_ / (layer + ".a4ps"), "tag " + layer};
-    } else if (s.find('/') != std::string::npos || s.ends_with(".gguf") || s.ends_with(".a4ps") || s.rfind(".", 0) == 0) {
+    } else if (s.rfind(".", 0) == 0 || s.rfind("/", 0) == 0 || s.rfind("~", 0) == 0 || s.ends_with(".gguf") ||
+               s.ends_with(".a4ps") || s.ends_with(".bin") || s.ends_with(".safetensors")) {
       fail(a.pos, "'" + s + "' does not exist; expected a GGUF or image path relative to the Imagefile's folder, a tag, ollama:NAME or a URL");
     } else {
-      // A bare model name, as in Ollama's own Modelfiles (FROM llama3.2): an Ollama model.
+      // A model name, as Ollama reads one when no such file exists (FROM llama3.2,
+      // FROM hf.co/owner/repo:Q4_K_M): an Ollama model.
       f = {FromKind::Ollama, "ollama:" + s, {}, "ollama ollama:" + s};
     }
     if (!pin.empty() && (f.kind == FromKind::Scratch || f.kind == FromKind::Ollama))

@@ -134,6 +134,23 @@ TEST(ImagefileBuild, MemoryTakesAFolderOrAGlobAndFromTakesAnotherImage) {
   EXPECT_FALSE(fs::exists(f.d / "bad.a4ps"));
 }
 
+TEST(ImagefileBuild, FromANameThatIsNoFileIsAnOllamaModelAsInOllama) {
+  Fixture f;
+  for (std::string name : {"llama3.2", "llama3.2:1b", "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M", "ollama:qwen2.5"}) {
+    f.build("FROM " + name + "\n", "o.a4ps");
+    EXPECT_EQ(image::Image::open(f.d / "o.a4ps", {.read_only = true}).setting("model"),
+              name.rfind("ollama:", 0) == 0 ? name : "ollama:" + name);
+  }
+  for (std::string path : {"./m.gguf", "models/m.gguf", "/nowhere/m", "img.a4ps"}) {
+    try {
+      f.build("FROM " + path + "\n", "p.a4ps");
+      ADD_FAILURE() << path;
+    } catch (const ParseError& e) {
+      EXPECT_NE(std::string(e.what()).find("'" + path + "' does not exist"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(ImagefileBuild, WriteImagefileReadsBackAwkwardValuesExactly) {
   Fixture f;
   std::ofstream(f.d / "notes.md") << "one\n\n" << std::string(3000, 'x') << "\n\ntwo\n";  // several chunks
