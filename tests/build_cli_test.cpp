@@ -218,6 +218,8 @@ TEST_F(TutorBuild, BuildsRebuildsFromTheCacheAndFromAChangedMemoryOnAndRoundTrip
     EXPECT_EQ(img.info().counts.memories, 2);
     EXPECT_EQ(img.setting("label.title"), "Maths tutor");
     EXPECT_EQ(img.setting("max_rounds"), "2");
+    EXPECT_EQ(img.info().name, "tutor");  // named after its file, an identity of its own
+    EXPECT_FALSE(img.info().parent_id.empty());
     // Four self-modifications, each approved by the OS user with the recipe's hash.
     auto ps = img.proposals();
     ASSERT_EQ(ps.size(), 4u);

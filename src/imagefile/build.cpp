@@ -598,7 +598,9 @@ class Builder {
     fs::path tmp = out;
     tmp += ".tmp-build-" + random_id().substr(0, 12);
     try {
-      image::Image::open(layer, {.read_only = true}).save_as(tmp);
+      // The output is an image of its own: a new identity named after its file, whose
+      // recorded parent is the build (every layer carries the FROM layer's identity).
+      image::fork(layer, tmp, out.stem().string());
       std::error_code ec;
       remove_image_files(out, true);
       fs::rename(tmp, out, ec);
