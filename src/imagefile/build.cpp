@@ -4,7 +4,9 @@
 // renamed when complete, so a failed step leaves nothing behind.
 #include "imagefile/build.h"
 
+#include <fcntl.h>
 #include <glob.h>
+#include <sys/file.h>
 #include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -102,6 +104,28 @@ struct FromSource {
   std::string identity;  // what the layer hash sees
 };
 
+// Builds share the cache; prune needs it to itself (it would delete a layer a running
+// build has just made and not yet tagged). An flock on CACHE/lock, released on close.
+class CacheLock {
+ public:
+  CacheLock(const fs::path& cache, bool exclusive) {
+    std::error_code ec;
+    fs::create_directories(cache, ec);
+    fd_ = ::open((cache / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error("cannot open " + (cache / "lock").string() + "; check the build cache's permissions");
+    if (::flock(fd_, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH) != 0) {
+      ::close(fd_);
+      throw Error("a build is using the cache " + cache.string() + "; prune when it has finished");
+    }
+  }
+  ~CacheLock() { ::close(fd_); }
+  CacheLock(const CacheLock&) = delete;
+  CacheLock& operator=(const CacheLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 json read_json(const fs::path& p) {
   json j = json::parse(read_file(p), nullptr, false);
   if (j.is_discarded()) throw Error(p.string() + " is not valid JSON (the build cache is damaged); remove it and build again");
@@ -139,6 +163,7 @@ class Builder {
     fs::create_directories(layers_, ec);
     fs::create_directories(tags_, ec);
     if (ec) throw Error("cannot create the build cache " + cache_.string() + ": " + ec.message());
+    CacheLock lock(cache_, false);
 
     std::string parent, from_tag;
     for (size_t i = 0; i < ins.size(); ++i) {
@@ -640,6 +665,8 @@ PruneResult prune(const fs::path& cache) {
   fs::path c = cache.empty() ? cache_dir() : cache;
   PruneResult r;
   std::error_code ec;
+  if (!fs::is_directory(c, ec)) return r;
+  CacheLock lock(c, true);
   std::set<std::string> keep;
   if (fs::is_directory(c / "tags", ec))
     for (auto& e : fs::directory_iterator(c / "tags", ec)) {

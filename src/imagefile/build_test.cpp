@@ -134,6 +134,24 @@ TEST(ImagefileBuild, MemoryTakesAFolderOrAGlobAndFromTakesAnotherImage) {
   EXPECT_FALSE(fs::exists(f.d / "bad.a4ps"));
 }
 
+TEST(ImagefileBuild, PruneWaitsForNoBuildAndKeepsWhatTagsReach) {
+  Fixture f;
+  std::ofstream(f.d / "Imagefile") << "FROM scratch\nLABEL a b\n";
+  build({.imagefile = f.d / "Imagefile", .tag = "t", .cache_dir = f.cache});
+  f.build("FROM scratch\nLABEL a c\n");  // an untagged layer
+  // While a build is running (here: paused at its first step), prune refuses.
+  std::string during;
+  std::ofstream(f.d / "Other") << "FROM scratch\nLABEL x y\n";
+  build({.imagefile = f.d / "Other", .output = f.d / "o.a4ps", .cache_dir = f.cache, .on_start = [&](const Step& s) {
+           if (s.index == 1) during = test::error_of([&] { prune(f.cache); });
+         }});
+  EXPECT_NE(during.find("a build is using the cache"), std::string::npos) << during;
+  auto r = prune(f.cache);
+  EXPECT_EQ(r.removed, 2);  // LABEL a c, LABEL x y
+  EXPECT_EQ(r.kept, 2);
+  EXPECT_TRUE(fs::exists(tag_path("t", f.cache)));
+}
+
 TEST(ImagefileBuild, FromANameThatIsNoFileIsAnOllamaModelAsInOllama) {
   Fixture f;
   for (std::string name : {"llama3.2", "llama3.2:1b", "hf.co/bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M", "ollama:qwen2.5"}) {
