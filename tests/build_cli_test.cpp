@@ -306,6 +306,7 @@ struct BadCase {
 TEST(BuildCli, BadInputIsOneLocatedLineAndLeavesNoFileBehind) {
   Build b;
   fs::copy_file(model("synthetic-llama-tiny.gguf"), b.d / "base.gguf");
+  fs::copy_file(model("synthetic-qwen2-tiny-lora.gguf"), b.d / "qwen-lora.gguf");
   std::ofstream(b.d / "p.toml") << "name = \"P\"\nrole = \"r\"\nsystem = \"s\"\n";
   const std::string zeros(64, '0'), sum = sha256_file(b.d / "base.gguf");
   const BadCase cases[] = {
@@ -327,6 +328,9 @@ TEST(BuildCli, BadInputIsOneLocatedLineAndLeavesNoFileBehind) {
       {"FROM nothing/here.gguf\n",
        "Imagefile:1:6: error: 'nothing/here.gguf' does not exist; expected a GGUF or image path relative to the Imagefile's "
        "folder, a tag, ollama:NAME or a URL"},
+      {"FROM base.gguf\nADAPTER qwen-lora.gguf scale=0.5\n",
+       "Imagefile:2:9: error: adapter 'qwen-lora.gguf' is for a qwen2 model and the base is llama; expected an adapter made "
+       "for this base model"},
       {"FROM scratch\nFINETUNE BRICK p.toml\n",
        "Imagefile:2:1: error: FINETUNE trains on a local GGUF base model, and this image has none; expected FROM MODEL.gguf"},
   };

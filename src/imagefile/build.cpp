@@ -527,6 +527,15 @@ class Builder {
         }
       }
     } else if (n == "ADAPTER") {
+      // An adapter made for another architecture would fail only when a persona loads it.
+      fs::path base = img.meta("base_model_path");
+      std::error_code ec;
+      if (!base.empty() && fs::is_regular_file(base, ec)) {
+        std::string want = llm::read_model_info(base).architecture, got = llm::read_model_info(inputs.at(0).path).architecture;
+        if (got != want)
+          fail(in.arg(0).pos, "adapter '" + in.arg(0).text + "' is for a " + got + " model and the base is " + want +
+                                  "; expected an adapter made for this base model");
+      }
       std::string bytes = read_file(inputs.at(0).path);
       std::string name = in.opt("name", inputs.at(0).path.stem().string());
       std::string persona = upper(in.opt("persona"));
