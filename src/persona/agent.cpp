@@ -58,25 +58,29 @@ struct Runtime {
   std::unique_ptr<sandbox::Kernel> kernel;
   std::string kernel_error;
 
-  std::string preamble;    // the image's SYSTEM (an Imagefile's): shared by every persona
-  std::string parameters;  // the image's sampling defaults (an Imagefile's PARAMETERs), JSON
-  json seed = json::array();  // the image's seed conversation: [{task, answer}]
+  // What an Imagefile gave the image (initialised from img, which is declared before them):
+  std::string preamble = img.setting("system");       // SYSTEM: every persona's prompt starts with it
+  std::string parameters = img.setting("parameters");  // PARAMETERs: sampling defaults, JSON
+  json seed = seed_conversation(img, preamble);        // MESSAGEs: [{task, answer}]
+
+  // The image's seed conversation: each user message and the assistant reply after it are
+  // an earlier exchange; system messages join the preamble.
+  static json seed_conversation(const image::Image& img, std::string& preamble) {
+    json out = json::array();
+    json msgs = json::parse(img.setting("messages").empty() ? "[]" : img.setting("messages"), nullptr, false);
+    if (!msgs.is_array()) return out;
+    for (auto& m : msgs) {
+      std::string role = m.value("role", ""), content = m.value("content", "");
+      if (role == "system") preamble += (preamble.empty() ? "" : "\n\n") + content;
+      else if (role == "user") out.push_back({{"task", content}, {"answer", ""}});
+      else if (role == "assistant" && !out.empty() && out.back()["answer"] == "") out.back()["answer"] = content;
+    }
+    return out;
+  }
 
   Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
     auto c = img.get(image::Kind::Codex, "codex");
     codex = c && !c->removed ? codex::parse_codex(c->content, "the image's codex") : codex::default_codex();
-    preamble = img.setting("system");
-    parameters = img.setting("parameters");
-    // The image's seed conversation (an Imagefile's MESSAGE lines): system messages join
-    // the preamble, each user message and the assistant reply after it are an earlier exchange.
-    json msgs = json::parse(img.setting("messages").empty() ? "[]" : img.setting("messages"), nullptr, false);
-    if (msgs.is_array())
-      for (size_t i = 0; i < msgs.size(); ++i) {
-        std::string role = msgs[i].value("role", ""), content = msgs[i].value("content", "");
-        if (role == "system") preamble += (preamble.empty() ? "" : "\n\n") + content;
-        else if (role == "user") seed.push_back({{"task", content}, {"answer", ""}});
-        else if (role == "assistant" && !seed.empty() && seed.back()["answer"] == "") seed.back()["answer"] = content;
-      }
   }
 
   Spec spec(const std::string& name) const {
