@@ -5,6 +5,7 @@
 #include "image/archive.h"
 #include "image/diff.h"
 #include "image/image.h"
+#include "imagefile/build.h"
 #include "util/util.h"
 
 namespace a4ps::cli {
@@ -12,6 +13,7 @@ namespace {
 
 using image::Image;
 using nlohmann::json;
+namespace fs = std::filesystem;
 
 image::Sync parse_sync(const std::string& s) {
   return s == "normal" ? image::Sync::Normal : image::Sync::Full;
@@ -152,6 +154,22 @@ void add_image_commands(CLI::App& app, Globals& g) {
       if (!base.empty() && !r.base_model_present)
         text += "note: its base model " + base + " is not on this machine; copy the GGUF there\n";
       emit(g, j, text);
+    });
+  }
+  {
+    auto* c = sub(img, "show", "write what an image is as a recipe: --imagefile writes an Imagefile that rebuilds it");
+    static std::string src, dir;
+    static bool imagefile = false;
+    c->add_option("image", src, "image file (or a build tag)")->required();
+    c->add_flag("--imagefile", imagefile, "write DIR/Imagefile and the files it names")->required();
+    c->add_option("-o,--output", dir, "folder to write (default: IMAGE.imagefile/)");
+    c->callback([&g] {
+      std::error_code ec;
+      fs::path p = src;
+      if (!fs::exists(p, ec) && src.find('/') == std::string::npos) p = imagefile::tag_path(src);
+      if (dir.empty()) dir = fs::path(src).filename().string() + ".imagefile";
+      fs::path f = imagefile::write_imagefile(Image::open(p, {.read_only = true}), dir);
+      emit(g, {{"imagefile", f.string()}}, "wrote " + f.string() + "; rebuild with: a4ps build -f " + f.string() + " -o IMAGE.a4ps\n");
     });
   }
   {

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add_memory_commands(app, g);
   add_learn_commands(app, g);
   add_persona_commands(app, g);
+  add_build_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

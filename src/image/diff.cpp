@@ -2,7 +2,10 @@
 
 #include <dtl/dtl.hpp>
 
+#include <algorithm>
 #include <sstream>
+
+#include "image/sqlite.h"
 
 namespace a4ps::image {
 namespace {
@@ -20,6 +23,28 @@ std::string describe_change(const Object& a, const Object& b) {
                                  label + "@v" + std::to_string(b.version));
   if (a.meta != b.meta) out += "meta: " + a.meta.dump() + " -> " + b.meta.dump() + "\n";
   if (a.blob_sha256 != b.blob_sha256) out += "blob: " + a.blob_sha256 + " -> " + b.blob_sha256 + "\n";
+  return out;
+}
+
+// Memory chunks by source, in the order they were added.
+std::map<std::string, std::vector<std::string>> memory_sources(const Image& img) {
+  std::map<std::string, std::vector<std::string>> out;
+  sql::Stmt s(img.db(), "SELECT source, text FROM memories ORDER BY id");
+  while (s.step()) out[s.text(0)].push_back(s.text(1));
+  return out;
+}
+
+std::map<std::string, std::string> settings_of(const Image& img) {
+  std::map<std::string, std::string> out;
+  sql::Stmt s(img.db(), "SELECT key, value FROM settings");
+  while (s.step()) out[s.text(0)] = s.text(1);
+  if (auto b = img.meta("base_model_sha256"); !b.empty()) out["base_model"] = b;
+  return out;
+}
+
+std::string joined(const std::vector<std::string>& chunks) {
+  std::string out;
+  for (auto& c : chunks) out += c + "\n";
   return out;
 }
 
@@ -56,13 +81,29 @@ DiffReport diff(const Image& a, const Image& b) {
     for (auto& [name, ob] : in_b)
       if (!in_a.count(name)) kd.added.push_back({name, 0, ob.version, ""});
   }
+  auto ma = memory_sources(a), mb = memory_sources(b);
+  for (auto& [src, ca] : ma) {
+    auto it = mb.find(src);
+    auto n = [](auto& v) { return static_cast<int64_t>(v.size()); };
+    if (it == mb.end()) r.memories.removed.push_back({src, n(ca), 0, ""});
+    else if (ca != it->second)
+      r.memories.changed.push_back({src, n(ca), n(it->second), unified_diff(joined(ca), joined(it->second), "memory/" + src, "memory/" + src)});
+  }
+  for (auto& [src, cb] : mb)
+    if (!ma.count(src)) r.memories.added.push_back({src, 0, static_cast<int64_t>(cb.size()), ""});
+  auto sa = settings_of(a), sb = settings_of(b);
+  for (auto& [k, v] : sa)
+    if (auto it = sb.find(k); it == sb.end() || it->second != v) r.settings.push_back({k, v, it == sb.end() ? "" : it->second});
+  for (auto& [k, v] : sb)
+    if (!sa.count(k)) r.settings.push_back({k, "", v});
+  std::sort(r.settings.begin(), r.settings.end(), [](auto& x, auto& y) { return x.key < y.key; });
   return r;
 }
 
 bool DiffReport::empty() const {
   for (auto& [k, kd] : kinds)
     if (!kd.empty()) return false;
-  return true;
+  return memories.empty() && settings.empty();
 }
 
 json DiffReport::to_json() const {
@@ -79,11 +120,15 @@ json DiffReport::to_json() const {
   for (auto& [k, kd] : kinds)
     j[kind_name(k)] = {{"added", list(kd.added, false)}, {"removed", list(kd.removed, false)},
                        {"changed", list(kd.changed, true)}};
+  j["memories"] = {{"added", list(memories.added, false)}, {"removed", list(memories.removed, false)},
+                   {"changed", list(memories.changed, true)}};
+  j["settings"] = json::array();
+  for (auto& c : settings) j["settings"].push_back({{"key", c.key}, {"from", c.from}, {"to", c.to}});
   return j;
 }
 
 std::string DiffReport::to_text() const {
-  if (empty()) return "no differences in personas, tools, codex or adapters\n";
+  if (empty()) return "no differences in personas, tools, codex, adapters, memories or settings\n";
   std::ostringstream out;
   for (auto& [k, kd] : kinds) {
     for (auto& c : kd.added) out << "+ " << kind_name(k) << " " << c.name << " (v" << c.to_version << ")\n";
@@ -91,6 +136,16 @@ std::string DiffReport::to_text() const {
     for (auto& c : kd.changed)
       out << "~ " << kind_name(k) << " " << c.name << " (v" << c.from_version << " -> v" << c.to_version
           << ")\n" << c.diff;
+  }
+  for (auto& c : memories.added) out << "+ memory " << c.name << " (" << c.to_version << " chunks)\n";
+  for (auto& c : memories.removed) out << "- memory " << c.name << " (" << c.from_version << " chunks)\n";
+  for (auto& c : memories.changed)
+    out << "~ memory " << c.name << " (" << c.from_version << " -> " << c.to_version << " chunks)\n" << c.diff;
+  for (auto& c : settings) {
+    auto shown = [](const std::string& v) { return v.size() > 60 ? v.substr(0, 57) + "..." : v; };
+    if (c.from.empty()) out << "+ setting " << c.key << " = " << shown(c.to) << "\n";
+    else if (c.to.empty()) out << "- setting " << c.key << " (was " << shown(c.from) << ")\n";
+    else out << "~ setting " << c.key << ": " << shown(c.from) << " -> " << shown(c.to) << "\n";
   }
   return out.str();
 }

@@ -1,5 +1,6 @@
 // Comparing two images: which personas, tools, codex documents and adapters were
-// added, removed or changed (latest versions), with unified source diffs.
+// added, removed or changed (latest versions), with unified source diffs; which memory
+// sources differ (their chunks, in order); which settings and base model differ.
 #pragma once
 #include <map>
 #include <string>
@@ -21,8 +22,14 @@ struct KindDiff {
   bool empty() const { return added.empty() && removed.empty() && changed.empty(); }
 };
 
+struct SettingChange {
+  std::string key, from, to;  // "" where absent; key "base_model" compares the base GGUF's sha256
+};
+
 struct DiffReport {
   std::map<Kind, KindDiff> kinds;  // every kind present, possibly empty
+  KindDiff memories;               // by source; versions are chunk counts
+  std::vector<SettingChange> settings;
   bool empty() const;
   json to_json() const;
   std::string to_text() const;

@@ -242,7 +242,9 @@ TEST(Diff, ReportsExactlyWhatChanged) {
                           "diff": "--- tool/add@v1\n+++ tool/add@v2\n@@ -1,2 +1,3 @@\n def add(a, b):\n+    \"\"\"Sum.\"\"\"\n     return a + b\n"}]},
     "codex": {"added": [], "removed": [], "changed": []},
     "adapter": {"added": [], "removed": [], "changed": [{"name": "brick-lora", "from_version": 1, "to_version": 2,
-                "diff": "blob: SA -> SB\n"}]}
+                "diff": "blob: SA -> SB\n"}]},
+    "memories": {"added": [], "removed": [], "changed": []},
+    "settings": []
   })");
   std::string blob_line = "blob: " + sha256_hex(std::string(64, 'a')) + " -> " + sha256_hex(std::string(64, 'b')) + "\n";
   expected["adapter"]["changed"][0]["diff"] = blob_line;

@@ -60,6 +60,26 @@ struct Runtime {
   std::unique_ptr<sandbox::Kernel> kernel;
   std::string kernel_error;
 
+  // What an Imagefile gave the image (initialised from img, which is declared before them):
+  std::string preamble = img.setting("system");       // SYSTEM: every persona's prompt starts with it
+  std::string parameters = img.setting("parameters");  // PARAMETERs: sampling defaults, JSON
+  json seed = seed_conversation(img, preamble);        // MESSAGEs: [{task, answer}]
+
+  // The image's seed conversation: each user message and the assistant reply after it are
+  // an earlier exchange; system messages join the preamble.
+  static json seed_conversation(const image::Image& img, std::string& preamble) {
+    json out = json::array();
+    json msgs = json::parse(img.setting("messages").empty() ? "[]" : img.setting("messages"), nullptr, false);
+    if (!msgs.is_array()) return out;
+    for (auto& m : msgs) {
+      std::string role = m.value("role", ""), content = m.value("content", "");
+      if (role == "system") preamble += (preamble.empty() ? "" : "\n\n") + content;
+      else if (role == "user") out.push_back({{"task", content}, {"answer", ""}});
+      else if (role == "assistant" && !out.empty() && out.back()["answer"] == "") out.back()["answer"] = content;
+    }
+    return out;
+  }
+
   Runtime(image::Image& i, AgentOptions o) : img(i), opts(std::move(o)) {
     codex = codex::image_codex(img);
   }
@@ -87,16 +107,34 @@ struct Runtime {
   std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model, std::string& name) {
     // Every turn asks: read the two meta keys, not info() (which counts the whole image).
     std::string base_path = img.meta("base_model_path");
-    bool base = !base_path.empty() && fs::path(model) == fs::path(base_path);
-    auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
-    if (!a) return {};
-    name = a->name + " v" + std::to_string(a->version);
-    fs::path f = llm::models_dir() / "adapters" / (a->blob_sha256 + ".gguf");
-    if (!fs::exists(f)) {
-      fs::create_directories(f.parent_path());
-      write_file(f, img.blob(a->blob_sha256));
+    std::error_code ec;  // the same file, however the model was named (relative, absolute)
+    bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
+    auto file_of = [&](const image::Object& a) {
+      fs::path f = llm::models_dir() / "adapters" / (a.blob_sha256 + ".gguf");
+      if (!fs::exists(f)) {
+        fs::create_directories(f.parent_path());
+        write_file(f, img.blob(a.blob_sha256));
+      }
+      return f;
+    };
+    std::vector<llm::Adapter> out;
+    // The image-wide stack (an Imagefile's ADAPTER lines), in order, each with its scale,
+    // on the base model it was built for; then the persona's own adapter.
+    if (base) {
+      json stack = json::parse(img.setting("adapters").empty() ? "[]" : img.setting("adapters"), nullptr, false);
+      if (stack.is_array())
+        for (auto& s : stack) {
+          auto a = img.get(image::Kind::Adapter, s.value("name", ""));
+          if (!a || a->removed) continue;
+          out.push_back({file_of(*a), s.value("scale", 1.0f)});
+          name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
+        }
     }
-    return {{f, 1.0f}};
+    auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
+    if (!a) return out;
+    name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
+    out.push_back({file_of(*a), 1.0f});
+    return out;
   }
 
   // The persona's backend; rebuilt when its adapter changed (an approved adapter is
@@ -121,8 +159,8 @@ struct Runtime {
   json turn(const Spec& p, const json& state, const std::string& kind, const std::string& user,
             const std::string& schema = "", bool stream = false) {
     llm::ChatRequest req;
-    req.messages = {{"system", system_prompt(p, codex)}, {"user", user}};
-    req.sampling = p.sampling;
+    req.messages = {{"system", preamble.empty() ? system_prompt(p, codex) : preamble + "\n\n" + system_prompt(p, codex)}, {"user", user}};
+    req.sampling = sampling_for(p, parameters);
     req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
     req.json_schema = schema;
     if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 512);  // the schema bounds the JSON well below this
@@ -182,10 +220,13 @@ struct Runtime {
     return out.empty() ? "- nothing yet\n" : out;
   }
 
-  static std::string conversation(const json& state) {
+  // The seed conversation, then the newest exchanges of this one.
+  std::string conversation(const json& state) const {
     std::string out;
     auto h = state.value("history", json::array());
     size_t from = h.size() > 3 ? h.size() - 3 : 0;
+    for (auto& e : seed)
+      out += "Earlier, the user asked: " + clip(e.value("task", ""), 300) + "\nYou answered: " + clip(e.value("answer", ""), 500) + "\n";
     for (size_t i = from; i < h.size(); ++i)
       out += "Earlier, the user asked: " + clip(h[i].value("task", ""), 300) + "\nYou answered: " +
              clip(h[i].value("answer", ""), 500) + "\n";
@@ -246,7 +287,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
     choices.push_back("ANSWER");
     if (turns > rt->opts.max_turns)
       return json{{"route", {{"next", "ANSWER"}, {"brief", "the turn limit is reached"}, {"parsed", true}}}, {"turns", turns}};
-    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
+    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
                        "- ANSWER: you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
                        "\nThis is routing turn " + std::to_string(turns) + " of at most " + std::to_string(rt->opts.max_turns) +
                        ". Reply with JSON: {\"next\": one of the names above, \"brief\": one sentence for them}.";
@@ -263,7 +304,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   // BRICK works: writes code and runs it, or reasons in steps.
   g.node("brick", [rt](const json& s, NodeContext&) {
     Spec brick = rt->spec("BRICK");
-    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
+    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
     bool revising = s["critique"].is_object() && s["critique"].value("back_to_brick", false);
     if (!revising && s["route"].is_object()) user += "ALFRED asks: " + s["route"].value("brief", "") + "\n";
     if (s["notes"].is_object()) user += "\nBABS found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
@@ -392,7 +433,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   // ALFRED closes: the answer, from what the others did.
   g.node("answer", [rt](const json& s, NodeContext&) {
     Spec alfred = rt->spec("ALFRED");
-    std::string user = Runtime::conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
+    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
                        Runtime::story(s);
     if (s["notes"].is_object())
       for (auto& h : s["notes"].value("hits", json::array()))

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
 #include "codex/codex.h"
@@ -149,6 +150,7 @@ Spec parse_spec(std::string_view text, std::string_view origin) {
   if (auto* sp = t["sampling"].as_table()) {
     for (auto&& [k, v] : *sp) {
       std::string key(k.str());
+      s.sampling_given.push_back(key);
       auto num = v.value<double>();
       if (!num) throw Error(std::string(origin) + ": sampling." + key + " must be a number");
       if (key == "temperature") s.sampling.temperature = static_cast<float>(*num);
@@ -223,6 +225,21 @@ int64_t propose_change(image::Image& img, const std::string& toml, const std::st
     for (auto& b : builtin_specs())
       if (b.name == s.name) before = to_toml(b);
   return img.propose(image::ProposalKind::PersonaChange, s.name, {{"before", before}, {"after", toml}, {"why", why}});
+}
+
+llm::Sampling sampling_for(const Spec& s, const std::string& image_parameters) {
+  llm::Sampling out = s.sampling;
+  auto p = nlohmann::json::parse(image_parameters, nullptr, false);
+  if (p.is_discarded() || !p.is_object()) return out;
+  auto given = [&](const char* k) {
+    return std::find(s.sampling_given.begin(), s.sampling_given.end(), k) != s.sampling_given.end() || !p.contains(k) ||
+           !p[k].is_number();
+  };
+  if (!given("temperature")) out.temperature = std::clamp(p["temperature"].get<float>(), 0.0f, 5.0f);
+  if (!given("top_p")) out.top_p = std::clamp(p["top_p"].get<float>(), 0.0f, 1.0f);
+  if (!given("top_k")) out.top_k = std::max(0, p["top_k"].get<int>());
+  if (!given("seed")) out.seed = p["seed"].get<uint32_t>();
+  return out;
 }
 
 std::string system_prompt(const Spec& s, const codex::Codex& codex) {

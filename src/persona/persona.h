@@ -28,6 +28,7 @@ struct Spec {
   std::string model;   // model spec; "" = the run's model
   std::string adapter; // adapter name in the image; "" = the newest approved for this persona; "none"
   llm::Sampling sampling;
+  std::vector<std::string> sampling_given;  // the [sampling] keys the spec sets itself
   int max_tokens = 384;
   std::vector<std::string> actions;     // from kActions
   std::vector<std::string> principles;  // codex principles in its prompt; empty = all of them
@@ -49,6 +50,11 @@ std::optional<Spec> find(const image::Image& img, std::string_view name);  // ca
 
 // Files a persona.change proposal for this spec (validated first). Returns its id.
 int64_t propose_change(image::Image& img, const std::string& toml, const std::string& why);
+
+// The sampling of a persona's turn: what its spec sets, and for the rest the image's
+// defaults (an Imagefile's PARAMETER lines: temperature, top_p, top_k, seed), given as the
+// image's "parameters" setting (JSON; "" or anything else is ignored).
+llm::Sampling sampling_for(const Spec& s, const std::string& image_parameters);
 
 // The persona's system prompt with the codex principles it lives by.
 std::string system_prompt(const Spec& s, const codex::Codex& codex);

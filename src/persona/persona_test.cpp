@@ -70,6 +70,20 @@ TEST(Persona, ThePromptCarriesTheChosenPrinciples) {
   EXPECT_NE(system_prompt(s, codex::default_codex()).find("- consent: "), std::string::npos);
 }
 
+TEST(Persona, TheImagesParametersAreDefaultsForWhatTheSpecLeavesUnset) {
+  Spec own = parse_spec("name = \"P\"\nrole = \"x\"\nsystem = \"s\"\n[sampling]\ntemperature = 0.2\n");
+  Spec none = parse_spec("name = \"Q\"\nrole = \"x\"\nsystem = \"s\"\n");
+  const std::string params = R"({"temperature": 0.9, "top_k": 40, "seed": 7, "stop": ["</a>"], "num_ctx": 4096})";
+  auto a = sampling_for(own, params), b = sampling_for(none, params);
+  EXPECT_FLOAT_EQ(a.temperature, 0.2f);  // the persona's own choice wins
+  EXPECT_EQ(a.top_k, 40);
+  EXPECT_EQ(a.seed, 7u);
+  EXPECT_FLOAT_EQ(b.temperature, 0.9f);
+  EXPECT_FLOAT_EQ(b.top_p, 1.0f);  // unset in both: the default
+  EXPECT_FLOAT_EQ(sampling_for(none, "").temperature, none.sampling.temperature);
+  EXPECT_FLOAT_EQ(sampling_for(none, R"({"temperature": "hot"})").temperature, none.sampling.temperature);
+}
+
 TEST(Persona, TheNewestApprovedAdapterForThePersonaAndItsBaseIsUsed) {
   test::TempDir d;
   auto img = image::Image::create(d / "a.a4ps");
