@@ -20,7 +20,7 @@ stale=0
 for f in "$here/${target}_fuzz.cpp" "${srcs[@]}" "${deps[@]}"; do [ "$f" -nt "$bin" ] && stale=1; done
 if [ "$stale" = 1 ]; then
   "$CXX" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -I"$here/../src" "$here/${target}_fuzz.cpp" "${srcs[@]}" -o "$bin"
+    -I"$here/../src" -I"$here/../include" "$here/${target}_fuzz.cpp" "${srcs[@]}" -o "$bin"
 fi
 # Seeds: the shapes of real inputs; the fuzzer grows its own corpus in $out/corpus-$target.
 "$bin" -max_total_time="$secs" -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$out/" "$out/corpus-$target" "$seeds" 2>&1 | tail -15
