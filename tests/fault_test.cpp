@@ -48,17 +48,20 @@ fs::path crash_copy(const fs::path& img, const fs::path& dest) {
   return dest;
 }
 
+enum class Point { Write, Sync };
+
 // Runs `work` on a fresh copy of `base` opened through the fault VFS, with the nth write
-// to the image failing (and every later one: the disk stays full), for n = 1, 2, ...
-// until work completes without reaching the fault. `work` must carry on from wherever an
-// earlier failure left it; `consistent` checks a state a failure may leave; `done`
-// checks the finished state. Returns the number of write points tried.
-int at_each_write_point(const fs::path& base, const fs::path& dir, const std::function<void(Image&)>& work,
-                        const std::function<void(Image&)>& consistent, const std::function<void(Image&)>& done,
-                        const std::function<void(const std::string&)>& on_error = {}) {
+// to the image failing with a full disk (Point::Write) or the nth fsync failing with EIO
+// (Point::Sync), and every later one too (the disk stays full or failing), for n = 1, 2,
+// ... until work completes without reaching the fault. `work` must carry on from wherever
+// an earlier failure left it; `consistent` checks a state a failure may leave; `done`
+// checks the finished state. Returns the number of points tried.
+int at_each_point(Point point, const fs::path& base, const fs::path& dir, const std::function<void(Image&)>& work,
+                  const std::function<void(Image&)>& consistent, const std::function<void(Image&)>& done,
+                  const std::function<void(const std::string&)>& on_error = {}) {
   int n = 1;
   for (;; ++n) {
-    SCOPED_TRACE("disk full at write " + std::to_string(n));
+    SCOPED_TRACE((point == Point::Write ? "disk full at write " : "fsync error at sync ") + std::to_string(n));
     if (n > 2000) {
       ADD_FAILURE() << "the work never completed";
       return n;
@@ -67,18 +70,20 @@ int at_each_write_point(const fs::path& base, const fs::path& dir, const std::fu
     bool hit = false;
     {
       Image img = Image::open(p, faulty());
-      vfs().fail_write(n);
+      if (point == Point::Write) vfs().fail_write(n, FaultVfs::Mode::Always);
+      else vfs().fail_sync(n, FaultVfs::Mode::Always);
       std::string err = test::error_of([&] { work(img); });
       hit = vfs().injected() > 0;
       if (hit) {
-        expect_one_line(err, "the disk is full");
+        expect_one_line(err, point == Point::Write ? "the disk is full" : "fsync failed");
         if (on_error) on_error(err);
+        if (n == 2) std::cout << "[fault] e.g. " << err << "\n";  // what a user reads
         {
           Image crashed = Image::open(crash_copy(p, dir / "crash.a4ps"));
-          expect_check_ok(crashed, "after a crash with the disk full");
+          expect_check_ok(crashed, "after a crash at the fault");
           consistent(crashed);
         }
-        vfs().clear();  // space is back
+        vfs().clear();  // space is back, the disk works again
         expect_check_ok(img, "on the same connection, once space is back");
         consistent(img);
         EXPECT_EQ(test::error_of([&] { work(img); }), "") << "the work did not resume";
@@ -99,6 +104,12 @@ int at_each_write_point(const fs::path& base, const fs::path& dir, const std::fu
     if (!hit) break;
   }
   return n;
+}
+
+int at_each_write_point(const fs::path& base, const fs::path& dir, const std::function<void(Image&)>& work,
+                        const std::function<void(Image&)>& consistent, const std::function<void(Image&)>& done,
+                        const std::function<void(const std::string&)>& on_error = {}) {
+  return at_each_point(Point::Write, base, dir, work, consistent, done, on_error);
 }
 
 class Faults : public ::testing::Test {
@@ -139,11 +150,13 @@ TEST_F(Faults, CreatingAnImageOnAFullDiskLeavesNothingBehind) {
 
 // ---- ENOSPC at each write point ---------------------------------------------
 
-TEST_F(Faults, DiskFullAtEachWritePointOfAGraphRunResumesToTheSameState) {
-  fs::path base = d / "base.a4ps";
+// A small graph run through the image checkpointer with a fault at each point; it must
+// resume to the unfaulted run's final state and step count. Returns the points tried.
+int graph_run_at_each_point(Point point, graph::Durability durability, const fs::path& dir, int* step_errors) {
+  fs::path base = dir / "base.a4ps";
   { Image::create(base); }
-  auto run = [](Image& img) {  // starts the thread, or resumes it where it stopped
-    auto cp = graph::image_checkpointer(img);
+  auto run = [durability](Image& img) {  // starts the thread, or resumes it where it stopped
+    auto cp = graph::image_checkpointer(img, durability);
     auto g = test::loop_graph(3).compile({.checkpointer = cp.get(), .name = "loop"});
     auto t = cp->thread("t");
     if (t && t->status == "done") return;
@@ -154,12 +167,12 @@ TEST_F(Faults, DiskFullAtEachWritePointOfAGraphRunResumesToTheSameState) {
   json want;
   size_t want_steps = 0;
   {
-    Image img = Image::open(crash_copy(base, d / "ref.a4ps"));
+    Image img = Image::open(crash_copy(base, dir / "ref.a4ps"));
     run(img);
     auto cp = graph::image_checkpointer(img);
     want = cp->get("t")->state;
     want_steps = cp->list("t").size();
-    ASSERT_EQ(want["i"], 3);
+    EXPECT_EQ(want["i"], 3);
   }
   // Whatever a failure leaves: whole steps, numbered without gaps from 0, each on its parent.
   auto consistent = [](Image& img) {
@@ -181,13 +194,26 @@ TEST_F(Faults, DiskFullAtEachWritePointOfAGraphRunResumesToTheSameState) {
     EXPECT_EQ(cp->get("t")->state, want);
     EXPECT_EQ(cp->list("t").size(), want_steps) << "a step was saved twice or lost";
   };
-  int step_errors = 0;
-  int points = at_each_write_point(base, d.path, run, consistent, done, [&](const std::string& err) {
-    if (err.find("was not saved; free some space and resume the thread") != std::string::npos) ++step_errors;
+  int points = at_each_point(point, base, dir, run, consistent, done, [&](const std::string& err) {
+    if (err.find("was not saved; free some space and resume the thread") != std::string::npos && ++*step_errors == 1)
+      std::cout << "[fault] e.g. " << err << "\n";
   });
-  EXPECT_GT(points, static_cast<int>(want_steps)) << "fewer write points than steps: the faults missed the run";
+  EXPECT_GT(points, static_cast<int>(want_steps)) << "fewer fault points than steps: the faults missed the run";
+  return points;
+}
+
+TEST_F(Faults, DiskFullAtEachWritePointOfAGraphRunResumesToTheSameState) {
+  int step_errors = 0;
+  int points = graph_run_at_each_point(Point::Write, graph::Durability::Normal, d.path, &step_errors);
   EXPECT_GT(step_errors, 0) << "no failure was reported as a lost step";
   std::cout << "[fault] graph run: disk full at each of " << points - 1 << " write points\n";
+}
+
+TEST_F(Faults, AnFsyncErrorAtEachSyncPointOfAGraphRunResumesToTheSameState) {
+  int step_errors = 0;  // an fsync error is not reported as a full disk
+  int points = graph_run_at_each_point(Point::Sync, graph::Durability::Full, d.path, &step_errors);
+  EXPECT_EQ(step_errors, 0);
+  std::cout << "[fault] graph run: fsync error at each of " << points - 1 << " sync points\n";
 }
 
 const std::string kSource = "def add(a, b):\n    return a + b\n";

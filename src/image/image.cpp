@@ -214,6 +214,7 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
       auto impl = std::make_unique<Impl>();
       impl->path = tmp;
       if (opts.env) impl->env = opts.env;
+      impl->vfs = opts.vfs;
       impl->db = open_db(tmp, false, true, opts.vfs);
       impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
       sqlite3* db = impl->db;
