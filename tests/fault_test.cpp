@@ -420,6 +420,35 @@ TEST_F(Faults, AFullDiskDuringExportLeavesNoPartialArchive) {
   EXPECT_TRUE(b.get(Kind::Tool, "a"));
 }
 
+TEST_F(Faults, AFullDiskDuringImportLeavesNoPartialImage) {
+  fs::path p = d / "a.a4ps";
+  {
+    Image img = Image::create(p);
+    img.put(Kind::Tool, "a", kSource);
+    export_image(img, d / "a.tar");
+  }
+  test::FaultEnv env;
+  fs::path dest = d / "in" / "b.a4ps";
+  fs::create_directory(d / "in");
+  int n = 1;
+  for (;; ++n) {
+    SCOPED_TRACE("disk full at append " + std::to_string(n));
+    ASSERT_LT(n, 1000);
+    env.fail_append(n);
+    std::string err = test::error_of([&] { import_image(d / "a.tar", dest, false, &env); });
+    if (env.injected() == 0) {
+      EXPECT_EQ(err, "");
+      break;
+    }
+    expect_one_line(err, "cannot write " + dest.string() + ": the disk is full; free some space and try again");
+    EXPECT_TRUE(fs::is_empty(d / "in")) << "a partial image or temporary was left behind";
+  }
+  EXPECT_GT(n, 1);
+  Image b = Image::open(dest);
+  expect_check_ok(b, "the imported image");
+  EXPECT_TRUE(b.get(Kind::Tool, "a"));
+}
+
 TEST_F(Faults, AtomicWriteKeepsTheOldFileWhenTheDiskIsFull) {
   test::FaultEnv env;
   fs::path f = d / "notes.txt";

@@ -6,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdio>
-#include <fstream>
 
 #include "util/env.h"
 #include "util/util.h"
@@ -112,10 +111,7 @@ ExportReport export_image(const Image& img, const fs::path& archive_path) {
     file->close();
   } catch (const Error&) {
     if (sink.error.empty()) throw;
-    // The file's own error says more; it names the archive, not its temporary.
-    std::string msg = sink.error;
-    if (auto at = msg.find(tmp.string()); at != std::string::npos) msg.replace(at, tmp.string().size(), archive_path.string());
-    throw Error(msg);
+    throw naming(Error(sink.error), tmp, archive_path);  // the file's own error says more
   }
   env->rename_file(tmp, archive_path);
   r.path = archive_path.string();
@@ -123,7 +119,8 @@ ExportReport export_image(const Image& img, const fs::path& archive_path) {
   return r;
 }
 
-ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bool overwrite) {
+ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bool overwrite, Env* env) {
+  if (!env) env = Env::Default();
   std::error_code ec;
   const std::string ap = archive_path.string();
   if (!fs::is_regular_file(archive_path, ec)) throw Error("no export archive at " + ap + "; check the path");
@@ -159,19 +156,21 @@ ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bo
                     std::to_string(r.manifest.value("format_version", 0)) + "); upgrade a4ps");
     } else if (name == kImageEntry) {
       if (r.manifest.is_null()) throw Error(ap + " is not an A4PS export (manifest.json must come first)");
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw Error("cannot write " + tmp.string() + ": check the directory's permissions");
       Sha256 h;
       char buf[1 << 16];
-      la_ssize_t n;
-      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
-        h.update(buf, static_cast<size_t>(n));
-        out.write(buf, n);
-        got_size += static_cast<uint64_t>(n);
+      la_ssize_t n = 0;
+      try {
+        auto out = env->new_writable_file(tmp);
+        while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
+          h.update(buf, static_cast<size_t>(n));
+          out->append({buf, static_cast<size_t>(n)});
+          got_size += static_cast<uint64_t>(n);
+        }
+        out->close();
+      } catch (const Error& err) {
+        throw naming(err, tmp, dest);
       }
       if (n < 0) throw Error(ap + " is damaged (" + archive_error_string(a) + "); export it again");
-      out.close();
-      if (!out) throw Error("writing " + tmp.string() + " failed (disk full?)");
       got_sum = h.hex();
       have_image = true;
     } else {
@@ -192,7 +191,7 @@ ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bo
     if (img.meta("head_hash") != r.manifest["image"].value("head_hash", ""))
       throw Error(ap + ": the image's event chain does not end where the manifest says; export it again");
   }
-  fs::rename(tmp, dest);
+  env->rename_file(tmp, dest);
   r.path = dest.string();
   std::string base = r.manifest["base_model"].value("path", "");
   r.base_model_present = !base.empty() && fs::exists(base, ec);

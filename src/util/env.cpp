@@ -158,13 +158,17 @@ void Env::write_file_atomic(const fs::path& path, std::string_view bytes) {
     rename_file(tmp, path);
   } catch (const Error& e) {
     remove_file(tmp);  // never a partial file beside the real one
-    std::string msg = e.what();  // name the file the caller asked for, not its temporary
-    if (auto at = msg.find(tmp.string()); at != std::string::npos) msg.replace(at, tmp.string().size(), path.string());
-    throw Error(msg);
+    throw naming(e, tmp, path);
   } catch (...) {
     remove_file(tmp);
     throw;
   }
+}
+
+Error naming(const Error& e, const fs::path& tmp, const fs::path& path) {
+  std::string msg = e.what();
+  if (auto at = msg.find(tmp.string()); at != std::string::npos) msg.replace(at, tmp.string().size(), path.string());
+  return Error(msg);
 }
 
 std::string format_utc(int64_t ms) {

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "util/util.h"
+
 namespace a4ps {
 
 // A file being written, from its start. Each call throws Error on failure.
@@ -82,6 +84,10 @@ class EnvWrapper : public Env {
 // The one-line error for a failed file operation (op: "write", "read", ...) with errno
 // err, e.g. "cannot write /x: the disk is full; free some space and try again".
 std::string file_error(std::string_view op, const std::filesystem::path& path, int err);
+
+// The same error, naming `path` where it named `tmp`: a file written beside its target
+// and renamed is the target, as far as the user is concerned.
+Error naming(const Error& e, const std::filesystem::path& tmp, const std::filesystem::path& path);
 
 // Helpers over an Env (nullptr: the default).
 std::string format_utc(int64_t ms);  // ISO-8601 with milliseconds, e.g. 2026-11-25T16:30:00.123Z
