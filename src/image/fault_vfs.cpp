@@ -31,6 +31,10 @@ struct State {
   bool hits(Fault f, int64_t count) const {
     return fault == f && (count == nth || (mode == FaultVfs::Mode::Always && count > nth));
   }
+  int fire(int rc) {  // counts an injected fault and returns its error
+    ++injected;
+    return rc;
+  }
 };
 
 State& state() {
@@ -63,14 +67,14 @@ int x_write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
   if (shim(f)->counted) {
     State& s = state();
     std::lock_guard lk(s.mu);
-    if (s.dead) return ++s.injected, SQLITE_IOERR_WRITE;
+    if (s.dead) return s.fire(SQLITE_IOERR_WRITE);
     int64_t n = ++s.writes;
-    if (s.hits(Fault::Write, n)) return ++s.injected, SQLITE_FULL;
+    if (s.hits(Fault::Write, n)) return s.fire(SQLITE_FULL);  // what the unix VFS returns on ENOSPC
     if (s.fault == Fault::Tear && n == s.nth) {
       // Half the bytes land, the rest never do: a torn page, as after a power cut.
       real(f)->pMethods->xWrite(real(f), buf, amt / 2, off);
       s.dead = true;
-      return ++s.injected, SQLITE_IOERR_WRITE;
+      return s.fire(SQLITE_IOERR_WRITE);
     }
   }
   return real(f)->pMethods->xWrite(real(f), buf, amt, off);
@@ -80,7 +84,7 @@ int x_truncate(sqlite3_file* f, sqlite3_int64 size) {
   if (shim(f)->counted) {
     State& s = state();
     std::lock_guard lk(s.mu);
-    if (s.dead) return ++s.injected, SQLITE_IOERR_TRUNCATE;
+    if (s.dead) return s.fire(SQLITE_IOERR_TRUNCATE);
   }
   return real(f)->pMethods->xTruncate(real(f), size);
 }
@@ -89,8 +93,8 @@ int x_sync(sqlite3_file* f, int flags) {
   if (shim(f)->counted) {
     State& s = state();
     std::lock_guard lk(s.mu);
-    if (s.dead) return ++s.injected, SQLITE_IOERR_FSYNC;
-    if (s.hits(Fault::Sync, ++s.syncs)) return ++s.injected, SQLITE_IOERR_FSYNC;
+    if (s.dead) return s.fire(SQLITE_IOERR_FSYNC);
+    if (s.hits(Fault::Sync, ++s.syncs)) return s.fire(SQLITE_IOERR_FSYNC);
   }
   return real(f)->pMethods->xSync(real(f), flags);
 }

@@ -3,7 +3,8 @@
 // tears a write (only its first half reaches the file, then the "disk" is gone).
 //
 // It is test machinery, but lives in the library so every module's tests can open an
-// image through it: `Image::open(path, {.vfs = image::FaultVfs::kName})`. Only writes
+// image through it: `Image::open(path, {.vfs = image::FaultVfs::kName})` (which installs
+// it). The faults are process-wide: arm them, run, clear() them. Only writes
 // and syncs of main database and WAL files are counted (not -shm, not temp files), so
 // "the 3rd write" means the 3rd write that can lose an image's data. Nothing here fires
 // unless a test arms it; an unarmed shim only forwards and counts.
