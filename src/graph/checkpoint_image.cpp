@@ -8,6 +8,7 @@
 #include "graph/checkpoint.h"
 #include "image/image.h"
 #include "image/sqlite.h"
+#include "util/env.h"
 
 namespace a4ps::graph {
 namespace {
@@ -19,6 +20,20 @@ class ImageCheckpointer final : public Checkpointer {
   ImageCheckpointer(image::Image& img, Durability d) : img_(img), stmts_(img.db()), durability_(d) {}
 
   std::string put(Checkpoint cp) override {
+    const int64_t step = cp.step;
+    const std::string thread = cp.thread_id;
+    try {
+      return put_step(std::move(cp));
+    } catch (const image::DiskError& e) {
+      if (!e.full()) throw;
+      // Said in the run's terms: the step is lost, the thread resumes from the one before.
+      throw image::DiskError("the disk is full: step " + std::to_string(step) + " of thread '" + thread +
+                                 "' was not saved; free some space and resume the thread",
+                             true);
+    }
+  }
+
+  std::string put_step(Checkpoint cp) {
     ensure_thread(cp.thread_id);
     // The step's durability can differ from the image's default (FULL for self-changes).
     bool switch_sync = (durability_ == Durability::Full) != (img_.sync() == image::Sync::Full);
@@ -40,7 +55,7 @@ class ImageCheckpointer final : public Checkpointer {
     cp.id = id;
     stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) VALUES(?,?,?,?,?,?,?,?)")
         .bind(1, cp.thread_id).bind(2, cp.id).bind(3, cp.parent_id).bind(4, cp.step).bind(5, cp.state.dump())
-        .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc()).run();
+        .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc(img_.env())).run();
     tx.commit();
     return cp.id;
   }
@@ -89,7 +104,7 @@ class ImageCheckpointer final : public Checkpointer {
     image::Image::Tx tx(img_);
     sql::Stmt st(img_.db(), "INSERT INTO threads(id,status,meta,created_at,updated_at) VALUES(?1,?2,json_patch('{}',?3),?4,?4) "
                             "ON CONFLICT(id) DO UPDATE SET status=?2, meta=json_patch(meta,?3), updated_at=?4");
-    st.bind(1, thread).bind(2, status).bind(3, meta.dump()).bind(4, now_utc()).run();
+    st.bind(1, thread).bind(2, status).bind(3, meta.dump()).bind(4, now_utc(img_.env())).run();
     if (!event.empty()) {
       json payload = {{"thread", thread}, {"status", status}};
       if (meta.contains("graph")) payload["graph"] = meta["graph"];
@@ -141,7 +156,7 @@ class ImageCheckpointer final : public Checkpointer {
   void ensure_thread(const std::string& thread) {
     if (known_.count(thread)) return;
     sql::Stmt st(img_.db(), "INSERT OR IGNORE INTO threads(id,status,created_at,updated_at) VALUES(?1,'idle',?2,?2)");
-    st.bind(1, thread).bind(2, now_utc()).run();
+    st.bind(1, thread).bind(2, now_utc(img_.env())).run();
     known_.insert(thread);
   }
 

@@ -4,9 +4,10 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
 
+#include "util/env.h"
 #include "util/util.h"
 
 #ifndef A4PS_VERSION
@@ -33,6 +34,25 @@ fs::path sibling_tmp(const fs::path& p, const char* tag) {
   fs::path t = p;
   t += std::string(".") + tag + "-" + std::to_string(getpid());
   return t;
+}
+
+// libarchive writes the archive through the image's Env, so a full disk can be simulated;
+// the first error is kept to be reported as it was raised.
+struct Sink {
+  WritableFile* file;
+  std::string error;
+};
+
+la_ssize_t sink_write(struct archive* a, void* data, const void* buf, size_t n) {
+  auto* s = static_cast<Sink*>(data);
+  try {
+    s->file->append({static_cast<const char*>(buf), n});
+    return static_cast<la_ssize_t>(n);
+  } catch (const std::exception& e) {
+    if (s->error.empty()) s->error = e.what();
+    archive_set_error(a, EIO, "%s", e.what());  // libarchive has no message of its own for it
+    return -1;
+  }
 }
 
 void add_entry(struct archive* a, const std::string& name, const std::string& data, const fs::path& dest) {
@@ -74,29 +94,33 @@ ExportReport export_image(const Image& img, const fs::path& archive_path) {
                       {"note", "referenced, not included"}}},
       {"files", json::array({{{"path", kImageEntry}, {"size", data.size()}, {"sha256", r.image_sha256}}})}};
 
+  Env* env = img.env();
+  auto file = env->new_writable_file(tmp);
+  Sink sink{file.get(), ""};
   struct archive* a = archive_write_new();
+  std::unique_ptr<struct archive, int (*)(struct archive*)> guard(a, archive_write_free);
   archive_write_set_format_pax_restricted(a);
-  if (archive_write_open_filename(a, tmp.c_str()) != ARCHIVE_OK) {
-    std::string msg = archive_error_string(a);
-    archive_write_free(a);
-    throw Error("cannot write " + archive_path.string() + ": " + msg);
-  }
+  archive_write_set_bytes_in_last_block(a, 1);  // a regular file: no padding to a whole block
+  if (archive_write_open(a, &sink, nullptr, sink_write, nullptr) != ARCHIVE_OK)
+    throw Error("cannot write " + archive_path.string() + ": " + archive_error_string(a));
   try {
     add_entry(a, "manifest.json", r.manifest.dump(2) + "\n", archive_path);
     add_entry(a, kImageEntry, data, archive_path);
-  } catch (...) {
-    archive_write_free(a);
-    throw;
+    if (archive_write_close(a) != ARCHIVE_OK)
+      throw Error("writing " + archive_path.string() + " failed: " + archive_error_string(a));
+    file->close();
+  } catch (const Error&) {
+    if (sink.error.empty()) throw;
+    throw naming(Error(sink.error), tmp, archive_path);  // the file's own error says more
   }
-  archive_write_close(a);
-  archive_write_free(a);
-  fs::rename(tmp, archive_path);
+  env->rename_file(tmp, archive_path);
   r.path = archive_path.string();
   r.archive_bytes = fs::file_size(archive_path);
   return r;
 }
 
-ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bool overwrite) {
+ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bool overwrite, Env* env) {
+  if (!env) env = Env::Default();
   std::error_code ec;
   const std::string ap = archive_path.string();
   if (!fs::is_regular_file(archive_path, ec)) throw Error("no export archive at " + ap + "; check the path");
@@ -132,19 +156,21 @@ ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bo
                     std::to_string(r.manifest.value("format_version", 0)) + "); upgrade a4ps");
     } else if (name == kImageEntry) {
       if (r.manifest.is_null()) throw Error(ap + " is not an A4PS export (manifest.json must come first)");
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) throw Error("cannot write " + tmp.string() + ": check the directory's permissions");
       Sha256 h;
       char buf[1 << 16];
-      la_ssize_t n;
-      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
-        h.update(buf, static_cast<size_t>(n));
-        out.write(buf, n);
-        got_size += static_cast<uint64_t>(n);
+      la_ssize_t n = 0;
+      try {
+        auto out = env->new_writable_file(tmp);
+        while ((n = archive_read_data(a, buf, sizeof buf)) > 0) {
+          h.update(buf, static_cast<size_t>(n));
+          out->append({buf, static_cast<size_t>(n)});
+          got_size += static_cast<uint64_t>(n);
+        }
+        out->close();
+      } catch (const Error& err) {
+        throw naming(err, tmp, dest);
       }
       if (n < 0) throw Error(ap + " is damaged (" + archive_error_string(a) + "); export it again");
-      out.close();
-      if (!out) throw Error("writing " + tmp.string() + " failed (disk full?)");
       got_sum = h.hex();
       have_image = true;
     } else {
@@ -165,7 +191,7 @@ ImportReport import_image(const fs::path& archive_path, const fs::path& dest, bo
     if (img.meta("head_hash") != r.manifest["image"].value("head_hash", ""))
       throw Error(ap + ": the image's event chain does not end where the manifest says; export it again");
   }
-  fs::rename(tmp, dest);
+  env->rename_file(tmp, dest);
   r.path = dest.string();
   std::string base = r.manifest["base_model"].value("path", "");
   r.base_model_present = !base.empty() && fs::exists(base, ec);

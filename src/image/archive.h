@@ -19,6 +19,7 @@ struct ImportReport {
 };
 
 ExportReport export_image(const Image& img, const fs::path& archive);
-ImportReport import_image(const fs::path& archive, const fs::path& dest, bool overwrite = false);
+// Writes the image through env (nullptr: Env::Default()); export uses the source image's Env.
+ImportReport import_image(const fs::path& archive, const fs::path& dest, bool overwrite = false, Env* env = nullptr);
 
 }  // namespace a4ps::image

@@ -9,8 +9,10 @@
 #include <optional>
 #include <fstream>
 
+#include "image/fault_vfs.h"
 #include "image/schema.h"
 #include "image/sqlite.h"
+#include "util/env.h"
 #include "util/util.h"
 
 #ifndef A4PS_VERSION
@@ -22,6 +24,8 @@ namespace a4ps::image {
 struct Image::Impl {
   sqlite3* db = nullptr;
   fs::path path;
+  Env* env = Env::Default();
+  std::string vfs;  // "" the default; kept for the files it makes beside the image (save_as)
   bool read_only = false;
   Sync sync = Sync::Full;
   int tx_depth = 0;
@@ -80,14 +84,15 @@ void validate_header(const fs::path& path) {
                 "); restore it from a backup or export");
 }
 
-sqlite3* open_db(const fs::path& path, bool read_only, bool create) {
+sqlite3* open_db(const fs::path& path, bool read_only, bool create, const std::string& vfs = "") {
   sqlite3* db = nullptr;
   // A read-only *connection* to a WAL file leaves -wal/-shm files behind, so readers use a
   // read-write connection with query_only set, unless the file itself is not writable.
   bool writable = create || access(path.c_str(), W_OK) == 0;
   int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
   if (create) flags |= SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (vfs == FaultVfs::kName) FaultVfs::install();  // the tests' shim registers on first use
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags | SQLITE_OPEN_NOMUTEX, vfs.empty() ? nullptr : vfs.c_str());
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close_v2(db);
@@ -130,6 +135,7 @@ Image::Image(Image&&) noexcept = default;
 Image& Image::operator=(Image&&) noexcept = default;
 
 const fs::path& Image::path() const { return impl_->path; }
+Env* Image::env() const { return impl_->env; }
 Sync Image::sync() const { return impl_->sync; }
 sqlite3* Image::db() const { return impl_->db; }
 std::string Image::meta(std::string_view key) const { return meta_get(impl_->db, key); }
@@ -157,9 +163,11 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
   validate_header(path);
   auto impl = std::make_unique<Impl>();
   impl->path = path;
+  if (opts.env) impl->env = opts.env;
+  impl->vfs = opts.vfs;
   impl->read_only = opts.read_only;
   impl->sync = opts.sync;
-  impl->db = open_db(path, opts.read_only, false);
+  impl->db = open_db(path, opts.read_only, false, opts.vfs);
   impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
   sqlite3* db = impl->db;
   int ver = static_cast<int>(sql::scalar_i64(db, "PRAGMA user_version"));
@@ -197,14 +205,17 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
   if (path.has_parent_path() && !fs::is_directory(path.parent_path(), ec))
     throw Error("directory " + path.parent_path().string() + " does not exist; create it first");
   // Build the whole image beside the target, then rename: never a half-made image.
+  Env* env = opts.env ? opts.env : Env::Default();
   fs::path tmp = path;
   tmp += ".tmp-" + std::to_string(getpid());
-  fs::remove(tmp, ec);
+  env->remove_file(tmp);
   try {
     {
       auto impl = std::make_unique<Impl>();
       impl->path = tmp;
-      impl->db = open_db(tmp, false, true);
+      if (opts.env) impl->env = opts.env;
+      impl->vfs = opts.vfs;
+      impl->db = open_db(tmp, false, true, opts.vfs);
       impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
       sqlite3* db = impl->db;
       sql::exec(db, ("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str());
@@ -215,23 +226,26 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
       Image img(std::move(impl));
       std::string name = opts.name.empty() ? path.stem().string() : opts.name;
       Tx tx(img);
-      std::string id = random_id();
+      std::string id = random_id(img.env());
       meta_set(db, "image_id", id);
       meta_set(db, "name", name);
-      meta_set(db, "created_at", now_utc());
+      meta_set(db, "created_at", now_utc(img.env()));
       meta_set(db, "created_by", "a4ps " A4PS_VERSION);
       img.append_event("image.created", "a4ps", {{"image_id", id}, {"name", name}, {"schema", kSchemaVersion}});
       if (!opts.base_model.empty()) img.set_base_model(opts.base_model);
       tx.commit();
     }
-    fs::rename(tmp, path);
+    env->rename_file(tmp, path);
   } catch (...) {
-    fs::remove(tmp, ec);
-    fs::remove(fs::path(tmp.string() + "-wal"), ec);
-    fs::remove(fs::path(tmp.string() + "-shm"), ec);
-    throw;
+    for (const char* tail : {"", "-wal", "-shm", "-journal"}) env->remove_file(fs::path(tmp.string() + tail));
+    try {
+      throw;
+    } catch (const DiskError& e) {  // name the image asked for, not its temporary
+      if (!e.full()) throw;
+      throw DiskError("the disk is full: " + path.string() + " was not created; free some space and try again", true);
+    }
   }
-  return open(path, {.read_only = false, .sync = opts.sync});
+  return open(path, {.read_only = false, .sync = opts.sync, .env = opts.env, .vfs = opts.vfs});
 }
 
 // ---- transactions ----------------------------------------------------------
@@ -307,7 +321,7 @@ int64_t Image::append_event(std::string_view kind, std::string_view actor, const
   }
   e.seq += 1;
   if (e.seq == 1) e.prev_hash = kZeroHash;
-  e.ts = now_utc();
+  e.ts = now_utc(impl_->env);
   e.kind = kind;
   e.actor = actor;
   e.payload = payload.is_null() ? "{}" : payload.dump();
@@ -360,7 +374,7 @@ void Image::set_base_model(const fs::path& gguf) {
 int64_t Image::add_memory(std::string_view text, std::string_view source, const json& meta) {
   Tx tx(*this);
   sql::Stmt st(impl_->db, "INSERT INTO memories(source,text,meta,created_at) VALUES(?,?,?,?)");
-  st.bind(1, source).bind(2, text).bind(3, meta.is_null() ? "{}" : meta.dump()).bind(4, now_utc()).run();
+  st.bind(1, source).bind(2, text).bind(3, meta.is_null() ? "{}" : meta.dump()).bind(4, now_utc(impl_->env)).run();
   int64_t id = sqlite3_last_insert_rowid(impl_->db);
   append_event("memory.added", "a4ps", {{"id", id}, {"source", source}, {"sha256", sha256_hex(text)}});
   tx.commit();
@@ -370,7 +384,7 @@ int64_t Image::add_memory(std::string_view text, std::string_view source, const 
 int64_t Image::propose(std::string_view kind, std::string_view target, const json& payload) {
   Tx tx(*this);
   sql::Stmt st(impl_->db, "INSERT INTO proposals(kind,target,payload,created_at) VALUES(?,?,?,?)");
-  st.bind(1, kind).bind(2, target).bind(3, payload.dump()).bind(4, now_utc()).run();
+  st.bind(1, kind).bind(2, target).bind(3, payload.dump()).bind(4, now_utc(impl_->env)).run();
   int64_t id = sqlite3_last_insert_rowid(impl_->db);
   append_event("proposal.created", "a4ps", {{"id", id}, {"kind", kind}, {"target", target}});
   tx.commit();
@@ -381,7 +395,7 @@ void Image::decide(int64_t id, bool approve, std::string_view reviewer, std::str
   Tx tx(*this);
   sql::Stmt st(impl_->db, "UPDATE proposals SET status=?, decided_at=?, reviewer=?, reason=? "
                           "WHERE id=? AND status='pending'");
-  st.bind(1, proposal_status_name(approve ? ProposalStatus::Approved : ProposalStatus::Rejected)).bind(2, now_utc()).bind(3, reviewer).bind(4, reason);
+  st.bind(1, proposal_status_name(approve ? ProposalStatus::Approved : ProposalStatus::Rejected)).bind(2, now_utc(impl_->env)).bind(3, reviewer).bind(4, reason);
   st.bind(5, id).run();
   if (sqlite3_changes(impl_->db) != 1)
     throw Error("proposal " + std::to_string(id) + " is not pending; see `a4ps approvals ls`");
@@ -429,9 +443,10 @@ void Image::save_as(const fs::path& dest) const {
   if (fs::exists(dest, ec)) throw Error(dest.string() + " already exists; choose another path");
   fs::path tmp = dest;
   tmp += ".tmp-" + std::to_string(getpid());
-  fs::remove(tmp, ec);
+  Env* env = impl_->env;
+  env->remove_file(tmp);
   try {
-    sqlite3* out = open_db(tmp, false, true);
+    sqlite3* out = open_db(tmp, false, true, impl_->vfs);
     // The backup API copies a consistent snapshot while other connections keep writing.
     sqlite3_backup* b = sqlite3_backup_init(out, "main", impl_->db, "main");
     if (!b) {
@@ -444,13 +459,17 @@ void Image::save_as(const fs::path& dest) const {
     if (rc != SQLITE_DONE) {
       std::string msg = sqlite3_errstr(rc);
       sqlite3_close_v2(out);
+      if ((rc & 0xff) == SQLITE_FULL)
+        throw DiskError("cannot save " + dest.string() + ": the disk is full; free some space and try again", true);
       throw Error("backup to " + dest.string() + " failed: " + msg);
     }
     sqlite3_exec(out, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     sqlite3_close_v2(out);
-    fs::rename(tmp, dest);
+    env->rename_file(tmp, dest);
   } catch (...) {
-    fs::remove(tmp, ec);
+    env->remove_file(tmp);
+    env->remove_file(fs::path(tmp.string() + "-wal"));
+    env->remove_file(fs::path(tmp.string() + "-shm"));
     throw;
   }
 }
@@ -466,7 +485,7 @@ Image fork(const fs::path& src, const fs::path& dest, std::string_view name) {
   try {
     Image img = Image::open(dest);
     Image::Tx tx(img);
-    std::string id = random_id();
+    std::string id = random_id(img.env());
     std::string new_name = name.empty() ? dest.stem().string() : std::string(name);
     meta_set(img.db(), "image_id", id);
     meta_set(img.db(), "parent_id", parent_id);

@@ -15,12 +15,29 @@
 
 #include <nlohmann/json.hpp>
 
+#include "util/util.h"
+
 struct sqlite3;
+
+namespace a4ps {
+class Env;
+}
 
 namespace a4ps::image {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
+
+// The disk refused the image a write or an fsync (full, or an I/O error). The change was
+// rolled back; full() tells a full disk (free space, then retry) from a failing one.
+class DiskError : public Error {
+ public:
+  DiskError(const std::string& msg, bool full) : Error(msg), full_(full) {}
+  bool full() const { return full_; }
+
+ private:
+  bool full_;
+};
 
 inline constexpr int kSchemaVersion = 2;
 inline constexpr uint32_t kApplicationId = 0x41345053;  // "A4PS" in the SQLite header
@@ -68,6 +85,8 @@ enum class Sync { Normal, Full };
 struct OpenOptions {
   bool read_only = false;
   Sync sync = Sync::Full;
+  Env* env = nullptr;  // files, clock and ids outside SQLite; nullptr: Env::Default()
+  std::string vfs;     // SQLite VFS name ("" the default; tests: FaultVfs::kName)
 };
 
 struct CreateOptions {
@@ -75,6 +94,8 @@ struct CreateOptions {
   fs::path base_model;          // optional GGUF, stored by path + sha256
   bool overwrite = false;
   Sync sync = Sync::Full;
+  Env* env = nullptr;  // as in OpenOptions; the image is opened with both afterwards
+  std::string vfs;
 };
 
 struct Counts {
@@ -119,6 +140,7 @@ class Image {
   Image& operator=(Image&&) noexcept;
 
   const fs::path& path() const;
+  Env* env() const;   // never null
   Sync sync() const;  // the connection's default commit durability
   std::string meta(std::string_view key) const;  // "" when unset
   // User settings (e.g. "model"): "" when unset; setting "" removes one. Logged.

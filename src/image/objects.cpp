@@ -3,6 +3,7 @@
 
 #include "image/image.h"
 #include "image/sqlite.h"
+#include "util/env.h"
 #include "util/util.h"
 
 namespace a4ps::image {
@@ -97,7 +98,7 @@ int64_t Image::put(Kind kind, std::string_view name, std::string_view content, c
     st.bind(1, blob_sum).bind(2, static_cast<int64_t>(blob.size())).bind_blob(3, blob).run();
   }
   Object o{kind, std::string(name), last ? last->version + 1 : 1, std::string(content), m, blob_sum,
-           false, now_utc()};
+           false, now_utc(env())};
   insert(*this, o);
   json ev = {{"name", name}, {"version", o.version}, {"sha256", sha256_hex(content)}};
   if (!blob_sum.empty()) ev["blob_sha256"] = blob_sum;
@@ -111,7 +112,7 @@ void Image::remove(Kind kind, std::string_view name) {
   auto last = latest_any(db(), kind, name);
   if (!last || last->removed)
     throw Error(std::string("no ") + kind_name(kind) + " named '" + std::string(name) + "' in this image");
-  Object o{kind, std::string(name), last->version + 1, "", json::object(), "", true, now_utc()};
+  Object o{kind, std::string(name), last->version + 1, "", json::object(), "", true, now_utc(env())};
   insert(*this, o);
   append_event(std::string(kind_name(kind)) + ".removed", "a4ps", {{"name", name}, {"version", o.version}});
   tx.commit();

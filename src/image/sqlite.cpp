@@ -1,10 +1,30 @@
 #include "image/sqlite.h"
 
+#include "image/image.h"
+
 namespace a4ps::image::sql {
+
+namespace {
+
+// Which I/O call failed, from SQLite's extended result code.
+std::string io_what(int rc) {
+  switch (rc) {
+    case SQLITE_IOERR_FSYNC:
+    case SQLITE_IOERR_DIR_FSYNC: return "fsync failed";
+    case SQLITE_IOERR_WRITE: return "a write failed";
+    case SQLITE_IOERR_READ:
+    case SQLITE_IOERR_SHORT_READ: return "a read failed";
+    case SQLITE_IOERR_TRUNCATE: return "truncating a file failed";
+    default: return "disk I/O error";
+  }
+}
+
+}  // namespace
 
 void fail(sqlite3* db, int rc, std::string_view what) {
   const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
   std::string where = file && *file ? std::string(" in ") + file : "";
+  std::string image = file && *file ? std::string("image ") + file : "the image";
   std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
   switch (rc & 0xff) {
     case SQLITE_CORRUPT:
@@ -17,10 +37,12 @@ void fail(sqlite3* db, int rc, std::string_view what) {
                   "); another process holds a write lock, try again");
     case SQLITE_READONLY:
       throw Error("image" + where + " is read-only (" + msg + "); check file permissions");
+    // The transaction is rolled back (Image::Tx); say so, and what the user can do.
     case SQLITE_FULL:
-      throw Error("disk full while writing image" + where + "; free space and retry");
+      throw DiskError("the disk is full: the change to " + image + " was not saved; free some space and try again", true);
     case SQLITE_IOERR:
-      throw Error("I/O error on image" + where + " (" + msg + ")");
+      throw DiskError("an I/O error on " + image + " (" + io_what(rc) +
+                      "): the change may not have been saved; check the disk, then run `a4ps image check`", false);
     default:
       throw Error(std::string(what) + " failed" + where + ": " + msg);
   }

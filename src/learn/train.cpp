@@ -25,6 +25,7 @@
 #include <random>
 
 #include "learn/learn.h"
+#include "util/env.h"
 #include "learn/tokens.h"
 #include "util/util.h"
 
@@ -195,8 +196,8 @@ class Trainer {
     int nt = o_.threads > 0 ? o_.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
     if (set_threads) set_threads(backend_, nt);
     galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
-    const char* plain = std::getenv("A4PS_LEARN_PLAIN_BACKWARD");  // tests compare both ways
-    if (!plain || !*plain || std::string(plain) == "0") transpose_output();
+    const std::string plain = Env::Default()->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");  // tests compare both ways
+    if (plain.empty() || plain == "0") transpose_output();
   }
 
   // One optimizer step on one example; returns its mean loss over assistant tokens.

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "llm/llm.h"
+#include "util/env.h"
 #include "util/util.h"
 
 namespace a4ps::llm {
@@ -43,8 +44,7 @@ std::string piece(const llama_vocab* vocab, llama_token t) {
 void init_llama_logging() {
   static std::once_flag once;
   std::call_once(once, [] {
-    const char* lvl = std::getenv("A4PS_LOG");
-    bool debug = lvl && std::strcmp(lvl, "debug") == 0;
+    bool debug = Env::Default()->getenv("A4PS_LOG").value_or("") == "debug";
     ggml_log_callback quiet = [](ggml_log_level, const char*, void*) {};
     llama_log_set(debug ? nullptr : quiet, nullptr);
     llama_backend_init();

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "llm/backend.h"
+#include "util/env.h"
 #include "util/util.h"
 
 namespace a4ps::llm {
@@ -182,7 +183,7 @@ class OpenAI final : public HttpBackend {
   OpenAI(const std::string& url, std::string model, std::string key)
       : HttpBackend("the OpenAI-compatible server", url), model_(std::move(model)), key_(std::move(key)) {
     if (key_.empty())
-      if (const char* k = std::getenv("OPENAI_API_KEY")) key_ = k;
+      key_ = Env::Default()->getenv("OPENAI_API_KEY").value_or("");
   }
   std::string name() const override { return "openai (" + model_ + " at " + url_ + ")"; }
 

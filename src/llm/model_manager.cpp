@@ -1,5 +1,6 @@
 // Embedded llama.cpp: loading within a budget, persona switching, generation.
 #include "llm/model_manager.h"
+#include "util/env.h"
 
 #include <json-schema-to-grammar.h>
 #include <llama.h>
@@ -238,9 +239,10 @@ uint64_t parse_bytes(const std::string& s) {
 
 ModelManager::ModelManager(ManagerOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = opts;
-  const char* env = std::getenv("A4PS_MEMORY_BUDGET");  // the seed's "8 GB of VRAM" is A4PS_MEMORY_BUDGET=8G
+  // the seed's "8 GB of VRAM" is A4PS_MEMORY_BUDGET=8G
+  const std::string env = Env::Default()->getenv("A4PS_MEMORY_BUDGET").value_or("");
   impl_->budget = opts.budget_bytes ? opts.budget_bytes
-                  : env && *env    ? parse_bytes(env)
+                  : !env.empty()   ? parse_bytes(env)
                                    : available_memory() / 10 * 8;
 }
 ModelManager::~ModelManager() = default;
@@ -409,8 +411,8 @@ std::unique_ptr<Backend> open_backend(const std::string& spec, ModelManager& mm,
     std::string rest = spec.substr(7), url;
     if (auto at = rest.find('@'); at != std::string::npos) url = rest.substr(at + 1), rest.resize(at);
     if (url.empty()) {
-      const char* host = std::getenv("OLLAMA_HOST");
-      url = host && *host ? (std::string(host).find("://") == std::string::npos ? "http://" + std::string(host) : host)
+      const std::string host = Env::Default()->getenv("OLLAMA_HOST").value_or("");
+      url = !host.empty() ? (host.find("://") == std::string::npos ? "http://" + host : host)
                           : "http://127.0.0.1:11434";
     }
     if (rest.empty()) throw Error("model spec '" + spec + "' names no Ollama model; write ollama:NAME");

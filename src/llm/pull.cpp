@@ -5,14 +5,15 @@
 #include <fstream>
 
 #include "llm/llm.h"
+#include "util/env.h"
 #include "util/util.h"
 
 namespace a4ps::llm {
 
 fs::path models_dir() {
-  if (const char* d = std::getenv("A4PS_MODELS"); d && *d) return d;
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/tmp") / ".cache" / "a4ps" / "models";
+  Env* env = Env::Default();
+  if (auto d = env->getenv("A4PS_MODELS"); d && !d->empty()) return *d;
+  return fs::path(env->getenv("HOME").value_or("/tmp")) / ".cache" / "a4ps" / "models";
 }
 
 namespace {
@@ -125,7 +126,7 @@ DefaultModel default_model() {
              "9217f5db79a29953eb74d5343926648285ec7e67/qwen2.5-0.5b-instruct-q4_k_m.gguf",
       .sha256 = "74a4da8c9fdbcd15bd1f6d01d621410d31c6fc00986f5eb687824e7b93d7a9db",
       .bytes = 491400032};
-  if (const char* u = std::getenv("A4PS_DEFAULT_MODEL_URL"); u && *u) m.url = u;
+  if (auto u = Env::Default()->getenv("A4PS_DEFAULT_MODEL_URL"); u && !u->empty()) m.url = *u;
   return m;
 }
 

@@ -29,6 +29,7 @@ class Sha256 {
 std::string sha256_hex(std::string_view data);
 std::string sha256_file(const std::filesystem::path& path);  // throws Error
 
+// Through Env::Default() (util/env.h); code that holds an Env* calls it instead.
 std::string now_utc();          // ISO-8601 with milliseconds, e.g. 2026-11-25T16:30:00.123Z
 std::string random_id();        // 128-bit random id as 32 hex chars
 std::string read_file(const std::filesystem::path& path);  // throws Error
