@@ -325,9 +325,9 @@ std::vector<Instruction> parse(std::string_view text, const std::string& file) {
   return out;
 }
 
-std::string quote_option(std::string_view v) {
-  if (!v.empty() && std::none_of(v.begin(), v.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\\'; }))
-    return std::string(v);
+namespace {
+// v in double quotes, with its quotes, backslashes, newlines and tabs escaped.
+std::string double_quoted(std::string_view v) {
   std::string out = "\"";
   for (char c : v) {
     if (c == '"' || c == '\\') out += '\\', out += c;
@@ -336,6 +336,13 @@ std::string quote_option(std::string_view v) {
     else out += c;
   }
   return out + "\"";
+}
+}  // namespace
+
+std::string quote_option(std::string_view v) {
+  if (!v.empty() && std::none_of(v.begin(), v.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\\'; }))
+    return std::string(v);
+  return double_quoted(v);
 }
 
 std::string quote(std::string_view v) {
@@ -347,14 +354,7 @@ std::string quote(std::string_view v) {
   // would touch the closing """).
   if (v.find('\n') != std::string_view::npos && v.find("\"\"\"") == std::string_view::npos && v.back() != '"')
     return "\"\"\"\n" + std::string(v) + "\"\"\"";
-  std::string out = "\"";
-  for (char c : v) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else out += c;
-  }
-  return out + "\"";
+  return double_quoted(v);
 }
 
 }  // namespace a4ps::imagefile
