@@ -186,6 +186,20 @@ TEST_P(Sandbox, RootsWorkspaceInAClosedFolderStillWorks) {
   EXPECT_EQ(read_file(closed.path / "w" / "out.txt"), "seed!");
 }
 
+// A clone under /root: the runtime itself is out of nobody's reach, for every provider.
+TEST_P(Sandbox, RootsRuntimeInAClosedFolderIsStaged) {
+  if (geteuid() != 0) GTEST_SKIP() << "only root runs the sandbox as another user";
+  test::TempDir closed;  // 0700
+  fs::copy(fs::path(A4PS_SOURCE_DIR) / "python", closed.path / "python", fs::copy_options::recursive);
+  setenv("A4PS_PYTHON_DIR", (closed.path / "python").c_str(), 1);
+  for (Provider p : {GetParam(), Provider::None}) {
+    auto k = Kernel::start({.provider = p, .limits = {.wall_ms = 15000}, .workspace = ws.path / "work", .allow_unsafe = true});
+    Result r = k->run("6 * 7");
+    EXPECT_EQ(r.value, "42") << provider_name(p) << ": " << r.error;
+  }
+  unsetenv("A4PS_PYTHON_DIR");
+}
+
 INSTANTIATE_TEST_SUITE_P(Providers, Sandbox, ::testing::Values(Provider::GVisor, Provider::Bwrap),
                          [](const auto& info) { return std::string(provider_name(info.param)); });
 

@@ -262,11 +262,12 @@ struct Impl {
     const Limits& l = opts.limits;
     std::vector<std::string> argv;
     std::string rt = runtime_dir().string(), ws = opts.workspace.string(), seed = ws;
-    if (geteuid() == 0 && opts.provider != Provider::None && (!reachable(rt) || !reachable(ws))) {
-      // As root the sandbox runs as nobody, which must read the runtime and the workspace.
+    const bool seeded = opts.provider != Provider::None;  // `none` works in the folder itself
+    if (geteuid() == 0 && (!reachable(rt) || (seeded && !reachable(ws)))) {
+      // As root the kernel runs as nobody, which must read the runtime and the workspace.
       staging = fs::temp_directory_path() / ("a4ps-stage-" + random_id().substr(0, 12));
       if (!reachable(rt)) stage_copy(rt, staging / "runtime"), rt = (staging / "runtime").string();
-      if (!reachable(ws)) stage_copy(ws, staging / "seed"), seed = (staging / "seed").string();
+      if (seeded && !reachable(ws)) stage_copy(ws, staging / "seed"), seed = (staging / "seed").string();
       if (!reachable(staging)) throw Error("the sandbox user cannot reach " + staging.parent_path().string() + " (chmod o+x it, or set TMPDIR)");
     }
     std::vector<std::string> env = kernel_env(opts);
@@ -550,6 +551,9 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   impl->opts.workspace = fs::absolute(impl->opts.workspace);
   if (!fs::exists(runtime_dir() / "a4ps_runtime.py"))
     throw Error("the sandbox runtime is missing from " + runtime_dir().string() + "; set A4PS_PYTHON_DIR");
+  // `none` as root runs as nobody in the workspace itself: it must be nobody's to write.
+  if (opts.provider == Provider::None && geteuid() == 0 && chown(impl->opts.workspace.c_str(), kNobody, kNobody) != 0)
+    throw Error("cannot hand the workspace " + impl->opts.workspace.string() + " to the sandbox user");
   impl->spawn();
   return std::make_unique<ProcessKernel>(std::move(impl));
 }
