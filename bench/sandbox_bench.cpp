@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
     }
     auto cs = stats(c), ws = stats(w);
     std::printf("%-34s %8.1f ms %8.1f ms\n", (std::string(provider_name(pr)) + " cold start").c_str(), cs.median, cs.p99);
-    std::printf("%-34s %8.2f ms %8.2f ms   (%.0fx faster than a plain process)\n",
+    std::printf("%-34s %8.3f ms %8.3f ms   (%.0fx faster than a plain process)\n",
                 (std::string(provider_name(pr)) + " warm tool call").c_str(), ws.median, ws.p99, p.median / ws.median);
   }
   std::printf("targets: warm call <= 5 ms median; gVisor cold start <= 500 ms\n");

@@ -59,9 +59,10 @@ def _install_reflection(proto):
 
 
 class _Changes:
-    """inotify on every folder of /work: after a run that touched no file, one read that
-    finds nothing saves scanning the workspace. Any event, an overflow, or a broken
-    descriptor (agent code can close it) means: scan."""
+    """inotify on every folder of /work tells whether a run touched the workspace. Where
+    the kernel can, it also raises SIGIO on each event (O_ASYNC), so a run that wrote
+    nothing costs no system call at all; elsewhere one read that finds nothing does. Any
+    event, an overflow, or a broken descriptor (agent code can close it) means: scan."""
 
     MASK = 0x2 | 0x4 | 0x8 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800  # modify, attrib, close_write, moves, create, delete
 
@@ -69,6 +70,20 @@ class _Changes:
         import ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.dirty = True
+        self.signalled = False
+        if self.fd >= 0:
+            try:
+                import fcntl
+                signal.signal(signal.SIGIO, self._on_event)
+                fcntl.fcntl(self.fd, fcntl.F_SETOWN, os.getpid())
+                fcntl.fcntl(self.fd, fcntl.F_SETFL, fcntl.fcntl(self.fd, fcntl.F_GETFL) | os.O_ASYNC)
+                self.signalled = True
+            except (OSError, ValueError):
+                signal.signal(signal.SIGIO, signal.SIG_DFL)
+
+    def _on_event(self, signum, frame):
+        self.dirty = True
 
     def watch(self, path):
         if self.fd >= 0:
@@ -77,6 +92,9 @@ class _Changes:
     def any(self):
         if self.fd < 0:
             return True
+        if self.signalled and not self.dirty:
+            return False
+        self.dirty = False  # before the read: an event after it raises SIGIO again
         seen = False
         try:
             while os.read(self.fd, 65536):
@@ -164,12 +182,29 @@ def _confine():
         resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
 
 
+class _Spawns:
+    """Whether agent code may have started a process: an audit hook (which agent code
+    cannot remove) watches for the calls that can, and for ctypes, which can do anything.
+    Once seen, every later run is checked too (a kept function could start one), so a
+    kernel whose code never starts processes pays no system call for the check."""
+    EVENTS = {"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "subprocess.Popen", "pty.spawn"}
+    MODULES = {"_posixsubprocess", "_ctypes", "_multiprocessing"}
+    seen = False
+
+    @classmethod
+    def hook(cls, event, args):
+        if cls.seen:
+            return
+        if event in cls.EVENTS or event.startswith("ctypes.") or (event == "import" and args and args[0] in cls.MODULES):
+            cls.seen = True
+
+
 def _end_strays():
     """Nothing agent code started outlives its run: every other process of the sandbox
     is killed (pid 1, bubblewrap's reaper, is spared by the kernel) and reaped. kill(-1)
     fails with ESRCH when none is left, so a run that started nothing pays one call; a
     process caught in fork or exec can miss one kill, so it repeats until then."""
-    if not SANDBOXED or os.getpid() > 2:  # never outside a pid namespace of our own
+    if not SANDBOXED or not _Spawns.seen or os.getpid() > 2:  # never outside a pid namespace of our own
         return
     for attempt in range(40):
         try:
@@ -201,6 +236,7 @@ def main():
         _confine()
         workspace = Workspace(int(os.environ.get("A4PS_WORKSPACE_FILES", "4096")))
         workspace.seed()
+    sys.addaudithook(_Spawns.hook)  # after the runtime's own set-up (it loads ctypes for inotify)
     space = {"__name__": "__agent__"}
     for line in iter(sys.stdin.readline, ""):
         try:
