@@ -84,6 +84,15 @@ struct Runtime {
     codex = codex::image_codex(img);
   }
 
+  // The persona that does `action` (route, answer, act, critique, retrieve): roles come
+  // from the personas' data, the first that can in load_all's order (built-ins first), so
+  // an image may hand a role to another persona.
+  Spec who(const std::string& action) const {
+    for (auto& p : load_all(img))
+      if (p.can(action)) return p;
+    throw Error("no persona of this image can " + action + "; see `a4ps persona ls`");
+  }
+
   Spec spec(const std::string& name) const {
     auto s = find(img, name);
     if (!s) throw Error("the image has no persona " + name + "; see `a4ps persona ls`");
@@ -251,6 +260,183 @@ const std::string kCritiqueSchema =
          {"additionalProperties", false}}
         .dump();
 
+// The nodes of the agent graph, one function each.
+
+// ALFRED decides who works next, as JSON a grammar forces into shape.
+json route_node(Runtime& rt, const json& s) {
+  if (!s.contains("task") || !s["task"].is_string() || s["task"].get<std::string>().empty())
+    throw Error("the agent needs a task: input {\"task\": \"...\"}");
+  Spec alfred = rt.who("route");
+  int turns = s.value("turns", 0) + 1;
+  std::vector<std::string> choices;
+  std::string who;
+  for (auto& p : load_all(rt.img)) {
+    if (p.can("route") || !(p.can("act") || p.can("critique") || p.can("retrieve") || p.can("respond"))) continue;
+    choices.push_back(p.name);
+    who += "- " + p.name + ": " + p.role + "\n";
+  }
+  choices.push_back("ANSWER");
+  if (turns > rt.opts.max_turns)
+    return json{{"route", {{"next", "ANSWER"}, {"brief", "the turn limit is reached"}, {"parsed", true}}}, {"turns", turns}};
+  std::string user = rt.conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
+                     "- ANSWER: you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
+                     "\nThis is routing turn " + std::to_string(turns) + " of at most " + std::to_string(rt.opts.max_turns) +
+                     ". Reply with JSON: {\"next\": one of the names above, \"brief\": one sentence for them}.";
+  json t = rt.turn(alfred, s, "route", user, route_schema(choices));
+  json r = json::parse(t["content"].get<std::string>(), nullptr, false);
+  bool ok = r.is_object() && r.contains("next") && r["next"].is_string() &&
+            std::find(choices.begin(), choices.end(), r["next"].get<std::string>()) != choices.end();
+  json route = ok ? json{{"next", r["next"]}, {"brief", r.value("brief", "")}, {"parsed", true}}
+                  : json{{"next", "ANSWER"}, {"brief", "my routing reply did not parse; answering"}, {"parsed", false}};
+  t["route"] = route;
+  return json{{"route", route}, {"turns", turns}, {"transcript", json::array({t})}};
+}
+
+// BRICK works: writes code and runs it, or reasons in steps.
+json brick_node(Runtime& rt, const json& s) {
+  Spec brick = rt.who("act");
+  std::string user = rt.conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
+  bool revising = s["critique"].is_object() && s["critique"].value("back_to_brick", false);
+  if (!revising && s["route"].is_object()) user += rt.who("route").name + " asks: " + s["route"].value("brief", "") + "\n";
+  if (s["notes"].is_object()) user += "\n" + rt.who("retrieve").name + " found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
+  if (revising && s["draft"].is_object()) {
+    user += "\nYour previous attempt:\n" + clip(s["draft"].value("text", ""), 1500) + "\n";
+    if (s["draft"].contains("result")) user += "Result: " + result_text(s["draft"]["result"]) + "\n";
+    user += rt.who("critique").name + " asks for a revision: " + s["critique"].value("reasons", "") + "\nRevise your work.\n";
+  }
+  std::string tools;
+  for (auto& t : rt.img.list(image::Kind::Tool)) tools += (tools.empty() ? "" : ", ") + t.name;
+  user += "\nRegistered tools: " + (tools.empty() ? std::string("none yet") : tools) + ".";
+  json t = rt.turn(brick, s, "act", user, "", true);
+  std::string text = t["content"];
+  json draft = {{"text", text}};
+  json out = json::object();
+  out["proposal"] = nullptr;
+  std::string code = code_block(text);
+  if (!code.empty()) {
+    draft["code"] = code;
+    json r = rt.run_code(code);
+    draft["result"] = r;
+    t["result"] = r;
+    // doesNotUnderstand: a call to a function nobody wrote becomes a forge request.
+    if (!r.value("ok", false) && r.value("error_type", "") == "NameError" && brick.can("forge") && rt.sandbox()) {
+      sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.value("error", "")};
+      forge::ToolSpec spec = forge::spec_from_name_error(*rt.sandbox(), code, failure);
+      if (!spec.name.empty()) {
+        spec.tests = "assert callable(" + spec.name + ")";
+        auto f = forge::forge(spec, rt.backend(brick, s), *rt.sandbox(), rt.img);
+        json forged = {{"name", spec.name}, {"ok", f.ok}, {"attempts", f.attempts.size()}};
+        if (f.ok) forged["proposal"] = f.proposal;
+        out["forged"] = json::array({forged});
+        t["forged"] = forged;
+        if (f.ok) out["proposal"] = f.proposal;
+      }
+    }
+  }
+  out["draft"] = draft;
+  out["transcript"] = json::array({t});
+  return out;
+}
+
+// A forged tool waits for a human: the run stops here until approve/reject.
+json approve_node(Runtime& rt, const json& s, NodeContext& ctx) {
+  auto d = governance::await_decision(ctx, rt.img, s["proposal"].get<int64_t>());
+  bool yes = d == governance::Decision::Approved;
+  json t = {{"persona", rt.who("route").name}, {"kind", "approval"}, {"task", task_no(s)},
+            {"content", std::string("the human ") + (yes ? "approved" : "rejected") + " proposal " + std::to_string(s["proposal"].get<int64_t>())}};
+  return json{{"decision", yes ? "approved" : "rejected"}, {"transcript", json::array({t})}};
+}
+
+json register_node(Runtime& rt, const json& s) {
+  governance::apply(rt.img, s["proposal"].get<int64_t>());
+  if (rt.kernel) forge::load_tools(*rt.kernel, rt.img);
+  return json{{"proposal", nullptr}};
+}
+
+// The original code again, now that the tool it called exists.
+json rerun_node(Runtime& rt, const json& s) {
+  json draft = s["draft"];
+  json r = rt.run_code(draft.value("code", ""));
+  draft["result"] = r;
+  json t = {{"persona", rt.who("act").name}, {"kind", "rerun"}, {"task", task_no(s)},
+            {"content", "ran my code again with the new tool"}, {"result", r}};
+  return json{{"draft", draft}, {"transcript", json::array({t})}};
+}
+
+// ROBIN reviews BRICK's work: accept, or revise with reasons.
+json robin_node(Runtime& rt, const json& s) {
+  Spec robin = rt.who("critique");
+  std::string user = "Task: " + s["task"].get<std::string>() + "\n\n";
+  if (s["draft"].is_object()) {
+    user += rt.who("act").name + "'s work:\n" + clip(s["draft"].value("text", ""), 2000) + "\n";
+    if (s["draft"].contains("result")) user += "When run, " + result_text(s["draft"]["result"]) + "\n";
+  } else {
+    user += "There is no work from " + rt.who("act").name + " yet.\n";
+  }
+  user += "\nRevision round " + std::to_string(s.value("rounds", 0)) + " of at most " + std::to_string(rt.opts.max_rounds) +
+          ". Reply with JSON: {\"verdict\": \"accept\" or \"revise\", \"reasons\": \"...\"}.";
+  json t = rt.turn(robin, s, "critique", user, kCritiqueSchema);
+  json c = json::parse(t["content"].get<std::string>(), nullptr, false);
+  bool ok = c.is_object() && (c.value("verdict", "") == "accept" || c.value("verdict", "") == "revise");
+  json critique = ok ? json{{"verdict", c["verdict"]}, {"reasons", c.value("reasons", "")}, {"parsed", true}}
+                     : json{{"verdict", "accept"}, {"reasons", "(my reply did not parse)"}, {"parsed", false}};
+  int rounds = s.value("rounds", 0);
+  bool revise = critique["verdict"] == "revise" && s["draft"].is_object() && rounds < rt.opts.max_rounds;
+  t["critique"] = critique;
+  critique["back_to_brick"] = revise;
+  return json{{"critique", critique}, {"rounds", revise ? rounds + 1 : rounds}, {"transcript", json::array({t})}};
+}
+
+// BABS searches the image's memory and reports what it supports.
+json babs_node(Runtime& rt, const json& s) {
+  Spec babs = rt.who("retrieve");
+  std::string query = s["task"].get<std::string>();
+  if (s["route"].is_object()) query += " " + s["route"].value("brief", "");
+  // The same embedder `a4ps memory add` uses for this model, so the vectors compare.
+  std::vector<memory::Hit> hits;
+  try {
+    hits = memory::search(rt.img, query, memory::model_embedder(rt.model_of(babs, s), rt.manager()), 5);
+  } catch (const Error&) {  // no embeddings from this model (or none at all)
+    hits = memory::search(rt.img, query, memory::Embedder{}, 5);  // full-text search only
+  }
+  json hj = json::array();
+  std::string passages;
+  for (auto& h : hits) {
+    hj.push_back({{"id", h.id}, {"source", h.source}, {"score", h.score}, {"text", clip(h.text, 600)}});
+    passages += "[" + h.source + "] " + clip(h.text, 600) + "\n";
+  }
+  std::string user = "Question: " + query + "\n\nPassages from memory:\n" +
+                     (passages.empty() ? std::string("(none found)\n") : passages) +
+                     "\nReport what these passages say about the question, citing sources in brackets.";
+  json t = rt.turn(babs, s, "retrieve", user, "", true);
+  t["hits"] = hj;
+  return json{{"notes", {{"text", t["content"]}, {"hits", hj}}}, {"transcript", json::array({t})}};
+}
+
+// A persona a user added: it answers ALFRED's brief in its own voice.
+json respond_node(Runtime& rt, const json& s) {
+  Spec p = rt.spec(s["route"].value("next", ""));
+  std::string user = "Task: " + s["task"].get<std::string>() + "\nALFRED asks: " + s["route"].value("brief", "") +
+                     "\n\nWhat has happened so far:\n" + Runtime::story(s);
+  return json{{"transcript", json::array({rt.turn(p, s, "respond", user, "", true)})}};
+}
+
+// ALFRED closes: the answer, from what the others did.
+json answer_node(Runtime& rt, const json& s) {
+  Spec alfred = rt.who("answer");
+  std::string user = rt.conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
+                     Runtime::story(s);
+  if (s["notes"].is_object())
+    for (auto& h : s["notes"].value("hits", json::array()))
+      user += "Memory [" + h.value("source", std::string()) + "]: " + h.value("text", std::string()) + "\n";
+  if (s["draft"].is_object() && s["draft"].contains("result")) user += rt.who("act").name + "'s final result: " + result_text(s["draft"]["result"]) + "\n";
+  user += "\nWrite the answer for the user now.";
+  json t = rt.turn(alfred, s, "answer", user, "", true);
+  std::string answer = t["content"];
+  return json{{"answer", answer}, {"transcript", json::array({t})},
+              {"history", json::array({{{"task", s["task"]}, {"answer", answer}}})}};
+}
+
 }  // namespace
 
 json task_input(const std::string& task, const std::string& model) {
@@ -271,188 +457,24 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   g.channel("history", graph::append(), json::array());
   g.channel("forged", graph::append(), json::array());
 
-  // ALFRED decides who works next, as JSON a grammar forces into shape.
-  g.node("route", [rt](const json& s, NodeContext&) {
-    if (!s.contains("task") || !s["task"].is_string() || s["task"].get<std::string>().empty())
-      throw Error("the agent needs a task: input {\"task\": \"...\"}");
-    Spec alfred = rt->spec("ALFRED");
-    int turns = s.value("turns", 0) + 1;
-    std::vector<std::string> choices;
-    std::string who;
-    for (auto& p : load_all(rt->img)) {
-      if (p.name == "ALFRED" || !(p.can("act") || p.can("critique") || p.can("retrieve") || p.can("respond"))) continue;
-      choices.push_back(p.name);
-      who += "- " + p.name + ": " + p.role + "\n";
-    }
-    choices.push_back("ANSWER");
-    if (turns > rt->opts.max_turns)
-      return json{{"route", {{"next", "ANSWER"}, {"brief", "the turn limit is reached"}, {"parsed", true}}}, {"turns", turns}};
-    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
-                       "- ANSWER: you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
-                       "\nThis is routing turn " + std::to_string(turns) + " of at most " + std::to_string(rt->opts.max_turns) +
-                       ". Reply with JSON: {\"next\": one of the names above, \"brief\": one sentence for them}.";
-    json t = rt->turn(alfred, s, "route", user, route_schema(choices));
-    json r = json::parse(t["content"].get<std::string>(), nullptr, false);
-    bool ok = r.is_object() && r.contains("next") && r["next"].is_string() &&
-              std::find(choices.begin(), choices.end(), r["next"].get<std::string>()) != choices.end();
-    json route = ok ? json{{"next", r["next"]}, {"brief", r.value("brief", "")}, {"parsed", true}}
-                    : json{{"next", "ANSWER"}, {"brief", "my routing reply did not parse; answering"}, {"parsed", false}};
-    t["route"] = route;
-    return json{{"route", route}, {"turns", turns}, {"transcript", json::array({t})}};
-  });
-
-  // BRICK works: writes code and runs it, or reasons in steps.
-  g.node("brick", [rt](const json& s, NodeContext&) {
-    Spec brick = rt->spec("BRICK");
-    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
-    bool revising = s["critique"].is_object() && s["critique"].value("back_to_brick", false);
-    if (!revising && s["route"].is_object()) user += "ALFRED asks: " + s["route"].value("brief", "") + "\n";
-    if (s["notes"].is_object()) user += "\nBABS found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
-    if (revising && s["draft"].is_object()) {
-      user += "\nYour previous attempt:\n" + clip(s["draft"].value("text", ""), 1500) + "\n";
-      if (s["draft"].contains("result")) user += "Result: " + result_text(s["draft"]["result"]) + "\n";
-      user += "ROBIN asks for a revision: " + s["critique"].value("reasons", "") + "\nRevise your work.\n";
-    }
-    std::string tools;
-    for (auto& t : rt->img.list(image::Kind::Tool)) tools += (tools.empty() ? "" : ", ") + t.name;
-    user += "\nRegistered tools: " + (tools.empty() ? std::string("none yet") : tools) + ".";
-    json t = rt->turn(brick, s, "act", user, "", true);
-    std::string text = t["content"];
-    json draft = {{"text", text}};
-    json out = json::object();
-    out["proposal"] = nullptr;
-    std::string code = code_block(text);
-    if (!code.empty()) {
-      draft["code"] = code;
-      json r = rt->run_code(code);
-      draft["result"] = r;
-      t["result"] = r;
-      // doesNotUnderstand: a call to a function nobody wrote becomes a forge request.
-      if (!r.value("ok", false) && r.value("error_type", "") == "NameError" && brick.can("forge") && rt->sandbox()) {
-        sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.value("error", "")};
-        forge::ToolSpec spec = forge::spec_from_name_error(*rt->sandbox(), code, failure);
-        if (!spec.name.empty()) {
-          spec.tests = "assert callable(" + spec.name + ")";
-          auto f = forge::forge(spec, rt->backend(brick, s), *rt->sandbox(), rt->img);
-          json forged = {{"name", spec.name}, {"ok", f.ok}, {"attempts", f.attempts.size()}};
-          if (f.ok) forged["proposal"] = f.proposal;
-          out["forged"] = json::array({forged});
-          t["forged"] = forged;
-          if (f.ok) out["proposal"] = f.proposal;
-        }
-      }
-    }
-    out["draft"] = draft;
-    out["transcript"] = json::array({t});
-    return out;
-  });
-
-  // A forged tool waits for a human: the run stops here until approve/reject.
-  g.node("approve", [rt](const json& s, NodeContext& ctx) {
-    auto d = governance::await_decision(ctx, rt->img, s["proposal"].get<int64_t>());
-    bool yes = d == governance::Decision::Approved;
-    json t = {{"persona", "ALFRED"}, {"kind", "approval"}, {"task", task_no(s)},
-              {"content", std::string("the human ") + (yes ? "approved" : "rejected") + " proposal " + std::to_string(s["proposal"].get<int64_t>())}};
-    return json{{"decision", yes ? "approved" : "rejected"}, {"transcript", json::array({t})}};
-  });
-
-  g.node("register", [rt](const json& s, NodeContext&) {
-    governance::apply(rt->img, s["proposal"].get<int64_t>());
-    if (rt->kernel) forge::load_tools(*rt->kernel, rt->img);
-    return json{{"proposal", nullptr}};
-  });
-
-  // The original code again, now that the tool it called exists.
-  g.node("rerun", [rt](const json& s, NodeContext&) {
-    json draft = s["draft"];
-    json r = rt->run_code(draft.value("code", ""));
-    draft["result"] = r;
-    json t = {{"persona", "BRICK"}, {"kind", "rerun"}, {"task", task_no(s)},
-              {"content", "ran my code again with the new tool"}, {"result", r}};
-    return json{{"draft", draft}, {"transcript", json::array({t})}};
-  });
-
-  // ROBIN reviews BRICK's work: accept, or revise with reasons.
-  g.node("robin", [rt](const json& s, NodeContext&) {
-    Spec robin = rt->spec("ROBIN");
-    std::string user = "Task: " + s["task"].get<std::string>() + "\n\n";
-    if (s["draft"].is_object()) {
-      user += "BRICK's work:\n" + clip(s["draft"].value("text", ""), 2000) + "\n";
-      if (s["draft"].contains("result")) user += "When run, " + result_text(s["draft"]["result"]) + "\n";
-    } else {
-      user += "There is no work from BRICK yet.\n";
-    }
-    user += "\nRevision round " + std::to_string(s.value("rounds", 0)) + " of at most " + std::to_string(rt->opts.max_rounds) +
-            ". Reply with JSON: {\"verdict\": \"accept\" or \"revise\", \"reasons\": \"...\"}.";
-    json t = rt->turn(robin, s, "critique", user, kCritiqueSchema);
-    json c = json::parse(t["content"].get<std::string>(), nullptr, false);
-    bool ok = c.is_object() && (c.value("verdict", "") == "accept" || c.value("verdict", "") == "revise");
-    json critique = ok ? json{{"verdict", c["verdict"]}, {"reasons", c.value("reasons", "")}, {"parsed", true}}
-                       : json{{"verdict", "accept"}, {"reasons", "(my reply did not parse)"}, {"parsed", false}};
-    int rounds = s.value("rounds", 0);
-    bool revise = critique["verdict"] == "revise" && s["draft"].is_object() && rounds < rt->opts.max_rounds;
-    t["critique"] = critique;
-    critique["back_to_brick"] = revise;
-    return json{{"critique", critique}, {"rounds", revise ? rounds + 1 : rounds}, {"transcript", json::array({t})}};
-  });
-
-  // BABS searches the image's memory and reports what it supports.
-  g.node("babs", [rt](const json& s, NodeContext&) {
-    Spec babs = rt->spec("BABS");
-    std::string query = s["task"].get<std::string>();
-    if (s["route"].is_object()) query += " " + s["route"].value("brief", "");
-    // The same embedder `a4ps memory add` uses for this model, so the vectors compare.
-    std::vector<memory::Hit> hits;
-    try {
-      hits = memory::search(rt->img, query, memory::model_embedder(rt->model_of(babs, s), rt->manager()), 5);
-    } catch (const Error&) {  // no embeddings from this model (or none at all)
-      hits = memory::search(rt->img, query, memory::Embedder{}, 5);  // full-text search only
-    }
-    json hj = json::array();
-    std::string passages;
-    for (auto& h : hits) {
-      hj.push_back({{"id", h.id}, {"source", h.source}, {"score", h.score}, {"text", clip(h.text, 600)}});
-      passages += "[" + h.source + "] " + clip(h.text, 600) + "\n";
-    }
-    std::string user = "Question: " + query + "\n\nPassages from memory:\n" +
-                       (passages.empty() ? std::string("(none found)\n") : passages) +
-                       "\nReport what these passages say about the question, citing sources in brackets.";
-    json t = rt->turn(babs, s, "retrieve", user, "", true);
-    t["hits"] = hj;
-    return json{{"notes", {{"text", t["content"]}, {"hits", hj}}}, {"transcript", json::array({t})}};
-  });
-
-  // A persona a user added: it answers ALFRED's brief in its own voice.
-  g.node("respond", [rt](const json& s, NodeContext&) {
-    Spec p = rt->spec(s["route"].value("next", ""));
-    std::string user = "Task: " + s["task"].get<std::string>() + "\nALFRED asks: " + s["route"].value("brief", "") +
-                       "\n\nWhat has happened so far:\n" + Runtime::story(s);
-    return json{{"transcript", json::array({rt->turn(p, s, "respond", user, "", true)})}};
-  });
-
-  // ALFRED closes: the answer, from what the others did.
-  g.node("answer", [rt](const json& s, NodeContext&) {
-    Spec alfred = rt->spec("ALFRED");
-    std::string user = rt->conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
-                       Runtime::story(s);
-    if (s["notes"].is_object())
-      for (auto& h : s["notes"].value("hits", json::array()))
-        user += "Memory [" + h.value("source", std::string()) + "]: " + h.value("text", std::string()) + "\n";
-    if (s["draft"].is_object() && s["draft"].contains("result")) user += "BRICK's final result: " + result_text(s["draft"]["result"]) + "\n";
-    user += "\nWrite the answer for the user now.";
-    json t = rt->turn(alfred, s, "answer", user, "", true);
-    std::string answer = t["content"];
-    return json{{"answer", answer}, {"transcript", json::array({t})},
-                {"history", json::array({{{"task", s["task"]}, {"answer", answer}}})}};
-  });
+  g.node("route", [rt](const json& s, NodeContext&) { return route_node(*rt, s); });
+  g.node("brick", [rt](const json& s, NodeContext&) { return brick_node(*rt, s); });
+  g.node("approve", [rt](const json& s, NodeContext& ctx) { return approve_node(*rt, s, ctx); });
+  g.node("register", [rt](const json& s, NodeContext&) { return register_node(*rt, s); });
+  g.node("rerun", [rt](const json& s, NodeContext&) { return rerun_node(*rt, s); });
+  g.node("robin", [rt](const json& s, NodeContext&) { return robin_node(*rt, s); });
+  g.node("babs", [rt](const json& s, NodeContext&) { return babs_node(*rt, s); });
+  g.node("respond", [rt](const json& s, NodeContext&) { return respond_node(*rt, s); });
+  g.node("answer", [rt](const json& s, NodeContext&) { return answer_node(*rt, s); });
 
   g.edge(graph::START, "route");
-  g.conditional("route", [](const json& s) {
+  // To the node for what the chosen persona does (the nodes keep the default personas'
+  // names: checkpoints record them, so threads in older images still resume).
+  g.conditional("route", [rt](const json& s) {
     std::string next = s["route"].value("next", "ANSWER");
-    if (next == "BRICK") return std::vector<std::string>{"brick"};
-    if (next == "ROBIN") return std::vector<std::string>{"robin"};
-    if (next == "BABS") return std::vector<std::string>{"babs"};
     if (next == "ANSWER") return std::vector<std::string>{"answer"};
+    for (const char* action : {"act", "critique", "retrieve"})
+      if (rt->who(action).name == next) return std::vector<std::string>{action == std::string("act") ? "brick" : action == std::string("critique") ? "robin" : "babs"};
     return std::vector<std::string>{"respond"};
   });
   g.conditional("brick", [](const json& s) {

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "codex/codex.h"
+#include "governance/governance.h"
 #include "graph/checkpoint.h"
 #include "persona/agent.h"
 #include "sandbox/fake_kernel.h"
@@ -145,6 +146,35 @@ TEST(AgentWithFakes, AMissingFunctionIsForgedWaitsForAHumanAndRunsOnceApproved) 
   for (auto& t : r.state["transcript"])
     if (t.contains("result")) out += t["result"].value("stdout", "");
   EXPECT_NE(out.find("2880"), std::string::npos) << r.state["transcript"].dump();
+}
+
+// Roles come from the personas' data: an image that gives critique to a persona of its
+// own (and takes it from ROBIN) has that persona review BRICK's work.
+TEST(AgentWithFakes, TheCriticIsWhicheverPersonaCanCritique) {
+  test::TempDir d;
+  auto img = image::Image::create(d / "a.a4ps");
+  Spec robin = *find(img, "ROBIN"), critic = robin;
+  robin.actions = {"respond"};
+  critic.name = "CRITIC";
+  critic.actions = {"critique"};
+  for (auto* sp : {&robin, &critic}) {
+    int64_t id = propose_change(img, to_toml(*sp), "a new critic");
+    img.decide(id, true, "tester", "ok");
+    governance::apply(img, id);
+  }
+  std::ofstream(d / "model.jsonl")
+      << R"({"persona": "ALFRED", "match": "routing turn 1 ", "text": "{\"next\": \"BRICK\", \"brief\": \"add\"}"})" "\n"
+      << R"({"persona": "BRICK", "text": "```python\nprint(2 + 2)\n```"})" "\n"
+      << R"({"persona": "CRITIC", "match": "BRICK's work", "text": "{\"verdict\": \"accept\", \"reasons\": \"four\"}"})" "\n"
+      << R"({"persona": "ALFRED", "match": "routing turn 2 ", "text": "{\"next\": \"ANSWER\", \"brief\": \"done\"}"})" "\n"
+      << R"({"persona": "ALFRED", "match": "Write the answer", "text": "4."})" "\n";
+  auto cp = graph::image_checkpointer(img);
+  auto g = agent_graph(img, {.kernel = sandbox::fake_kernel_factory()}).compile({.checkpointer = cp.get(), .name = kAgentGraph});
+  auto r = g.invoke(task_input("2 + 2?", "scripted:" + (d / "model.jsonl").string()), {.thread_id = "t"});
+  ASSERT_EQ(r.status, "done") << r.state.dump();
+  std::vector<std::string> who;
+  for (auto& t : r.state["transcript"]) who.push_back(t.value("persona", "") + ":" + t.value("kind", ""));
+  EXPECT_EQ(who, (std::vector<std::string>{"ALFRED:route", "BRICK:act", "CRITIC:critique", "ALFRED:route", "ALFRED:answer"}));
 }
 
 }  // namespace
