@@ -189,13 +189,17 @@ std::string to_toml(const Spec& s) {
 }
 
 std::vector<Spec> builtin_specs() {
-  std::vector<Spec> out;
-  for (const char* text : {kAlfred, kBrick, kRobin, kBabs}) {
-    Spec s = parse_spec(text, "built-in persona");
-    s.builtin = true;
-    out.push_back(std::move(s));
-  }
-  return out;
+  // Parsed once: the agent asks for the personas (and so these) at every node.
+  static const std::vector<Spec> parsed = [] {
+    std::vector<Spec> out;
+    for (const char* text : {kAlfred, kBrick, kRobin, kBabs}) {
+      Spec s = parse_spec(text, "built-in persona");
+      s.builtin = true;
+      out.push_back(std::move(s));
+    }
+    return out;
+  }();
+  return parsed;
 }
 
 std::vector<Spec> load_all(const image::Image& img) {
