@@ -99,11 +99,6 @@ struct Printer {
   }
 };
 
-json without_prompts(json transcript) {
-  for (auto& t : transcript) t.erase("prompt");
-  return transcript;
-}
-
 // The image, made on first use like `ollama run`.
 a4ps::Image open_or_create(const std::string& path) {
   bool made = !fs::exists(path);
@@ -290,7 +285,7 @@ void add_run_commands(CLI::App& app, Globals& g) {
             auto cp = a->cp().get(thread);
             if (!cp) { std::cout << "nothing yet\n"; continue; }
             json s = cp->state;
-            s["transcript"] = without_prompts(s.value("transcript", json::array()));
+            s["transcript"] = persona::without_prompts(s.value("transcript", json::array()));
             std::cout << s.dump(2) << "\n";
           } else if (cmd == "history") {
             for (auto& c : a->cp().list(thread))
@@ -339,7 +334,7 @@ void add_persona_commands(CLI::App& app, Globals& g) {
       if (!last) throw Error("no thread '" + thread + "' in " + path + "; see `a4ps thread ls " + path + "`");
       const json& st = last->state;
       if (!st.contains("transcript")) throw Error("thread '" + thread + "' is not an agent conversation");
-      if (g.json) return emit(g, prompts ? st["transcript"] : without_prompts(st["transcript"]), "");
+      if (g.json) return emit(g, prompts ? st["transcript"] : persona::without_prompts(st["transcript"]), "");
       std::cout << persona::transcript_markdown(st, thread, prompts);
     });
   }

@@ -6,6 +6,7 @@
 #include "governance/governance.h"
 #include "llm/llm.h"
 #include "persona/agent.h"
+#include "persona/turn.h"
 #include "util/util.h"
 
 namespace a4ps {
@@ -71,11 +72,6 @@ std::string render_turn(const Turn& t) {
 
 namespace {
 
-json without_prompts(json transcript) {
-  for (auto& t : transcript) t.erase("prompt");
-  return transcript;
-}
-
 Answer answer_of(const Session::Impl& s, const std::string& thread, const graph::RunResult& r) {
   Answer a;
   a.thread = thread;
@@ -92,7 +88,7 @@ Answer answer_of(const Session::Impl& s, const std::string& thread, const graph:
   }
   a.json = json{{"image", s.image->path()}, {"thread", thread}, {"status", r.status}, {"model", s.model},
                 {"answer", r.done() ? r.state.value("answer", json()) : json()},
-                {"interrupts", r.interrupts}, {"transcript", without_prompts(turns)}}
+                {"interrupts", r.interrupts}, {"transcript", persona::without_prompts(turns)}}
                .dump(2);
   return a;
 }

@@ -15,6 +15,12 @@ inline std::string turn_line(const nlohmann::json& turn, size_t max_content) {
          utf8_clip(turn.value("content", std::string()), max_content) + "\n";
 }
 
+// A transcript (the state's "transcript") without each turn's exact prompt, for listings.
+inline nlohmann::json without_prompts(nlohmann::json transcript) {
+  for (auto& t : transcript) t.erase("prompt");
+  return transcript;
+}
+
 // A whole conversation (the agent graph's state) as Markdown: each task, each turn, the
 // sandbox's output, and with `prompts` the exact prompt every persona saw.
 std::string transcript_markdown(const nlohmann::json& state, const std::string& thread, bool prompts = false);
