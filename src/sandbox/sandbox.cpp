@@ -314,19 +314,6 @@ struct Impl {
         argv = {kPython, "-I", rt + "/a4ps_runtime.py"};
         break;
     }
-    // The program to run, found on the host's PATH before the environment is emptied.
-    std::string program = argv[0];
-    if (program.find('/') == std::string::npos)
-      if (const char* path = std::getenv("PATH"))
-        for (std::string dirs = path; !dirs.empty();) {
-          auto colon = dirs.find(':');
-          fs::path cand = fs::path(dirs.substr(0, colon)) / argv[0];
-          if (access(cand.c_str(), X_OK) == 0) {
-            program = cand.string();
-            break;
-          }
-          dirs = colon == std::string::npos ? "" : dirs.substr(colon + 1);
-        }
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
       throw Error("cannot create pipes for the sandbox");
@@ -396,7 +383,7 @@ struct Impl {
           child_fail("cannot mount /proc for runsc");
       }
       if (none && !seccomp_install()) child_fail("cannot install the seccomp filter");
-      execve(program.c_str(), args.data(), envp.data());
+      execvpe(args[0], args.data(), envp.data());  // found on a4ps's own PATH; run with envp only
       child_fail(("cannot run " + argv[0]).c_str());
     }
     close(in[0]);
