@@ -166,23 +166,6 @@ bool safe_relative(const std::string& rel) {
   return true;
 }
 
-std::string base64_decode(const std::string& in) {
-  static const std::string chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve(in.size() * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    size_t v = chars.find(c);
-    if (v == std::string::npos) throw Error("bad base64 in the sandbox's workspace");
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) bits -= 8, out.push_back(static_cast<char>((acc >> bits) & 0xff));
-  }
-  return out;
-}
-
 }  // namespace
 
 const char* provider_name(Provider p) {

@@ -59,3 +59,17 @@ TEST(PosixEnv, SpawnsWithExactlyTheGivenEnvironment) {
 
 }  // namespace
 }  // namespace a4ps
+
+namespace a4ps {
+namespace {
+TEST(Base64, DecodesWhatPythonEncodesAndRefusesTheRest) {
+  EXPECT_EQ(base64_decode(""), "");
+  EXPECT_EQ(base64_decode("YQ=="), "a");
+  EXPECT_EQ(base64_decode("YWI="), "ab");
+  EXPECT_EQ(base64_decode("YWJj"), "abc");
+  EXPECT_EQ(base64_decode("AAEC/w=="), std::string("\x00\x01\x02\xff", 4));
+  EXPECT_THROW(base64_decode("YQ="), Error);
+  EXPECT_THROW(base64_decode("Y!=="), Error);
+}
+}  // namespace
+}  // namespace a4ps

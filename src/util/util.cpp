@@ -53,6 +53,18 @@ std::string now_utc() { return now_utc(Env::Default()); }
 std::string random_id() { return random_id(Env::Default()); }
 std::string read_file(const std::filesystem::path& path) { return Env::Default()->read_file(path); }
 
+std::string base64_decode(std::string_view b64) {
+  if (b64.size() % 4) throw Error("bad base64: its length is not a multiple of 4");
+  std::string out(b64.size() / 4 * 3, '\0');
+  int n = b64.empty() ? 0
+                      : EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                        reinterpret_cast<const unsigned char*>(b64.data()), static_cast<int>(b64.size()));
+  if (n < 0) throw Error("bad base64");
+  size_t pad = b64.ends_with("==") ? 2 : b64.ends_with("=") ? 1 : 0;  // DecodeBlock counts padding as bytes
+  out.resize(static_cast<size_t>(n) - pad);
+  return out;
+}
+
 std::string human_bytes(uint64_t n) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(n);

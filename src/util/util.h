@@ -34,6 +34,8 @@ std::string now_utc();          // ISO-8601 with milliseconds, e.g. 2026-11-25T1
 std::string random_id();        // 128-bit random id as 32 hex chars
 std::string read_file(const std::filesystem::path& path);  // throws Error
 std::string human_bytes(uint64_t n);
+// Standard base64 (RFC 4648, padded) to bytes; throws Error on anything else.
+std::string base64_decode(std::string_view b64);
 // Writes bytes to path atomically (a temporary beside it, then rename); throws Error.
 void write_file(const std::filesystem::path& path, std::string_view bytes);
 
