@@ -89,11 +89,7 @@ graph::StateGraph act_graph(image::Image& img) {
   g.channel("forged", graph::append(), json::array());
   g.node("act", [&img](const json& s, NodeContext&) {
     if (!s.contains("code")) throw Error("input needs \"code\"");
-    fs::path ws = fs::path(img.path().string() + ".work");
-    std::string sb = s.value("sandbox", "");
-    auto k = sandbox::Kernel::start({.provider = sb.empty() ? sandbox::strongest() : sandbox::parse_provider(sb), .workspace = ws});
-    forge::load_tools(*k, img);
-    forge::serve_reflection(*k, img);
+    auto k = forge::image_kernel(img, s.value("sandbox", ""));
     std::string code = s["code"];
     sandbox::Result r = k->run(code);
     json result = {{"ok", r.ok}, {"stdout", r.stdout_text}, {"value", r.value}, {"error_type", r.error_type}, {"error", r.error}};

@@ -15,11 +15,7 @@ std::vector<ToolInfo> list_tools(const Image& image) {
 }
 
 CodeResult run_code(const Image& image, const std::string& code, const CodeOptions& o) {
-  const image::Image& img = image.impl().img;
-  auto provider = o.sandbox.empty() ? sandbox::strongest() : sandbox::parse_provider(o.sandbox);
-  auto k = sandbox::Kernel::start({.provider = provider, .limits = {.wall_ms = o.wall_ms}, .workspace = image.path() + ".work"});
-  forge::load_tools(*k, img);
-  forge::serve_reflection(*k, img);
+  auto k = forge::image_kernel(image.impl().img, o.sandbox, {.wall_ms = o.wall_ms});
   auto r = k->run(code);
   return {.ok = r.ok, .value = r.value, .output = r.stdout_text, .error_type = r.error_type, .error = r.error,
           .timed_out = r.timed_out};

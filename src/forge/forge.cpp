@@ -94,6 +94,21 @@ int load_tools(sandbox::Kernel& k, const image::Image& img) {
   return static_cast<int>(tools.size());
 }
 
+std::unique_ptr<sandbox::Kernel> image_kernel(const image::Image& img, const std::string& provider,
+                                              sandbox::Limits limits, const sandbox::KernelFactory& make) {
+  sandbox::Options o{.limits = limits, .workspace = img.path().string() + ".work"};
+  std::unique_ptr<sandbox::Kernel> k;
+  if (make) {
+    k = make(o);
+  } else {
+    o.provider = provider.empty() ? sandbox::strongest() : sandbox::parse_provider(provider);
+    k = sandbox::Kernel::start(o);
+  }
+  load_tools(*k, img);
+  serve_reflection(*k, img);
+  return k;
+}
+
 void serve_reflection(sandbox::Kernel& k, const image::Image& img) {
   k.set_reflection([&img](const std::string& op, const json& args) -> json {
     if (op == "list_tools") {

@@ -57,6 +57,12 @@ std::string transform(sandbox::Kernel& k, const std::string& op, const json& arg
 // and callable by name in the agent's namespace. Returns how many were loaded.
 int load_tools(sandbox::Kernel& k, const image::Image& img);
 
+// A kernel for agent code on `img`: `make` when given, else the named provider (or the
+// strongest that works here); the image's workspace (IMAGE.work), its tools importable and
+// the read-only reflection served.
+std::unique_ptr<sandbox::Kernel> image_kernel(const image::Image& img, const std::string& provider,
+                                              sandbox::Limits limits = {}, const sandbox::KernelFactory& make = {});
+
 // The read-only reflection agent code gets through a4ps_reflect: list_tools(),
 // tool_source(name), codex(), search_memory(query, limit). Nothing in it writes.
 void serve_reflection(sandbox::Kernel& k, const image::Image& img);

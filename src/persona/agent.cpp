@@ -186,15 +186,7 @@ struct Runtime {
     if (kernel) return kernel.get();
     if (!kernel_error.empty()) return nullptr;
     try {
-      fs::path ws = fs::path(img.path().string() + ".work");
-      if (opts.kernel) {
-        kernel = opts.kernel({.workspace = ws});
-      } else {
-        auto prov = opts.sandbox.empty() ? sandbox::strongest() : sandbox::parse_provider(opts.sandbox);
-        kernel = sandbox::Kernel::start({.provider = prov, .workspace = ws});
-      }
-      forge::load_tools(*kernel, img);
-      forge::serve_reflection(*kernel, img);
+      kernel = forge::image_kernel(img, opts.sandbox, {}, opts.kernel);
     } catch (const Error& e) {
       kernel_error = e.what();
       return nullptr;
