@@ -71,20 +71,6 @@ TEST(ContainmentSuite, AnEscapeIsReportedAsEscaped) {
   EXPECT_EQ(r.value.rfind("'ESCAPED", 0), 0u) << r.value;
 }
 
-// Processes on the host whose command line mentions `what`.
-int host_processes(const std::string& what) {
-  int n = 0;
-  DIR* d = opendir("/proc");
-  while (dirent* e = d ? readdir(d) : nullptr) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(f)), {});
-    if (cmd.find(what) != std::string::npos) ++n;
-  }
-  if (d) closedir(d);
-  return n;
-}
-
 // 50 runs that time out or are killed leave nothing of gVisor behind: no runsc process,
 // no sandbox process, no state or bundle folder. Bundles go to a TMPDIR of the test's
 // own, so that other sandboxes running on the machine do not count.
@@ -110,7 +96,7 @@ TEST(GVisorCleanliness, FiftyKilledRunsLeaveNothingBehind) {
   else unsetenv("TMPDIR");
   EXPECT_TRUE(fs::is_empty(tmp.path)) << "bundles or state folders were left in " << tmp.path;
   int left = 0;
-  for (int i = 0; i < 40 && (left = host_processes(tmp.path.string())) > 0; ++i) usleep(50000);
+  for (int i = 0; i < 40 && (left = static_cast<int>(host_processes_with(tmp.path.string()).size())) > 0; ++i) usleep(50000);
   EXPECT_EQ(left, 0) << "runsc processes outlived their kernels";
 }
 

@@ -74,21 +74,6 @@ std::string py_str(const std::string& s) {
   return o + "'";
 }
 
-// Processes on the host whose command line holds `marker`.
-std::vector<int> host_processes_with(const std::string& marker) {
-  std::vector<int> found;
-  DIR* d = opendir("/proc");
-  if (!d) return found;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline", std::ios::binary);
-    std::string cmd((std::istreambuf_iterator<char>(f)), {});
-    if (cmd.find(marker) != std::string::npos) found.push_back(std::atoi(e->d_name));
-  }
-  closedir(d);
-  return found;
-}
-
 std::string host_kernel() {
   utsname u{};
   uname(&u);
@@ -278,6 +263,20 @@ const std::vector<ContainmentCase>& containment_cases() {
     return v;
   }();
   return cases;
+}
+
+std::vector<int> host_processes_with(const std::string& text) {
+  std::vector<int> found;
+  DIR* d = opendir("/proc");
+  if (!d) return found;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::ifstream f(std::string("/proc/") + e->d_name + "/cmdline", std::ios::binary);
+    std::string cmd((std::istreambuf_iterator<char>(f)), {});
+    if (cmd.find(text) != std::string::npos) found.push_back(std::atoi(e->d_name));
+  }
+  closedir(d);
+  return found;
 }
 
 const char* verdict_name(Verdict v) {

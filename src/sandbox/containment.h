@@ -36,4 +36,7 @@ struct ContainmentResult {
 std::vector<ContainmentResult> run_containment(Provider provider, const std::string& only = "",
                                                const std::function<void(const ContainmentResult&)>& progress = {});
 
+// Processes on the host whose command line holds `text` (survivors of a sandbox).
+std::vector<int> host_processes_with(const std::string& text);
+
 }  // namespace a4ps::sandbox
