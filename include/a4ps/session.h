@@ -80,6 +80,9 @@ struct SessionOptions {
   std::function<void(const Turn&)> on_turn;  // each turn once it is done
   std::function<void(uint64_t done, uint64_t total)> on_download;  // the default model's download
   std::function<void(const std::string& line)> on_notice;  // a line a person should see (e.g. which model)
+  // Asked before each step of a run (from the thread running it); true stops the run there:
+  // ask/resume throw Error, the thread keeps every step so far and resume() goes on from it.
+  std::function<bool()> cancelled;
 };
 
 class Session {

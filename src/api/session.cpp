@@ -98,7 +98,8 @@ graph::RunConfig config(Session::Impl& s, const std::string& thread) {
   return {.thread_id = thread, .step_limit = s.opts.step_limit, .on_event = [on_turn](const graph::StreamEvent& e) {
             if (*on_turn && e.type == "node_end" && e.data.is_object() && e.data.contains("transcript"))
               for (auto& t : e.data["transcript"]) (*on_turn)(turn_from_json(t));
-          }};
+          },
+          .cancelled = s.opts.cancelled};
 }
 
 }  // namespace
