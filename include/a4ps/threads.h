@@ -37,7 +37,7 @@ struct ThreadFilter {
   int offset = 0;      // skip this many first (after filtering)
 };
 
-// Threads of the image, in the order the image keeps them (oldest first), filtered.
+// Threads of the image, most recently updated first, filtered.
 // Throws Error for an unknown status or a negative offset.
 std::vector<ThreadSummary> list_threads(const Image& image, const ThreadFilter& filter = {});
 
