@@ -11,6 +11,8 @@ namespace {
 
 [[noreturn]] void bad(const std::string& detail) { throw HttpError(400, "bad_request", detail); }
 
+std::string quoted(const std::string& s) { return printable(s, 40); }
+
 std::string opt_string(const json& body, const char* key, size_t max = 4096) {
   if (!body.contains(key) || body[key].is_null()) return "";
   if (!body[key].is_string()) bad(std::string("'") + key + "' must be a string");
@@ -29,6 +31,13 @@ int opt_int(const json& body, const char* key, int lo, int hi, int fallback) {
 }
 
 }  // namespace
+
+std::string printable(const std::string& s, size_t max) {
+  std::string out = s.substr(0, max);
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return out + (s.size() > max ? "..." : "");
+}
 
 json parse_body(const std::string& body) {
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return json::object();
@@ -95,6 +104,10 @@ CreateRun parse_create_run(const json& body) {
   if (strategy.empty() || strategy == "reject") r.enqueue = false;
   else if (strategy == "enqueue") r.enqueue = true;
   else bad("'multitask_strategy' must be reject (409 on a busy thread) or enqueue (wait for it)");
+  std::string ine = opt_string(body, "if_not_exists", 16);
+  if (ine == "create") r.create = true;
+  else if (!ine.empty() && ine != "reject") bad("'if_not_exists' must be create or reject");
+  if (r.create && r.resume) bad("a resume needs a thread that exists; drop 'if_not_exists'");
   return r;
 }
 
@@ -132,7 +145,7 @@ bool parse_i64(const std::string& s, int64_t& out) {
 
 int64_t parse_proposal_id(const std::string& s) {
   int64_t n = 0;
-  if (!parse_i64(s, n) || n == 0) throw HttpError(404, "not_found", "no proposal '" + s.substr(0, 40) + "'; see GET /approvals");
+  if (!parse_i64(s, n) || n == 0) throw HttpError(404, "not_found", "no proposal '" + quoted(s) + "'; see GET /approvals");
   return n;
 }
 
@@ -166,7 +179,7 @@ Listen parse_listen(const std::string& s) {
     port = s;
   }
   int64_t p = 0;
-  if (!parse_i64(port, p) || p > 65535) bad("--listen wants HOST:PORT with a port from 0 to 65535; got '" + s + "'");
+  if (!parse_i64(port, p) || p > 65535) bad("--listen wants HOST:PORT with a port from 0 to 65535; got '" + quoted(s) + "'");
   l.port = static_cast<int>(p);
   if (l.host.empty()) bad("--listen wants HOST:PORT; the host is empty");
   return l;

@@ -26,6 +26,10 @@ class HttpError : public std::runtime_error {
   std::string code_;
 };
 
+// Client text quoted back in a message: clipped to max bytes, control characters shown as
+// '?', so the message stays one line.
+std::string printable(const std::string& s, size_t max);
+
 // A JSON object body ("" counts as {}); anything else is a 400 naming the problem.
 json parse_body(const std::string& body);
 
@@ -50,6 +54,7 @@ struct CreateRun {
   std::string task;      // the task to ask ("" when resuming)
   bool resume = false;   // go on with a thread that waited for a human or was cut off
   bool enqueue = false;  // on a busy thread: wait for its run instead of 409
+  bool create = false;   // "if_not_exists": "create": a thread the server has not seen is made
 };
 CreateRun parse_create_run(const json& body);
 

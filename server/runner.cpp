@@ -124,22 +124,9 @@ bool Runner::cancel(const std::shared_ptr<Run>& r) {
   return true;
 }
 
-Run Runner::snapshot(const std::shared_ptr<Run>& r) const {
+RunData Runner::snapshot(const std::shared_ptr<Run>& r) const {
   std::lock_guard lk(mu_);
-  Run c;
-  c.id = r->id;
-  c.thread = r->thread;
-  c.task = r->task;
-  c.resume = r->resume;
-  c.created_at = r->created_at;
-  c.state = r->state;
-  c.answer_json = r->answer_json;
-  c.error = r->error;
-  c.last_event = r->last_event;
-  c.queued = r->queued;
-  c.started = r->started;
-  c.finished = r->finished;
-  return c;
+  return static_cast<const RunData&>(*r);
 }
 
 uint64_t Runner::version(const std::string& thread) const {

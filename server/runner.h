@@ -32,19 +32,23 @@ namespace a4ps::server {
 enum class RunState { Pending, Running, Success, Interrupted, Error, Cancelled };
 const char* run_state_name(RunState s);
 
-struct Run {
+// What a run is and where it stands (a copy of it is what handlers present).
+struct RunData {
   std::string id, thread;
   std::string task;     // "" for a resume
   bool resume = false;
   std::string created_at;
-  // Guarded by the runner's mutex:
   RunState state = RunState::Pending;
   std::string answer_json;  // the Answer's JSON once it ended as success or interrupted
   std::string error;        // why it failed or was cancelled
   int64_t last_event = 0;   // the thread's newest event id when the run was taken up
-  std::atomic<bool> cancel{false};
   std::chrono::steady_clock::time_point queued, started, finished;
   bool finished_state() const { return state != RunState::Pending && state != RunState::Running; }
+};
+
+// The runner's own record: fields change under its mutex; cancel is read by the run.
+struct Run : RunData {
+  std::atomic<bool> cancel{false};
 };
 
 struct RunnerOptions {
@@ -86,7 +90,7 @@ class Runner {
   // Returns false when the run had already ended.
   bool cancel(const std::shared_ptr<Run>& r);
   // Copies a run's fields under the lock (a consistent view for presenting it).
-  Run snapshot(const std::shared_ptr<Run>& r) const;
+  RunData snapshot(const std::shared_ptr<Run>& r) const;
 
   // Something happened on `thread` (a step, a run's end): wakes whoever waits on it.
   uint64_t version(const std::string& thread) const;

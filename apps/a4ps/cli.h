@@ -51,6 +51,7 @@ void add_learn_commands(CLI::App& app, Globals& g);
 void add_run_commands(CLI::App& app, Globals& g);      // run, chat
 void add_persona_commands(CLI::App& app, Globals& g);  // persona, thread transcript (after thread)
 void add_build_commands(CLI::App& app, Globals& g);    // build, build prune
+void add_serve_command(CLI::App& app, Globals& g);     // serve (server/)
 
 // The model spec a command uses: the --model flag, else $A4PS_MODEL, else the image's
 // "model" setting, else the image's base model path; "" when none is set.
