@@ -122,8 +122,12 @@ std::string decide_proposal(Image& image, int64_t id, bool approve, const std::s
 
 int64_t apply_proposal(Image& image, int64_t id) {
   writable(image);
-  find(image, id);
-  return governance::apply(image.impl().img, id);
+  auto p = find(image, id);
+  auto& img = image.impl().img;
+  int64_t version = governance::apply(img, id);
+  // An amended codex guards this handle's next write too, not only the next open's.
+  if (p.type() == image::ProposalKind::CodexAmend) img.set_guard(codex::guard(codex::image_codex(img)));
+  return version;
 }
 
 CodexInfo default_codex() { return codex_info(codex::default_codex()); }
