@@ -96,6 +96,7 @@ ProposalDetail show_proposal(const Image& image, int64_t id) {
   if (j.is_object() && j.contains("after"))
     d.diff = image::unified_diff(d.before, d.after, p.target + " (now)", p.target + " (proposed)");
   if (j.is_object() && j.value("attempts", json()).is_number_integer()) d.forge_attempts = j["attempts"].get<int64_t>();
+  d.tests_passed = d.forge_attempts > 0 && !d.tests.empty();  // the forge proposes only what passed
   if (j.is_object() && j.value("drops_builtin_rules", json()).is_array())
     for (auto& r : j["drops_builtin_rules"])
       if (r.is_string()) d.drops_builtin_rules.push_back(r);

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "a4ps/threads.h"
@@ -37,6 +40,7 @@ TEST(GovernanceApi, AToolProposalIsShownDecidedAndApplied) {
   EXPECT_NE(p.diff.find("+    return a + b"), std::string::npos) << p.diff;
   EXPECT_NE(p.summary.find("tool.register add"), std::string::npos);
   EXPECT_TRUE(p.codex_problems.empty());  // applying it after its proposal is what the codex asks
+  EXPECT_FALSE(p.tests_passed);  // not from the forge: no tests recorded
 
   // The image refuses an apply without an approval, whoever asks.
   EXPECT_NE(test::error_of([&] { apply_proposal(img, 1); }).find("is pending, not approved"), std::string::npos);
@@ -54,6 +58,33 @@ TEST(GovernanceApi, AToolProposalIsShownDecidedAndApplied) {
   EXPECT_EQ(json::parse(r.state_json)["version"], 1);
   EXPECT_EQ(list_proposals(img, "applied").size(), 1u);
   EXPECT_EQ(img.info().tools, 1);
+}
+
+// A tool the forge wrote for a missing function (scripted, fake model; code in bubblewrap):
+// the reviewer sees its source, the tests it passed and how many attempts it took.
+TEST(GovernanceApi, AForgedToolShowsItsTests) {
+  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+  test::TempDir d;
+  std::filesystem::permissions(d.path, std::filesystem::perms::others_exec, std::filesystem::perm_options::add);
+  Image img = create_image((d / "a.a4ps").string());
+  std::ofstream(d / "model.jsonl")
+      << json{{"text", "```python\ndef slugify(arg1, sep):\n    return sep.join(arg1.lower().split())\n```"}}.dump() << "\n";
+  json input = {{"code", "slugify('Hello World', sep='-')"}, {"model", "scripted:" + (d / "model.jsonl").string()},
+                {"sandbox", "bwrap"}};
+  auto r = run_thread(img, input.dump(), {.graph = "act", .thread = "t"});
+  ASSERT_EQ(r.status, "interrupted") << r.state_json;
+  ASSERT_EQ(r.waiting_for, std::vector<int64_t>{1});
+  auto p = show_proposal(img, 1);
+  EXPECT_EQ(p.info.target, "slugify");
+  EXPECT_NE(p.after.find("def slugify(arg1, sep):"), std::string::npos) << p.after;
+  EXPECT_EQ(p.tests, "assert callable(slugify)");
+  EXPECT_TRUE(p.tests_passed);
+  EXPECT_EQ(p.forge_attempts, 1);
+  EXPECT_TRUE(p.codex_problems.empty());
+  decide_proposal(img, 1, true, "reviewed");
+  r = resume_thread(img, "t");
+  EXPECT_EQ(r.status, "done");
+  EXPECT_EQ(json::parse(r.state_json)["result"]["value"], "'hello-world'");
 }
 
 TEST(GovernanceApi, ApplyingARejectedProposalIsRefused) {
