@@ -10,5 +10,5 @@
 #include "a4ps/memory.h"
 #include "a4ps/models.h"
 #include "a4ps/session.h"
-#include "a4ps/threads.h"
 #include "a4ps/tools.h"
+#include "a4ps/threads.h"

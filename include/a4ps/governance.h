@@ -35,10 +35,13 @@ struct ProposalDetail {
   std::string after;    // the proposed one
   std::string diff;     // unified diff before -> after ("" when equal)
   std::string why;      // codex.amend: the stated reason
-  // tools written by the forge
-  std::string tests;              // the tests it passed in the sandbox
+  // tools written by the forge (which proposes a tool only once its tests pass)
+  std::string tests;              // the tests it ran in the sandbox ("" none recorded)
+  bool tests_passed = false;      // true when the forge recorded tests and they passed
   int64_t forge_attempts = 0;     // attempts the forge needed (0: not from the forge)
-  std::vector<std::string> codex_problems;  // what the codex would refuse in applying it; empty: none
+  // Pending and approved proposals: the codex rules applying it would break now, as
+  // "rule: message" (a dry run over the image's log; nothing is written). Empty: none.
+  std::vector<std::string> codex_problems;
   // codex.amend
   std::vector<std::string> drops_builtin_rules;
   // adapter.activate

@@ -36,6 +36,14 @@ struct ImageInfo {
   std::string head_hash;
 };
 
+// For create_image (below): what a new image file is made with.
+struct CreateImageOptions {
+  std::string name;        // "" the file's stem
+  std::string base_model;  // a GGUF recorded by path + sha256 (not copied); "" none
+  bool overwrite = false;  // replace an existing file (else that is an Error)
+  bool full_sync = true;   // fsync every commit (survives power loss); false: survives crashes
+};
+
 class Image {
  public:
   // Opens (or creates) the image at `path`; throws Error when it is not an image.
@@ -55,19 +63,15 @@ class Image {
   Impl& impl() const { return *impl_; }
 
  private:
+  friend Image create_image(const std::string& path, const CreateImageOptions& options);
   explicit Image(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
 // --- whole image files (what `a4ps image` does) ---
 
-struct CreateImageOptions {
-  std::string name;        // "" the file's stem
-  std::string base_model;  // a GGUF recorded by path + sha256 (not copied); "" none
-  bool overwrite = false;  // replace an existing file (else that is an Error)
-  bool full_sync = true;   // fsync every commit (survives power loss); false: survives crashes
-};
-// Makes a new image file and opens it (guarded by the default codex).
+// Makes a new image file and opens it for writing (guarded by its codex); full_sync
+// stays the handle's commit durability.
 Image create_image(const std::string& path, const CreateImageOptions& options = {});
 
 // An online backup of image at dest (safe while others write); dest must not exist.
