@@ -197,7 +197,8 @@ struct Service::Impl {
       j["values"] = d.has_checkpoint ? public_state(d.latest.state_json) : json::object();
       j["checkpoint_id"] = d.has_checkpoint ? d.latest.id : "";
     } catch (const a4ps::Error& e) {
-      if (!was_created(id)) throw HttpError(404, "not_found", "no thread '" + id + "'; create one with POST /threads");
+      if (!was_created(id) && !runner->busy(id))
+        throw HttpError(404, "not_found", "no thread '" + id + "'; create one with POST /threads");
       j = {{"thread_id", id}, {"graph", "agent"}, {"status", "idle"}, {"checkpoints", 0}, {"values", json::object()}};
     }
     j["busy"] = runner->busy(id);
@@ -228,7 +229,10 @@ struct Service::Impl {
                                                     "' waits for a human: decide its proposal at /approvals/{id}, then resume "
                                                     "with {\"command\": {\"resume\": true}}");
     }
-    return runner->submit(id, c.task, c.resume, c.enqueue);
+    auto run = runner->submit(id, c.task, c.resume, c.enqueue);
+    std::lock_guard lk(created_mu);  // it exists from now on, even before its first step lands
+    created.insert(id);
+    return run;
   }
 
   // SSE of a thread's events after `cursor`; with `run`, ends once that run ended and
@@ -293,18 +297,18 @@ struct Service::Impl {
   std::string metrics() {
     Metrics m = runner->metrics();
     std::string out;
-    auto line = [&](const std::string& name, const std::string& help, const char* type, double v) {
-      out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + json(v).dump() + "\n";
+    auto line = [&](const std::string& name, const std::string& help, const char* type, int64_t v) {
+      out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + " " + std::to_string(v) + "\n";
     };
     out += "# HELP a4ps_runs Runs since the server started, by their status now.\n# TYPE a4ps_runs gauge\n";
     for (const char* s : {"pending", "running", "success", "interrupted", "error", "cancelled"})
       out += std::string("a4ps_runs{status=\"") + s + "\"} " + std::to_string(m.runs_by_status[s]) + "\n";
-    line("a4ps_run_queue_depth", "Runs waiting for a worker.", "gauge", static_cast<double>(m.queue_depth));
-    line("a4ps_runs_running", "Runs a worker is doing now.", "gauge", static_cast<double>(m.running));
-    line("a4ps_tokens_total", "Tokens the personas generated in finished runs.", "counter", static_cast<double>(m.tokens));
-    line("a4ps_turns_total", "Persona turns taken.", "counter", static_cast<double>(m.turns));
-    line("a4ps_sandbox_calls_total", "Code runs in the sandbox.", "counter", static_cast<double>(m.sandbox_calls));
-    line("a4ps_sandbox_failures_total", "Code runs in the sandbox that failed.", "counter", static_cast<double>(m.sandbox_failures));
+    line("a4ps_run_queue_depth", "Runs waiting for a worker.", "gauge", m.queue_depth);
+    line("a4ps_runs_running", "Runs a worker is doing now.", "gauge", m.running);
+    line("a4ps_tokens_total", "Tokens the personas generated in finished runs.", "counter", m.tokens);
+    line("a4ps_turns_total", "Persona turns taken.", "counter", m.turns);
+    line("a4ps_sandbox_calls_total", "Code runs in the sandbox.", "counter", m.sandbox_calls);
+    line("a4ps_sandbox_failures_total", "Code runs in the sandbox that failed.", "counter", m.sandbox_failures);
     out += "# HELP a4ps_run_seconds Wall time of finished runs.\n# TYPE a4ps_run_seconds summary\n";
     out += "a4ps_run_seconds_sum " + json(m.run_seconds_sum).dump() + "\na4ps_run_seconds_count " + std::to_string(m.runs_finished) + "\n";
     int64_t pending = 0;
@@ -312,11 +316,11 @@ struct Service::Impl {
       auto img = pool.take();
       pending = static_cast<int64_t>(list_proposals(*img, "pending").size());
     }
-    line("a4ps_approvals_pending", "Proposals waiting for a human.", "gauge", static_cast<double>(pending));
-    line("a4ps_http_requests_total", "HTTP requests routed.", "counter", static_cast<double>(requests.load()));
+    line("a4ps_approvals_pending", "Proposals waiting for a human.", "gauge", pending);
+    line("a4ps_http_requests_total", "HTTP requests routed.", "counter", requests.load());
     line("a4ps_http_requests_timed_out_total", "Requests not read whole in time (answered 408).", "counter",
-         static_cast<double>(http.requests_timed_out()));
-    line("a4ps_streams_open", "Event streams open now.", "gauge", static_cast<double>(streams_open.load()));
+         http.requests_timed_out());
+    line("a4ps_streams_open", "Event streams open now.", "gauge", streams_open.load());
     return out;
   }
 

@@ -171,7 +171,7 @@ TEST_F(Serve, BusyThreadIs409UnlessItWaitsAndCancelStopsARunThatResumes) {
   Server s(img, {"-m", slow});
   auto c = s.client();
   json r1 = post(c, "/threads/busy/runs", {{"input", "rest"}, {"if_not_exists", "create"}});
-  EXPECT_EQ(r1["status"], "pending");
+  EXPECT_TRUE(r1["status"] == "pending" || r1["status"] == "running") << r1.dump();
   json busy = post(c, "/threads/busy/runs", task("rest again"), 409);
   EXPECT_EQ(busy["error"], "busy");
   EXPECT_NE(busy["detail"].get<std::string>().find("enqueue"), std::string::npos);
