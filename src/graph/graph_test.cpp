@@ -85,6 +85,22 @@ TEST(Graph, StepLimitIsAClearErrorAndKeepsTheThread) {
   EXPECT_EQ(g.history("t").size(), 81u);
 }
 
+TEST(Graph, ACancelledRunStopsBeforeItsNextStepAndResumes) {
+  auto cp = memory_checkpointer();
+  auto g = test::loop_graph(30).compile({.checkpointer = cp.get(), .name = "loop"});
+  int asked = 0;  // cancelled once 10 steps have run
+  std::string err = error_of([&] {
+    g.invoke(json::object(), {.thread_id = "t", .step_limit = 1000, .cancelled = [&] { return ++asked > 10; }});
+  });
+  EXPECT_NE(err.find("was cancelled before step 11"), std::string::npos) << err;
+  EXPECT_EQ(cp->thread("t")->status, "error");
+  EXPECT_EQ(g.history("t").size(), 11u);  // the input checkpoint + the 10 steps that ran
+  auto r = g.invoke(nullptr, {.thread_id = "t", .step_limit = 1000});  // goes on from step 10
+  EXPECT_TRUE(r.done());
+  EXPECT_EQ(r.state["i"], 30);
+  EXPECT_EQ(g.history("t").size(), 1u + 90u);  // nothing redone
+}
+
 TEST(Graph, FanOutMergesInADeterministicOrder) {
   auto cp = memory_checkpointer();
   StateGraph g;
