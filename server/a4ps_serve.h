@@ -18,6 +18,7 @@ struct ServeOptions {
   int http_threads = 128;                // connections served at once (streams hold one each)
   int max_queue = 1000;                  // runs waiting at once
   int step_limit = 200;
+  int max_tokens = 0;                    // cap on every persona turn (0: each persona's own)
   size_t max_body = 1 << 20;             // bytes of a request body
   int read_timeout_s = 10, write_timeout_s = 10;
   int request_deadline_ms = 15000;       // to read a request whole (line, headers, body)

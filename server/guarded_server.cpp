@@ -86,6 +86,8 @@ GuardedServer::~GuardedServer() {
   watchdog_.join();
 }
 
+void GuardedServer::widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
+
 void GuardedServer::request_read() {
   std::lock_guard lk(mu_);
   armed_.erase(current_socket);

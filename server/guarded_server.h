@@ -23,6 +23,9 @@ class GuardedServer : public httplib::Server {
   explicit GuardedServer(std::chrono::milliseconds request_deadline);
   ~GuardedServer() override;
 
+  // After binding: httplib listens with a backlog of 5, so a burst of new connections
+  // overflows the accept queue and clients see resets; Linux lets listen() raise it.
+  void widen_backlog();
   // Call from the pre-routing handler: the request has been read in full.
   void request_read();
   int64_t requests_timed_out() const { return timed_out_; }

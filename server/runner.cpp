@@ -170,9 +170,15 @@ void Runner::stop() {
 }
 
 Metrics Runner::metrics() const {
-  std::lock_guard lk(mu_);
-  Metrics m = m_;
-  m.queue_depth = static_cast<int64_t>(queue_.size());
+  Metrics m;
+  {
+    std::lock_guard lk(mu_);
+    m = m_;
+    m.queue_depth = static_cast<int64_t>(queue_.size());
+  }
+  // Outside the runner's lock: these wait for a model call in progress to end.
+  m.model_loads = models_->loads();
+  m.models_loaded = models_->loaded();
   return m;
 }
 
@@ -254,6 +260,8 @@ void Runner::work(Image& img) {
       so.model = o_.model;
       so.sandbox = o_.sandbox;
       so.step_limit = o_.step_limit;
+      so.models = models_;
+      so.max_tokens = o_.max_tokens;
       so.cancelled = [r] { return r->cancel.load(); };
       so.on_turn = [this, r](const Turn& t) {
         {

@@ -7,7 +7,9 @@
 // so runs on different threads go on side by side, and a slow model call on one thread
 // does not stop another thread's steps. One lock around one handle would serialise every
 // run behind the slowest. Each run gets a fresh Session (its own sandbox kernel, so no
-// Python state leaks from one conversation into another).
+// Python state leaks from one conversation into another); the sessions share one
+// ModelCache, so an embedded model is loaded once, within one memory budget, and the
+// runs' model calls take turns in arrival order.
 //
 // One run at a time per thread: a second run on a busy thread is refused (Busy) unless it
 // asks to wait, in which case it queues behind the first, in order.
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "a4ps/image.h"
+#include "a4ps/session.h"
 
 namespace a4ps::server {
 
@@ -58,6 +61,7 @@ struct RunnerOptions {
   int workers = 4;
   int max_queue = 1000;  // runs waiting at once; beyond it a 503
   int step_limit = 200;
+  int max_tokens = 0;
   size_t keep_finished = 10000;  // finished runs remembered for GET (oldest forgotten first)
 };
 
@@ -71,6 +75,7 @@ struct Metrics {
   int64_t sandbox_calls = 0, sandbox_failures = 0;  // BRICK's code runs
   double run_seconds_sum = 0;  // finished runs' wall time, summed
   int64_t runs_finished = 0;
+  int64_t model_loads = 0, models_loaded = 0;  // embedded models, shared by every run
 };
 
 class Runner {
@@ -120,6 +125,7 @@ class Runner {
   Metrics m_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_id_{1};
+  std::shared_ptr<ModelCache> models_ = std::make_shared<ModelCache>();  // one budget for all runs
   std::vector<std::thread> workers_;
 };
 

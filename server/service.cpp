@@ -307,6 +307,8 @@ struct Service::Impl {
     line("a4ps_runs_running", "Runs a worker is doing now.", "gauge", m.running);
     line("a4ps_tokens_total", "Tokens the personas generated in finished runs.", "counter", m.tokens);
     line("a4ps_turns_total", "Persona turns taken.", "counter", m.turns);
+    line("a4ps_model_loads_total", "Embedded models loaded from disk (shared by every run).", "counter", m.model_loads);
+    line("a4ps_models_loaded", "Embedded models in memory now.", "gauge", m.models_loaded);
     line("a4ps_sandbox_calls_total", "Code runs in the sandbox.", "counter", m.sandbox_calls);
     line("a4ps_sandbox_failures_total", "Code runs in the sandbox that failed.", "counter", m.sandbox_failures);
     out += "# HELP a4ps_run_seconds Wall time of finished runs.\n# TYPE a4ps_run_seconds summary\n";
@@ -597,7 +599,7 @@ Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
   // Opens (and so checks) the image before anything listens.
   s.runner = std::make_unique<Runner>(RunnerOptions{.image = s.o.image, .model = s.o.model, .sandbox = s.o.sandbox,
                                                     .workers = s.o.workers, .max_queue = s.o.max_queue,
-                                                    .step_limit = s.o.step_limit});
+                                                    .step_limit = s.o.step_limit, .max_tokens = s.o.max_tokens});
   s.http.new_task_queue = [n = s.o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   s.http.set_payload_max_length(s.o.max_body);
   s.http.set_read_timeout(s.o.read_timeout_s, 0);
@@ -616,6 +618,7 @@ int Service::bind() {
   else s.port = s.http.bind_to_port(s.listen.host, s.listen.port) ? s.listen.port : -1;
   if (s.port <= 0)
     throw a4ps::Error("cannot listen on " + s.o.listen + " (in use, or not an address of this machine); pick another --listen");
+  s.http.widen_backlog();
   if (s.o.log) s.o.log("serving " + s.o.image + " on http://" + s.listen.host + ":" + std::to_string(s.port));
   return s.port;
 }

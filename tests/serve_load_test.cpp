@@ -41,7 +41,7 @@ TEST(ServeLoad, FiftyClientsTwentyRunsEachAndReadersThatReconnect) {
         } else {
           ++failed;
           std::lock_guard lk(mu);
-          if (first_failure.empty()) first_failure = r ? r->body : "no response";
+          if (first_failure.empty()) first_failure = r ? r->body : "no response: " + httplib::to_string(r.error());
         }
       }
     });

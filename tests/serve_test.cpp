@@ -356,6 +356,28 @@ TEST_F(Serve, RefusesToStartWithoutATokenOffLoopbackOrOnABadImage) {
   EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
 }
 
+// Runs on different threads share one loaded model (the ModelManager's budget), not one
+// model per run or per session.
+TEST_F(Serve, RunsShareOneLoadedModel) {
+  Server s(img, {"-m", model("synthetic-llama-tiny.gguf").string(), "--max-tokens", "4", "--workers", "2"});
+  auto c = s.client(120);
+  std::vector<std::thread> ts;
+  std::vector<json> out(3);
+  for (int i = 0; i < 3; ++i)
+    ts.emplace_back([&, i] {
+      auto ci = s.client(120);
+      out[i] = body(ci.Post(("/threads/m" + std::to_string(i) + "/runs/wait").c_str(),
+                            json{{"input", "hello"}, {"if_not_exists", "create"}}.dump(), kJson));
+    });
+  for (auto& t : ts) t.join();
+  for (auto& o : out) EXPECT_TRUE(o["status"] == "success" || o["status"] == "error") << o.dump();  // random weights: any answer
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("\na4ps_model_loads_total 1\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("\na4ps_models_loaded 1\n"), std::string::npos) << m->body;
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
 TEST_F(Serve, SigtermStopsARunningRunThatResumesAfterARestart) {
   std::string thread_run;
   {

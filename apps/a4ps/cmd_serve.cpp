@@ -40,6 +40,7 @@ void add_serve_command(CLI::App& app, Globals&) {
   c->add_option("--token-file", token_file, "file holding the bearer token clients must send");
   c->add_option("-m,--model", o.model, "model for every run: GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE");
   c->add_option("--sandbox", o.sandbox, "gvisor or bwrap (default: the strongest that works)");
+  c->add_option("--max-tokens", o.max_tokens, "cap on every persona turn (default: each persona's own)")->check(CLI::Range(0, 1 << 20));
   c->add_option("--workers", o.workers, "runs at once (default 4)")->check(CLI::Range(1, 256));
   c->add_option("--max-body", o.max_body, "largest request body in bytes (default 1 MiB)")->check(CLI::Range(1024, 1 << 30));
   c->add_option("--request-timeout", o.request_deadline_ms, "milliseconds a client has to send a request whole (default 15000)")

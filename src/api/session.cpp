@@ -121,10 +121,18 @@ Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>(
     throw Error("model " + s.model + " does not exist; pass --model with a GGUF file, ollama:NAME or openai:URL#MODEL");
   s.cp = graph::image_checkpointer(img);
   persona::AgentOptions ao{.sandbox = s.opts.sandbox, .max_rounds = s.opts.max_rounds, .max_turns = s.opts.max_turns,
-                           .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads, .on_token = s.opts.on_token};
+                           .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads,
+                           .manager = s.opts.models ? &s.opts.models->impl().mm : nullptr, .on_token = s.opts.on_token};
   s.graph = std::make_unique<graph::CompiledGraph>(
       persona::agent_graph(img, ao).compile({.checkpointer = s.cp.get(), .name = persona::kAgentGraph}));
 }
+
+ModelCache::ModelCache(const ModelCacheOptions& o)
+    : impl_(std::make_unique<Impl>(llm::ManagerOptions{.budget_bytes = o.budget_bytes, .n_threads = o.n_threads})) {}
+ModelCache::~ModelCache() = default;
+int64_t ModelCache::loads() const { return static_cast<int64_t>(impl_->mm.loads()); }
+int64_t ModelCache::loaded() const { return static_cast<int64_t>(impl_->mm.loaded().size()); }
+uint64_t ModelCache::budget() const { return impl_->mm.budget(); }
 
 Session::Session(Session&&) noexcept = default;
 Session::~Session() = default;
