@@ -410,6 +410,8 @@ void Service::Impl::routes() {
            }
            {
              std::lock_guard lk(created_mu);
+             if (created.size() >= 100000)  // held in memory until their first run: bounded
+               throw HttpError(503, "too_many_threads", "too many threads wait for their first run; give them tasks first");
              created.insert(id);
            }
            send_json(res, 200, thread_detail(id));
