@@ -131,6 +131,15 @@ const char* code_for(int status) {
   }
 }
 
+// The host part of a Host header ("127.0.0.1:8420" -> "127.0.0.1", "[::1]:80" -> "::1").
+std::string host_of(const std::string& h) {
+  if (!h.empty() && h[0] == '[') {
+    auto close = h.find(']');
+    return close == std::string::npos ? h : h.substr(1, close - 1);
+  }
+  return h.substr(0, h.find(':'));
+}
+
 std::string sse(int64_t id, const std::string& event, const std::string& data) {
   return "id: " + std::to_string(id) + "\nevent: " + event + "\ndata: " + data + "\n\n";
 }
@@ -262,6 +271,12 @@ struct Service::Impl {
               runner->wait_change(thread, runner->version(thread), std::chrono::milliseconds(200));
               return true;
             }
+            if (r.started == Clock::time_point{}) {  // cancelled before it started: no steps of its own
+              write(sse(0, "metadata", json{{"run_id", r.id}, {"thread_id", r.thread}}.dump()));
+              write(sse(0, "end", run_json(r, true).dump()));
+              sink.done();
+              return true;
+            }
             st->cursor = r.last_event;
             st->started = true;
             if (!write(sse(st->cursor, "metadata", json{{"run_id", r.id}, {"thread_id", r.thread}}.dump()))) return false;
@@ -336,6 +351,12 @@ void Service::Impl::routes() {
   s.set_pre_routing_handler([this](const Request& req, Response& res) {
     http.request_read();
     ++requests;
+    // DNS rebinding: a web page on evil.example whose name resolves to 127.0.0.1 reaches a
+    // loopback server "same-origin"; its Host header still names evil.example.
+    if (is_loopback(listen.host) && !is_loopback(host_of(req.get_header_value("Host")))) {
+      send_error(res, 403, "forbidden_host", "this server answers only requests addressed to a loopback name (Host header)");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     if (req.has_header("Origin")) {
       std::string origin = req.get_header_value("Origin");
       bool same = origin == "http://" + req.get_header_value("Host");

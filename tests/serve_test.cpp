@@ -267,6 +267,9 @@ TEST_F(Serve, AttacksGetJsonErrorsAndLeaveTheImageAsItWas) {
   post(c, "/threads", {{"thread_id", "known"}});
   expect_error(c.Get("/threads/known/stream", {{"Last-Event-ID", "abc"}}), 400, "bad_request");
   expect_error(c.Post("/threads/known/runs", R"({"command": {"resume": true}})", kJson), 409, "nothing_to_resume");
+  // A page whose own name resolves to 127.0.0.1 (DNS rebinding) still says its name in Host.
+  expect_error(c.Get("/threads", {{"Host", "evil.example:8420"}}), 403, "forbidden_host");
+  EXPECT_EQ(c.Get("/health", {{"Host", "localhost:8420"}})->status, 200);
   // Cross-origin requests (a web page the user visits) are refused: CORS is closed.
   expect_error(c.Post("/threads", {{"Origin", "http://evil.example"}}, "{}", kJson), 403, "forbidden_origin");
   httplib::Request pre;
