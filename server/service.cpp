@@ -92,9 +92,14 @@ json run_json(const RunData& r, bool with_output) {
             {"kind", r.resume ? "resume" : "task"}, {"created_at", r.created_at}};
   if (!r.resume) j["task"] = r.task;
   if (!r.error.empty()) j["error"] = r.error;
-  if (with_output && !r.answer_json.empty()) {
+  if (!r.answer_json.empty()) {
     json a = parsed(r.answer_json);
-    j["output"] = a;
+    json waiting = json::array();  // an interrupted run: the proposals it waits on
+    for (auto& i : a.value("interrupts", json::array()))
+      if (i.is_object() && i.value("payload", json()).is_object() && i["payload"].contains("proposal"))
+        waiting.push_back(i["payload"]["proposal"]);
+    if (r.state == RunState::Interrupted) j["waiting_for"] = waiting;
+    if (with_output) j["output"] = a;
   }
   return j;
 }

@@ -200,6 +200,7 @@ TEST_F(Serve, AnInterruptedRunWaitsForAnApprovalOverTheApiThenResumes) {
   json r = post(c, "/threads/f1/runs/wait", {{"input", "what is 100 C in F?"}, {"if_not_exists", "create"}});
   ASSERT_EQ(r["status"], "interrupted") << r.dump(2);
   int64_t id = r["output"]["interrupts"][0]["payload"]["proposal"];
+  EXPECT_EQ(r["waiting_for"], json::array({id}));
   EXPECT_EQ(get(c, "/threads/f1")["waiting_for"], json::array({id}));
   // A task on a thread that waits for a human is refused; so is a resume before the decision? No: it stops again.
   EXPECT_EQ(post(c, "/threads/f1/runs", task("something else"), 409)["error"], "waits_for_human");
