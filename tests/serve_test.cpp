@@ -252,6 +252,8 @@ TEST_F(Serve, AttacksGetJsonErrorsAndLeaveTheImageAsItWas) {
   expect_error(c.Post("/threads/x/runs", R"({"input": "a", "command": {"resume": true}})", kJson), 400, "bad_request");
   expect_error(c.Post("/threads/x/runs", R"({"input": "   ", "if_not_exists": "create"})", kJson), 400, "bad_request");
   expect_error(c.Post("/threads/x/runs", R"({"input": "a", "multitask_strategy": "rollback"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", std::string(2000, '[') + std::string(2000, ']'), kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", "{\"input\": \"\xff\xfe\"}", kJson), 400, "bad_request");  // not UTF-8
   expect_error(c.Post("/threads/search", R"({"limit": "ten"})", kJson), 400, "bad_request");
   expect_error(c.Post("/threads/search", R"({"limit": 100000})", kJson), 400, "bad_request");
   expect_error(c.Post("/threads", R"({"thread_id": "../../etc"})", kJson), 400, "bad_request");
@@ -310,6 +312,22 @@ TEST_F(Serve, AttacksGetJsonErrorsAndLeaveTheImageAsItWas) {
   EXPECT_NE(got.find("\"error\":\"request_timeout\""), std::string::npos) << got;
   EXPECT_LT(took, std::chrono::seconds(5));
 
+  // Not HTTP at all: a JSON 400.
+  {
+    int g = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(g, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    std::string junk = "\x16\x03\x01 hello\r\n\r\n";
+    ASSERT_EQ(send(g, junk.data(), junk.size(), MSG_NOSIGNAL), static_cast<ssize_t>(junk.size()));
+    std::string reply;
+    char b[512];
+    ssize_t n;
+    pollfd p{g, POLLIN, 0};
+    while (reply.find('}') == std::string::npos && poll(&p, 1, 3000) > 0 && (n = recv(g, b, sizeof b, 0)) > 0)
+      reply.append(b, static_cast<size_t>(n));
+    close(g);
+    EXPECT_NE(reply.find("HTTP/1.1 400"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("\"error\":\"bad_request\""), std::string::npos) << reply;
+  }
   // The server still answers, and the image holds nothing from any of it.
   EXPECT_EQ(get(c, "/health")["status"], "ok");
   EXPECT_EQ(s.terminate(), 0) << s.log;
