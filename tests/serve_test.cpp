@@ -52,6 +52,16 @@ struct Serve : ::testing::Test {
   }
   static json task(const std::string& t) { return {{"input", {{"task", t}}}}; }
 
+  // Waits (bounded) until the thread's run has begun in the image.
+  static void wait_running(httplib::Client& c, const std::string& thread) {
+    for (int i = 0; i < 200; ++i) {
+      json t = body(c.Get(("/threads/" + thread).c_str()));
+      if (t.is_object() && t.value("status", "") == "running") return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "thread " << thread << " never started running";
+  }
+
   void expect_image_ok() {
     auto r = a4ps("image check " + q(img));
     EXPECT_EQ(r.code, 0) << r.out << r.err;
@@ -151,11 +161,12 @@ TEST_F(Serve, StreamsCarryIdsAndReplayFromLastEventId) {
   for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i].id, std::to_string(i + 2));
   EXPECT_EQ(json::parse(rest.back().data)["next"], json::array());  // the last step: the run was over
 
-  // A reader that waits on the thread gets the next run's events live.
+  // A reader that waits on the thread gets the next run's events live (?after= is
+  // Last-Event-ID for clients that cannot set headers, such as EventSource).
   std::vector<SseEvent> live;
   std::thread reader([&] {
     auto rc = s.client();
-    live = read_sse(rc, "GET", "/threads/s1/stream", "", {}, [&](const SseEvent& e) {
+    live = read_sse(rc, "GET", "/threads/s1/stream?after=" + std::to_string(total), "", {}, [&](const SseEvent& e) {
       return json::parse(e.data)["next"] == json::array();
     });
   });
@@ -182,7 +193,7 @@ TEST_F(Serve, BusyThreadIs409UnlessItWaitsAndCancelStopsARunThatResumes) {
 
   // Cancel: the run stops before its next step; the thread keeps its steps and resumes.
   json r3 = post(c, "/threads/cx/runs", {{"input", "rest"}, {"if_not_exists", "create"}});
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  wait_running(c, "cx");
   json cancelled = post(c, "/threads/cx/runs/" + r3["run_id"].get<std::string>() + "/cancel?wait=true", json::object());
   EXPECT_EQ(cancelled["status"], "cancelled") << cancelled.dump(2);
   post(c, "/threads/cx/runs/" + r3["run_id"].get<std::string>() + "/cancel", json::object(), 409);  // ended already
@@ -406,7 +417,7 @@ TEST_F(Serve, SigtermStopsARunningRunThatResumesAfterARestart) {
     Server s(img, {"-m", slow});
     auto c = s.client();
     post(c, "/threads/t1/runs", {{"input", "rest"}, {"if_not_exists", "create"}});
-    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    wait_running(c, "t1");
     EXPECT_EQ(s.terminate(15), 0) << s.log;
     EXPECT_NE(s.log.find("stopped"), std::string::npos) << s.log;
   }
