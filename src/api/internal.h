@@ -11,7 +11,6 @@
 #include "graph/checkpoint.h"
 #include "graph/graph.h"
 #include "image/image.h"
-#include "llm/model_manager.h"
 
 namespace a4ps {
 
@@ -19,11 +18,6 @@ struct Image::Impl {
   std::string path;
   image::Image img;
   bool read_only = false;
-};
-
-struct ModelCache::Impl {
-  explicit Impl(const llm::ManagerOptions& o) : mm(o) {}
-  llm::ModelManager mm;
 };
 
 struct Session::Impl {

@@ -5,6 +5,7 @@
 #include "api/internal.h"
 #include "governance/governance.h"
 #include "llm/llm.h"
+#include "llm/model_manager.h"
 #include "persona/agent.h"
 #include "persona/turn.h"
 #include "util/util.h"
@@ -69,6 +70,11 @@ std::string render_turn(const Turn& t) {
   if (t.memory_hits >= 0) s += "\n  [memory] " + std::to_string(t.memory_hits) + " passage(s) found";
   return s;
 }
+
+struct ModelCache::Impl {
+  explicit Impl(const llm::ManagerOptions& o) : mm(o) {}
+  llm::ModelManager mm;
+};
 
 namespace {
 
