@@ -1,15 +1,15 @@
 // a4ps build [-f Imagefile] (-o IMAGE | -t NAME) [--no-cache]   and   a4ps build prune
-// Thin: parse the options, call imagefile::build, print one line per step.
+// Thin: parse the options, call build_image, print one line per step.
 #include <cstdio>
 
+#include "a4ps/build.h"
+#include "a4ps/text.h"
 #include "cli.h"
-#include "imagefile/build.h"
-#include "util/util.h"
 
 namespace a4ps::cli {
 
 void add_build_commands(CLI::App& app, Globals& g) {
-  static imagefile::BuildOptions o;
+  static BuildOptions o;
   static std::string file = "Imagefile", out, sandbox;
   static bool line_open = false;  // a step's line is printed, its time not yet
   auto* b = sub(&app, "build", "build an image from an Imagefile (a superset of Ollama's Modelfile), layer by layer, cached");
@@ -22,9 +22,9 @@ void add_build_commands(CLI::App& app, Globals& g) {
   b->add_option("--threads", o.threads, "CPU threads for FINETUNE (default: all cores)");
   auto* prune = sub(b, "prune", "remove cached layers that no tag reaches");
   prune->callback([&g] {
-    auto r = imagefile::prune();
+    auto r = prune_build_cache();
     emit(g, {{"removed", r.removed}, {"kept", r.kept}, {"bytes_freed", r.bytes_freed}},
-         "removed " + std::to_string(r.removed) + " layers (" + human_bytes(r.bytes_freed) + " freed), kept " +
+         "removed " + std::to_string(r.removed) + " layers (" + format_bytes(r.bytes_freed) + " freed), kept " +
              std::to_string(r.kept) + " that tags reach\n");
   });
   b->callback([&g, prune] {
@@ -35,21 +35,21 @@ void add_build_commands(CLI::App& app, Globals& g) {
     o.sandbox = sandbox;
     if (!g.json) {
       // The step's name first, so a long step (FINETUNE) shows what it is doing.
-      o.on_start = [](const imagefile::Step& s) {
+      o.on_start = [](const BuildStep& s) {
         std::cout << "step " << s.index << "/" << s.total << " " << s.text << std::flush;
         line_open = true;
       };
-      o.on_step = [](const imagefile::Step& s) {
+      o.on_step = [](const BuildStep& s) {
         line_open = false;
         char secs[32];
         std::snprintf(secs, sizeof secs, "%.2f s", s.seconds);
         std::cout << " (" << (s.cached ? "cached" : secs) << ")" << std::endl;
       };
     }
-    imagefile::BuildResult r;
+    BuildResult r;
     try {
-      r = imagefile::build(o);
-    } catch (const imagefile::ParseError& e) {
+      r = build_image(o);
+    } catch (const BuildError& e) {
       if (line_open) std::cout << std::endl;  // end the step line it interrupted
       // Located like a compiler's message (FILE:LINE:COL: error: ...), so editors can jump to it.
       std::cerr << e.what() << std::endl;

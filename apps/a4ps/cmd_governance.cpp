@@ -1,23 +1,22 @@
-// a4ps codex show | check   and   a4ps approvals ls | show | approve | reject
+// a4ps codex show | check | violations | amend   and   a4ps approvals ls | show | apply | approve | reject
 #include <sstream>
 
+#include "a4ps/governance.h"
+#include "a4ps/image.h"
+#include "a4ps/text.h"
 #include "cli.h"
-#include "codex/codex.h"
-#include "governance/governance.h"
-#include "image/image.h"
-#include "util/util.h"
 
 namespace a4ps::cli {
 namespace {
 
 using nlohmann::json;
 
-json proposal_json(const image::Proposal& p) {
+json proposal_json(const ProposalInfo& p) {
   return {{"id", p.id}, {"kind", p.kind}, {"target", p.target}, {"status", p.status}, {"created_at", p.created_at},
-          {"decided_at", p.decided_at}, {"reviewer", p.reviewer}, {"reason", p.reason}, {"payload", p.payload}};
+          {"decided_at", p.decided_at}, {"reviewer", p.reviewer}, {"reason", p.reason}, {"payload", json::parse(p.payload_json)}};
 }
 
-std::string codex_text(const codex::Codex& c) {
+std::string codex_text(const CodexInfo& c) {
   std::ostringstream o;
   o << "principles\n";
   for (auto& p : c.principles) o << "  " << p.name << ": " << p.text << "\n";
@@ -28,18 +27,11 @@ std::string codex_text(const codex::Codex& c) {
   return o.str();
 }
 
+Image open_image(const std::string& path, bool read_only) {
+  return Image::open(path, {.create_if_missing = false, .read_only = read_only});
+}
+
 }  // namespace
-
-codex::Codex image_codex(const image::Image& img) {
-  auto doc = img.get(image::Kind::Codex, "codex");
-  return doc ? codex::parse_codex(doc->content, img.path().string() + " codex") : codex::default_codex();
-}
-
-image::Image open_guarded(const std::string& path) {
-  auto img = image::Image::open(path);
-  img.set_guard(codex::guard(image_codex(img)));
-  return img;
-}
 
 void add_governance_commands(CLI::App& app, Globals& g) {
   static std::string path, file, reviewer, reason;
@@ -50,8 +42,8 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     auto* c = sub(cx, "show", "the codex of an image (or the default one)");
     c->add_option("image", path, "image file (omit for the default codex)");
     c->callback([&g] {
-      codex::Codex cdx = path.empty() ? codex::default_codex() : image_codex(image::Image::open(path, {.read_only = true}));
-      json j = {{"toml", codex::to_toml(cdx)}, {"rules", cdx.rules.size()}, {"principles", cdx.principles.size()}};
+      CodexInfo cdx = path.empty() ? default_codex() : image_codex(open_image(path, true));
+      json j = {{"toml", cdx.toml}, {"rules", cdx.rules.size()}, {"principles", cdx.principles.size()}};
       emit(g, j, codex_text(cdx));
     });
   }
@@ -59,7 +51,7 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     auto* c = sub(cx, "check", "parse and type-check a codex TOML file");
     c->add_option("file", file, "codex file")->required();
     c->callback([&g] {
-      codex::Codex cdx = codex::parse_codex(read_file(file), file);
+      CodexInfo cdx = check_codex_file(file);
       emit(g, {{"ok", true}, {"rules", cdx.rules.size()}, {"principles", cdx.principles.size()}},
            "ok: " + file + " (" + std::to_string(cdx.principles.size()) + " principles, " +
                std::to_string(cdx.rules.size()) + " rules)\n");
@@ -70,16 +62,12 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     auto* c = sub(cx, "violations", "what the codex refused in an image, newest last");
     c->add_option("image", path, "image file")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
       json j = json::array();
       std::ostringstream o;
-      for (auto& e : img.events())
-        if (e.kind == "codex.violation") {
-          json p = json::parse(e.payload);
-          j.push_back({{"seq", e.seq}, {"ts", e.ts}, {"refused", p}});
-          o << e.ts << "  refused " << p.value("event", "?") << " by " << p.value("actor", "?") << ": "
-            << p.value("why", "") << "\n";
-        }
+      for (auto& v : codex_violations(open_image(path, true))) {
+        j.push_back({{"seq", v.seq}, {"ts", v.ts}, {"refused", json::parse(v.refused_json)}});
+        o << v.ts << "  refused " << v.event << " by " << v.actor << ": " << v.why << "\n";
+      }
       emit(g, j, j.empty() ? "the codex has refused nothing in " + path + "\n" : o.str());
     });
   }
@@ -89,8 +77,8 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->add_option("file", file, "the new codex (TOML)")->required();
     c->add_option("--reason", reason, "why the codex should change")->required();
     c->callback([&g] {
-      auto img = open_guarded(path);
-      int64_t id = governance::propose_amendment(img, read_file(file), reason);
+      Image img = open_image(path, false);
+      int64_t id = propose_codex_amendment(img, read_file_bytes(file), reason);
       emit(g, {{"proposal", id}}, "proposed codex amendment #" + std::to_string(id) + "; a human decides with `a4ps approvals approve " +
                                       path + " " + std::to_string(id) + " --reason ...`, then `a4ps approvals apply " + path + " " +
                                       std::to_string(id) + "`\n");
@@ -105,30 +93,23 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     static bool all = false;
     c->add_flag("--all", all, "include decided and applied ones");
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
       json j = json::array();
       std::ostringstream o;
-      for (auto& p : img.proposals(all ? "" : "pending")) {
+      for (auto& p : list_proposals(open_image(path, true), all ? "" : "pending")) {
         j.push_back(proposal_json(p));
         o << "#" << p.id << "  " << p.status << "  " << p.kind << "  " << p.target << "  " << p.created_at << "\n";
       }
       emit(g, j, j.empty() ? (all ? "no proposals\n" : "nothing waits for a decision\n") : o.str());
     });
   }
-  auto find = [](image::Image& img) {
-    for (auto& p : img.proposals())
-      if (p.id == id) return p;
-    throw Error("no proposal " + std::to_string(id) + " in " + path + "; see `a4ps approvals ls " + path + " --all`");
-  };
   {
     auto* c = sub(ap, "show", "one proposal with its payload");
     c->add_option("image", path, "image file")->required();
     c->add_option("id", id, "proposal number")->required();
-    c->callback([&g, find] {
-      auto img = image::Image::open(path, {.read_only = true});
-      auto p = find(img);
-      emit(g, proposal_json(p), "#" + std::to_string(p.id) + " (" + p.status + ", " + p.created_at + ") " +
-                                    governance::describe(p) + "\n" +
+    c->callback([&g] {
+      auto d = show_proposal(open_image(path, true), id);
+      const auto& p = d.info;
+      emit(g, proposal_json(p), "#" + std::to_string(p.id) + " (" + p.status + ", " + p.created_at + ") " + d.summary + "\n" +
                                     (p.reason.empty() ? "" : "decided by " + p.reviewer + ": " + p.reason + "\n"));
     });
   }
@@ -136,10 +117,10 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     auto* c = sub(ap, "apply", "carry out an approved proposal (codex amendments, tool and persona changes)");
     c->add_option("image", path, "image file")->required();
     c->add_option("id", id, "proposal number")->required();
-    c->callback([&g, find] {
-      auto img = open_guarded(path);
-      auto p = find(img);
-      int64_t v = governance::apply(img, id);
+    c->callback([&g] {
+      Image img = open_image(path, false);
+      auto p = show_proposal(img, id).info;
+      int64_t v = apply_proposal(img, id);
       emit(g, {{"id", id}, {"status", "applied"}, {"version", v}},
            "applied proposal #" + std::to_string(id) + ": " + p.kind + " " + p.target + " is now version " + std::to_string(v) + "\n");
     });
@@ -150,13 +131,10 @@ void add_governance_commands(CLI::App& app, Globals& g) {
     c->add_option("id", id, "proposal number")->required();
     c->add_option("--reason", reason, "why (kept in the audit log)")->required();
     c->add_option("--reviewer", reviewer, "who decides (default: $USER)");
-    c->callback([&g, approve, find] {
-      auto img = open_guarded(path);
-      find(img);
-      std::string who = reviewer;
-      if (who.empty()) who = std::getenv("USER") ? std::getenv("USER") : "human";
-      img.decide(id, approve, "human:" + who, reason);
-      emit(g, {{"id", id}, {"status", approve ? "approved" : "rejected"}, {"reviewer", "human:" + who}},
+    c->callback([&g, approve] {
+      Image img = open_image(path, false);
+      std::string who = decide_proposal(img, id, approve, reason, reviewer.empty() ? "" : "human:" + reviewer);
+      emit(g, {{"id", id}, {"status", approve ? "approved" : "rejected"}, {"reviewer", who}},
            std::string(approve ? "approved" : "rejected") + " proposal #" + std::to_string(id) + "\n");
     });
   }

@@ -1,46 +1,41 @@
 // a4ps image init | info | save-as | fork | diff | export | import | check
 #include <sstream>
 
+#include "a4ps/build.h"
+#include "a4ps/image.h"
+#include "a4ps/text.h"
 #include "cli.h"
-#include "image/archive.h"
-#include "image/diff.h"
-#include "image/image.h"
-#include "imagefile/build.h"
-#include "util/util.h"
 
 namespace a4ps::cli {
 namespace {
 
-using image::Image;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-image::Sync parse_sync(const std::string& s) {
-  return s == "normal" ? image::Sync::Normal : image::Sync::Full;
-}
+Image open_read_only(const std::string& path) { return Image::open(path, {.create_if_missing = false, .read_only = true}); }
 
-json info_json(const image::Info& i) {
-  const auto& c = i.counts;
+json info_json(const ImageInfo& i) {
+  const ImageInfo& c = i;
   return {{"path", i.path}, {"id", i.id}, {"name", i.name}, {"created_at", i.created_at},
           {"parent_id", i.parent_id}, {"schema_version", i.schema_version}, {"journal_mode", i.journal_mode},
           {"file_bytes", i.file_bytes},
-          {"base_model", {{"path", i.base_model_path}, {"sha256", i.base_model_sha256}}},
+          {"base_model", {{"path", i.base_model}, {"sha256", i.base_model_sha256}}},
           {"events", {{"count", c.events}, {"head_seq", i.head_seq}, {"head_hash", i.head_hash}}},
           {"counts", {{"personas", c.personas}, {"tools", c.tools}, {"codex", c.codex}, {"adapters", c.adapters},
                       {"memories", c.memories}, {"threads", c.threads}, {"checkpoints", c.checkpoints},
                       {"proposals", c.proposals}, {"proposals_pending", c.proposals_pending}}}};
 }
 
-std::string info_text(const image::Info& i) {
-  const auto& c = i.counts;
+std::string info_text(const ImageInfo& i) {
+  const ImageInfo& c = i;
   std::ostringstream o;
   o << "image       " << i.path << "  (\"" << i.name << "\", id " << i.id << ")\n";
   if (!i.parent_id.empty()) o << "forked from " << i.parent_id << "\n";
   o << "created     " << i.created_at << "\n";
-  o << "schema      " << i.schema_version << ", journal " << i.journal_mode << ", " << human_bytes(i.file_bytes) << "\n";
+  o << "schema      " << i.schema_version << ", journal " << i.journal_mode << ", " << format_bytes(i.file_bytes) << "\n";
   o << "base model  ";
-  if (i.base_model_path.empty()) o << "(none set)\n";
-  else o << i.base_model_path << "  sha256 " << short_hash(i.base_model_sha256) << "\n";
+  if (i.base_model.empty()) o << "(none set)\n";
+  else o << i.base_model << "  sha256 " << short_hash(i.base_model_sha256) << "\n";
   o << "contents    " << c.personas << " personas, " << c.tools << " tools, " << c.codex << " codex documents, "
     << c.adapters << " adapters\n";
   o << "            " << c.memories << " memories, " << c.threads << " threads, " << c.checkpoints
@@ -66,7 +61,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
         ->check(CLI::IsMember({"full", "normal"}));
     c->add_flag("--force", force, "replace an existing file");
     c->callback([&g] {
-      Image im = Image::create(path, {.name = name, .base_model = base, .overwrite = force, .sync = parse_sync(sync)});
+      Image im = create_image(path, {.name = name, .base_model = base, .overwrite = force, .full_sync = sync != "normal"});
       auto i = im.info();
       emit(g, info_json(i), "created " + path + "\n" + info_text(i));
     });
@@ -78,7 +73,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_option("key", key, "setting")->required()->check(CLI::IsMember({"model"}));
     c->add_option("value", value, "new value (omit to clear it)");
     c->callback([&g] {
-      auto im = open_guarded(path);
+      auto im = Image::open(path, {.create_if_missing = false});
       im.set_setting(key, value);
       emit(g, {{"key", key}, {"value", value}}, value.empty() ? key + " cleared\n" : key + " = " + value + "\n");
     });
@@ -88,7 +83,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
     static std::string path;
     c->add_option("path", path, "image file")->required();
     c->callback([&g] {
-      auto i = Image::open(path, {.read_only = true}).info();
+      auto i = open_read_only(path).info();
       emit(g, info_json(i), info_text(i));
     });
   }
@@ -98,8 +93,8 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_option("image", src, "image file")->required();
     c->add_option("dest", dest, "new file")->required();
     c->callback([&g] {
-      Image::open(src, {.read_only = true}).save_as(dest);
-      auto i = Image::open(dest, {.read_only = true}).info();
+      save_image_as(open_read_only(src), dest);
+      auto i = open_read_only(dest).info();
       emit(g, info_json(i), "saved " + src + " as " + dest + "\n");
     });
   }
@@ -110,7 +105,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_option("dest", dest, "new file")->required();
     c->add_option("--name", name, "name of the fork (default: the file name)");
     c->callback([&g] {
-      auto i = image::fork(src, dest, name).info();
+      auto i = fork_image(src, dest, name);
       emit(g, info_json(i), "forked " + src + " into " + dest + " (id " + i.id + ")\n");
     });
   }
@@ -122,9 +117,9 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_option("b", b, "second image")->required();
     c->add_flag("--exit-code", exit_code, "exit with 1 when the images differ");
     c->callback([&g] {
-      auto r = image::diff(Image::open(a, {.read_only = true}), Image::open(b, {.read_only = true}));
-      emit(g, r.to_json(), r.to_text());
-      if (exit_code && !r.empty()) std::exit(1);
+      auto r = diff_images(open_read_only(a), open_read_only(b));
+      emit(g, json::parse(r.json), r.text);
+      if (exit_code && !r.empty) std::exit(1);
     });
   }
   {
@@ -133,9 +128,9 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_option("image", src, "image file")->required();
     c->add_option("archive", dest, "archive to write (e.g. agent.a4ps.tar)")->required();
     c->callback([&g] {
-      auto r = image::export_image(Image::open(src, {.read_only = true}), dest);
-      json j = {{"path", r.path}, {"archive_bytes", r.archive_bytes}, {"manifest", r.manifest}};
-      emit(g, j, "exported " + src + " to " + dest + " (" + human_bytes(r.archive_bytes) + ", image sha256 " +
+      auto r = export_image(open_read_only(src), dest);
+      json j = {{"path", r.path}, {"archive_bytes", r.archive_bytes}, {"manifest", json::parse(r.manifest_json)}};
+      emit(g, j, "exported " + src + " to " + dest + " (" + format_bytes(r.archive_bytes) + ", image sha256 " +
                      short_hash(r.image_sha256) + ")\n");
     });
   }
@@ -147,12 +142,11 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_option("dest", dest, "image file to create")->required();
     c->add_flag("--force", force, "replace an existing file");
     c->callback([&g] {
-      auto r = image::import_image(src, dest, force);
-      json j = {{"path", r.path}, {"manifest", r.manifest}, {"base_model_present", r.base_model_present}};
+      auto r = import_image(src, dest, force);
+      json j = {{"path", r.path}, {"manifest", json::parse(r.manifest_json)}, {"base_model_present", r.base_model_present}};
       std::string text = "imported " + src + " into " + dest + " (checksums and event chain verified)\n";
-      std::string base = r.manifest["base_model"].value("path", "");
-      if (!base.empty() && !r.base_model_present)
-        text += "note: its base model " + base + " is not on this machine; copy the GGUF there\n";
+      if (!r.base_model.empty() && !r.base_model_present)
+        text += "note: its base model " + r.base_model + " is not on this machine; copy the GGUF there\n";
       emit(g, j, text);
     });
   }
@@ -164,12 +158,9 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->add_flag("--imagefile", imagefile, "write DIR/Imagefile and the files it names")->required();
     c->add_option("-o,--output", dir, "folder to write (default: IMAGE.imagefile/)");
     c->callback([&g] {
-      std::error_code ec;
-      fs::path p = src;
-      if (!fs::exists(p, ec) && src.find('/') == std::string::npos) p = imagefile::tag_path(src);
       if (dir.empty()) dir = fs::path(src).filename().string() + ".imagefile";
-      fs::path f = imagefile::write_imagefile(Image::open(p, {.read_only = true}), dir);
-      emit(g, {{"imagefile", f.string()}}, "wrote " + f.string() + "; rebuild with: a4ps build -f " + f.string() + " -o IMAGE.a4ps\n");
+      std::string f = write_imagefile(src, dir);
+      emit(g, {{"imagefile", f}}, "wrote " + f + "; rebuild with: a4ps build -f " + f + " -o IMAGE.a4ps\n");
     });
   }
   {
@@ -177,7 +168,7 @@ void add_image_commands(CLI::App& app, Globals& g) {
     static std::string path;
     c->add_option("path", path, "image file")->required();
     c->callback([&g] {
-      auto r = Image::open(path, {.read_only = true}).check();
+      auto r = check_image(open_read_only(path));
       json j = {{"ok", r.ok}, {"problems", r.problems}, {"events_verified", r.events_verified},
                 {"blobs_verified", r.blobs_verified}};
       std::string text = r.ok ? "ok: " + path + " (integrity ok, " + std::to_string(r.events_verified) +

@@ -25,10 +25,7 @@ Image Image::open(const std::string& path, const ImageOptions& o) {
 const std::string& Image::path() const { return impl_->path; }
 
 ImageInfo Image::info() const {
-  auto i = impl_->img.info();
-  return {.path = i.path, .id = i.id, .name = i.name, .base_model = i.base_model_path, .personas = i.counts.personas,
-          .tools = i.counts.tools, .memories = i.counts.memories, .threads = i.counts.threads,
-          .proposals_pending = i.counts.proposals_pending, .events = i.counts.events};
+  return info_of(impl_->img.info());
 }
 
 bool Image::check(std::string* problem) const {

@@ -28,6 +28,9 @@ struct Session::Impl {
   std::string model;
 };
 
+// The internal image info as the public one.
+ImageInfo info_of(const image::Info& i);
+
 // One transcript entry (the agent graph's JSON) as a typed Turn.
 Turn turn_from_json(const nlohmann::json& t);
 

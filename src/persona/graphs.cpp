@@ -1,14 +1,12 @@
-#include "graphs.h"
+#include "persona/graphs.h"
 
-#include "codex/codex.h"
 #include "forge/forge.h"
 #include "governance/governance.h"
 #include "llm/model_manager.h"
 #include "persona/agent.h"
 #include "sandbox/sandbox.h"
 
-namespace a4ps::cli {
-namespace fs = std::filesystem;
+namespace a4ps::persona {
 namespace {
 
 using graph::json;
@@ -131,8 +129,8 @@ graph::StateGraph builtin_graph(const std::string& name, image::Image& img) {
   if (name == "count") return count_graph();
   if (name == "propose-tool") return propose_tool_graph(img);
   if (name == "act") return act_graph(img);
-  if (name == persona::kAgentGraph) return persona::agent_graph(img);  // the model comes from the state
+  if (name == kAgentGraph) return agent_graph(img);  // the model comes from the state
   throw Error("no graph named '" + name + "'; built-in graphs: act, agent, count, propose-tool, review");
 }
 
-}  // namespace a4ps::cli
+}  // namespace a4ps::persona
