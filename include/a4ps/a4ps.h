@@ -6,5 +6,8 @@
 #include "a4ps/learn.h"
 #include "a4ps/memory.h"
 #include "a4ps/models.h"
+#include "a4ps/personas.h"
+#include "a4ps/sandbox.h"
 #include "a4ps/session.h"
+#include "a4ps/text.h"
 #include "a4ps/tools.h"
