@@ -66,6 +66,7 @@ std::vector<MemoryDocument> memory_documents(const std::vector<std::string>& fil
 
 MemoryAdded add_memories(Image& image, const std::vector<MemoryDocument>& docs, const MemoryAddOptions& o) {
   if (docs.empty()) throw Error("nothing to add: pass text files or --text TEXT");
+  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
   image::Image& img = image.impl().img;
   memory::ChunkOptions co{o.max_chars, o.overlap};
   llm::ModelManager mm;

@@ -10,6 +10,11 @@
 namespace a4ps {
 namespace {
 
+image::Image& writable(Image& image) {
+  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
+  return image.impl().img;
+}
+
 ToolInfo info_of(const image::Object& o) { return {o.name, o.content, o.version, o.created_at, o.removed}; }
 
 ForgeAttempt attempt_of(const forge::Attempt& a) { return {a.source, a.problems, a.error, a.passed}; }
@@ -73,7 +78,7 @@ std::string diff_tool(const Image& image, const std::string& name, int64_t va, i
 ForgeOutcome forge_tool(Image& image, const ToolRequest& q, const ForgeOptions& o) {
   if (q.name.empty()) throw Error("name the function to forge");
   if (o.model.empty()) throw Error("the forge needs a model: GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE");
-  image::Image& img = image.impl().img;
+  image::Image& img = writable(image);
   auto k = kernel(img, o.sandbox, o.allow_unsafe, 10000);
   return run_forge(img, *k, {q.name, q.params, q.doc, q.tests}, o.model, o.max_attempts, o.on_attempt);
 }
@@ -86,7 +91,7 @@ CodeResult run_code(const Image& image, const std::string& code, const CodeOptio
 }
 
 AgentCodeResult run_agent_code(Image& image, const std::string& code, const AgentCodeOptions& o) {
-  image::Image& img = image.impl().img;
+  image::Image& img = o.model.empty() ? image.impl().img : writable(image);
   auto k = kernel(img, o.sandbox, o.allow_unsafe, o.wall_ms);
   sandbox::Result r = k->run(code);
   AgentCodeResult out;
@@ -104,7 +109,7 @@ AgentCodeResult run_agent_code(Image& image, const std::string& code, const Agen
 }
 
 int64_t propose_tool_rollback(Image& image, const std::string& name, int64_t to_version) {
-  image::Image& img = image.impl().img;
+  image::Image& img = writable(image);
   auto cur = img.get(image::Kind::Tool, name);
   auto old = img.get(image::Kind::Tool, name, to_version);
   if (!cur || !old || old->removed)
