@@ -52,10 +52,6 @@ void add_run_commands(CLI::App& app, Globals& g);      // run, chat
 void add_persona_commands(CLI::App& app, Globals& g);  // persona, thread transcript (after thread)
 void add_build_commands(CLI::App& app, Globals& g);    // build, build prune
 
-// The model spec a command uses: the --model flag, else $A4PS_MODEL, else the image's
-// "model" setting, else the image's base model path; "" when none is set.
-std::string chosen_model(const image::Image& img, const std::string& flag);
-
 // A download progress bar on stderr (every 10% when stderr is not a terminal).
 std::function<void(uint64_t done, uint64_t total)> pull_progress();
 
