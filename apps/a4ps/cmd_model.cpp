@@ -120,7 +120,7 @@ void add_model_commands(CLI::App& app, Globals& g) {
   {
     auto* c = sub(model, "generate", "smoke test: load a GGUF with llama.cpp and generate");
     static std::string path, prompt = "Hello";
-    static GenerateRunParams opt;
+    static GenerateParams opt{.max_tokens = 16};
     c->add_option("gguf", path, "model file")->required();
     c->add_option("-p,--prompt", prompt, "user message");
     c->add_option("-n,--tokens", opt.max_tokens, "tokens to generate")->check(CLI::Range(1, 100000));

@@ -21,8 +21,10 @@ ModelDescription describe_model(const std::string& gguf_path);
 
 struct GenerateParams {
   int max_tokens = 32;
-  float temperature = 0.0f;
-  int n_threads = 0;  // 0: every core
+  float temperature = 0.0f;  // 0: greedy
+  int n_threads = 0;         // 0: every core
+  uint32_t n_ctx = 512;      // context size
+  uint32_t seed = 42;        // sampling seed
 };
 // The model's continuation of `prompt` (through its chat template when it has one).
 std::string generate(const std::string& gguf_path, const std::string& prompt, const GenerateParams& params = {});
@@ -72,13 +74,6 @@ struct GenerateRun {
   double load_ms = 0, prefill_ms = 0, decode_ms = 0;
   double tokens_per_s = 0;  // generated tokens per second of decoding
 };
-struct GenerateRunParams {
-  int max_tokens = 16;
-  uint32_t n_ctx = 512;
-  int n_threads = 0;  // 0: every core
-  uint32_t seed = 42;
-  float temperature = 0.0f;  // 0: greedy
-};
-GenerateRun generate_run(const std::string& gguf_path, const std::string& prompt, const GenerateRunParams& params = {});
+GenerateRun generate_run(const std::string& gguf_path, const std::string& prompt, const GenerateParams& params = {});
 
 }  // namespace a4ps

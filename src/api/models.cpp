@@ -15,7 +15,7 @@ ModelDescription describe_model(const std::string& gguf_path) {
 }
 
 std::string generate(const std::string& gguf_path, const std::string& prompt, const GenerateParams& p) {
-  return llm::generate(gguf_path, prompt, {.n_predict = p.max_tokens, .n_threads = p.n_threads, .temperature = p.temperature}).text;
+  return generate_run(gguf_path, prompt, p).text;
 }
 
 ModelInfo model_info(const std::string& gguf_path) {
@@ -50,7 +50,7 @@ Pulled pull_model(const std::string& source, const PullOptions& o) {
   return {r.path.string(), r.sha256, r.bytes, r.resumed_from, !o.sha256.empty()};
 }
 
-GenerateRun generate_run(const std::string& gguf_path, const std::string& prompt, const GenerateRunParams& p) {
+GenerateRun generate_run(const std::string& gguf_path, const std::string& prompt, const GenerateParams& p) {
   auto r = llm::generate(gguf_path, prompt,
                          {.n_predict = p.max_tokens, .n_ctx = p.n_ctx, .n_threads = p.n_threads, .seed = p.seed, .temperature = p.temperature});
   return {r.text, r.prompt_tokens, r.generated_tokens, r.load_ms, r.prefill_ms, r.decode_ms,
