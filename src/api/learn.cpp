@@ -20,11 +20,6 @@ Judgement judgement_of(const learn::Judgement& j) {
   return {score("task_success"), score("correctness"), score("grace"), score("justice"), score("codex_adherence"), j.rationale};
 }
 
-image::Image& writable(Image& image) {
-  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
-  return image.impl().img;
-}
-
 }  // namespace
 
 Judgement judge(Image& image, const std::string& thread, const JudgeOptions& o) {

@@ -40,7 +40,7 @@ memory::Embedder embedder_for(const image::Image& img, const std::string& flag, 
 
 int remember(Image& image, const std::string& text, const std::string& source, const MemoryOptions& o) {
   llm::ModelManager mm;
-  auto ids = memory::add_text(image.impl().img, text, source, memory::model_embedder(o.embed_model, mm));
+  auto ids = memory::add_text(writable(image), text, source, memory::model_embedder(o.embed_model, mm));
   return static_cast<int>(ids.size());
 }
 
@@ -66,8 +66,7 @@ std::vector<MemoryDocument> memory_documents(const std::vector<std::string>& fil
 
 MemoryAdded add_memories(Image& image, const std::vector<MemoryDocument>& docs, const MemoryAddOptions& o) {
   if (docs.empty()) throw Error("nothing to add: pass text files or --text TEXT");
-  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
-  image::Image& img = image.impl().img;
+  image::Image& img = writable(image);
   memory::ChunkOptions co{o.max_chars, o.overlap};
   llm::ModelManager mm;
   memory::Embedder emb = embedder_for(img, o.model, mm, true, o.on_notice);

@@ -30,8 +30,7 @@ std::optional<PersonaInfo> find_persona(const Image& image, const std::string& n
 }
 
 int64_t propose_persona(Image& image, const std::string& toml, const std::string& reason) {
-  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
-  return persona::propose_change(image.impl().img, toml, reason);
+  return persona::propose_change(writable(image), toml, reason);
 }
 
 }  // namespace a4ps

@@ -10,11 +10,6 @@
 namespace a4ps {
 namespace {
 
-image::Image& writable(Image& image) {
-  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
-  return image.impl().img;
-}
-
 ToolInfo info_of(const image::Object& o) { return {o.name, o.content, o.version, o.created_at, o.removed}; }
 
 ForgeAttempt attempt_of(const forge::Attempt& a) { return {a.source, a.problems, a.error, a.passed}; }
