@@ -7,6 +7,7 @@
 #include "a4ps/sandbox.h"
 #include "a4ps/session.h"
 #include "api/api_test_util.h"
+#include "local_server.h"
 
 namespace a4ps::apitest {
 namespace {
@@ -34,6 +35,29 @@ TEST(ModelsApi, InfoDirectoryAndGenerationOnASyntheticModel) {
   EXPECT_EQ(g.generated_tokens, 4);
   EXPECT_GT(g.prompt_tokens, 0);
   EXPECT_GT(g.tokens_per_s, 0);
+}
+
+TEST(ModelsApi, PullsFromAServerWithProgressAndVerifies) {
+  const std::string bytes = a4ps::read_file(model("synthetic-llama-tiny.gguf"));
+  test::LocalServer s;
+  s.srv.Get("/m.gguf", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(bytes, "application/octet-stream");
+  });
+  s.start();
+  test::TempDir d;
+  uint64_t last = 0, total = 0;
+  auto p = pull_model(s.url("/m.gguf"), {.sha256 = a4ps::sha256_hex(bytes), .dir = d.path.string(),
+                                         .on_progress = [&](uint64_t done, uint64_t t) { last = done, total = t; }});
+  EXPECT_TRUE(p.verified);
+  EXPECT_EQ(p.bytes, bytes.size());
+  EXPECT_EQ(last, bytes.size());
+  EXPECT_EQ(total, bytes.size());
+  EXPECT_EQ(model_info(p.path).architecture, "llama");
+  ASSERT_EQ(local_models(d.path.string()).size(), 1u);
+
+  test::TempDir d2;
+  EXPECT_NE(error_of([&] { pull_model(s.url("/m.gguf"), {.sha256 = std::string(64, '0'), .dir = d2.path.string()}); }), "");
+  EXPECT_TRUE(fs::is_empty(d2.path));  // a wrong checksum leaves nothing behind
 }
 
 TEST(ModelsApi, BadInputIsOneLine) {

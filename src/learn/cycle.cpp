@@ -2,6 +2,7 @@
 #include "learn/cycle.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <random>
 
