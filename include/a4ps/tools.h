@@ -1,5 +1,7 @@
-// The image's tools: Python functions the agent forged (every version kept), and code
-// run in the sandbox with them, as the agent's own code runs.
+// The image's tools: Python functions the agent forged (every version kept), the forge
+// that writes them, and code run in the sandbox with them, as the agent's own code runs.
+// Writing a tool or going back to an old version only files a proposal: a human's yes
+// (the governance API, `a4ps approvals`) registers it.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -61,13 +63,6 @@ struct ForgeOutcome {
 // model; a passing tool is only proposed. ok=false when the forge gave up (not an error).
 ForgeOutcome forge_tool(Image& image, const ToolRequest& request, const ForgeOptions& options);
 
-struct AgentCodeOptions {
-  std::string model;          // with a model, a function the code calls but nobody wrote is forged
-  std::string sandbox;        // as ForgeOptions
-  bool allow_unsafe = false;
-  int wall_ms = 10000;
-};
-
 struct CodeOptions {
   std::string sandbox;  // gvisor or bwrap; "" = the strongest that works here
   int wall_ms = 10000;  // the run is stopped past it
@@ -88,6 +83,12 @@ CodeResult run_code(const Image& image, const std::string& code, const CodeOptio
 // Agent code as `a4ps tool run` runs it, with doesNotUnderstand: when the code fails
 // calling a function that does not exist, `missing` names it, and with a model the forge
 // writes and proposes it (then approve, apply and run again).
+struct AgentCodeOptions {
+  std::string model;          // with a model, a function the code calls but nobody wrote is forged
+  std::string sandbox;        // as ForgeOptions
+  bool allow_unsafe = false;
+  int wall_ms = 10000;
+};
 struct AgentCodeResult {
   CodeResult code;
   std::string missing;  // the undefined function the code called ("" otherwise)
