@@ -8,13 +8,6 @@
 #include <iostream>
 #include <string>
 
-namespace a4ps::codex {
-struct Codex;
-}
-namespace a4ps::image {
-class Image;
-}
-
 namespace a4ps::cli {
 
 struct Globals {
@@ -39,10 +32,6 @@ inline CLI::App* sub(CLI::App* parent, const char* name, const char* help) {
 void add_image_commands(CLI::App& app, Globals& g);
 void add_model_commands(CLI::App& app, Globals& g);
 void add_thread_commands(CLI::App& app, Globals& g);
-// The codex an image lives by: its own "codex" document, else the default one.
-codex::Codex image_codex(const image::Image& img);
-// Opens an image for writing with its codex guarding every event (all CLI writes go here).
-image::Image open_guarded(const std::string& path);
 void add_governance_commands(CLI::App& app, Globals& g);
 void add_doctor_command(CLI::App& app, Globals& g);
 void add_tool_commands(CLI::App& app, Globals& g);
@@ -52,10 +41,6 @@ void add_run_commands(CLI::App& app, Globals& g);      // run, chat
 void add_persona_commands(CLI::App& app, Globals& g);  // persona, thread transcript (after thread)
 void add_build_commands(CLI::App& app, Globals& g);    // build, build prune
 void add_serve_command(CLI::App& app, Globals& g);     // serve (server/)
-
-// The model spec a command uses: the --model flag, else $A4PS_MODEL, else the image's
-// "model" setting, else the image's base model path; "" when none is set.
-std::string chosen_model(const image::Image& img, const std::string& flag);
 
 // A download progress bar on stderr (every 10% when stderr is not a terminal).
 std::function<void(uint64_t done, uint64_t total)> pull_progress();

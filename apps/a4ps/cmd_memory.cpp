@@ -1,11 +1,10 @@
 // a4ps memory add | search | ls: what BABS retrieves from.
+#include <cstdio>
 #include <sstream>
 
+#include "a4ps/memory.h"
+#include "a4ps/text.h"
 #include "cli.h"
-#include "image/image.h"
-#include "llm/model_manager.h"
-#include "memory/memory.h"
-#include "util/util.h"
 
 namespace a4ps::cli {
 namespace {
@@ -20,31 +19,10 @@ std::string snippet(const std::string& s, size_t max = 100) {
     if (sp && (out.empty() || out.back() == ' ')) continue;
     out += sp ? ' ' : c;
   }
-  return utf8_clip(out, max, "...");
+  return clip_text(out, max, "...");
 }
 
-void no_embeddings(const std::string& why) {
-  std::cerr << "memory: no embeddings (" << why << "); using full-text search only\n";
-}
-
-// The embedder for the chosen model, or an empty one (said on stderr) when it cannot embed.
-memory::Embedder embedder_for(const image::Image& img, const std::string& flag, llm::ModelManager& mm, bool probe) {
-  std::string spec = chosen_model(img, flag);
-  if (spec.empty()) {
-    no_embeddings("no model: pass --model, set $A4PS_MODEL or the image's model setting");
-    return {};
-  }
-  memory::Embedder e = memory::model_embedder(spec, mm);
-  if (probe) {
-    try {
-      e("probe");
-    } catch (const std::exception& x) {
-      no_embeddings(x.what());
-      return {};
-    }
-  }
-  return e;
-}
+void to_stderr(const std::string& line) { std::cerr << line << "\n"; }
 
 }  // namespace
 
@@ -52,7 +30,7 @@ void add_memory_commands(CLI::App& app, Globals& g) {
   static std::string path, text, source, model, query;
   static std::vector<std::string> files;
   static int k = 5;
-  static size_t max_chars = memory::ChunkOptions{}.max_chars, overlap = memory::ChunkOptions{}.overlap;
+  static size_t max_chars = MemoryAddOptions{}.max_chars, overlap = MemoryAddOptions{}.overlap;
   auto* m = sub(&app, "memory", "the agent's memories: add text, search them");
   m->require_subcommand(1);
   {
@@ -65,33 +43,21 @@ void add_memory_commands(CLI::App& app, Globals& g) {
     c->add_option("--max-chars", max_chars, "chunk size in bytes");
     c->add_option("--overlap", overlap, "bytes repeated between chunks");
     c->callback([&g] {
-      if (files.empty() && text.empty()) throw Error("nothing to add: pass text files or --text TEXT");
-      memory::ChunkOptions co{max_chars, overlap};
-      // Everything is read and checked before the image is touched.
-      std::vector<std::pair<std::string, std::string>> docs;  // (source, text)
-      for (auto& f : files) docs.emplace_back(f, memory::read_text_file(f));
-      if (!text.empty()) docs.emplace_back(source.empty() ? "text" : source, text);
-      for (auto& [src, t] : docs)
-        if (memory::chunk_text(t, co).empty()) throw Error("nothing to add from " + src + ": the text is empty");
-      auto img = open_guarded(path);
-      llm::ModelManager mm;
-      memory::Embedder emb = embedder_for(img, model, mm, true);
+      MemoryAddOptions o{.model = model, .max_chars = max_chars, .overlap = overlap, .on_notice = to_stderr};
+      std::vector<MemoryDocument> texts;
+      if (!text.empty()) texts.push_back({source, text});
+      auto docs = memory_documents(files, texts, o);  // everything read and checked before the image is touched
+      auto img = Image::open(path, {.create_if_missing = false});
+      auto r = add_memories(img, docs, o);
       json added = json::array();
-      std::ostringstream o;
-      int64_t total = 0;
-      {
-        image::Image::Tx tx(img);  // all of it or nothing
-        for (auto& [src, t] : docs) {
-          auto ids = memory::add_text(img, t, src, emb, co);
-          added.push_back({{"source", src}, {"ids", ids}, {"chunks", ids.size()}});
-          o << src << ": " << ids.size() << (ids.size() == 1 ? " chunk\n" : " chunks\n");
-          total += static_cast<int64_t>(ids.size());
-        }
-        tx.commit();
+      std::ostringstream out;
+      for (auto& s : r.sources) {
+        added.push_back({{"source", s.source}, {"ids", s.ids}, {"chunks", s.ids.size()}});
+        out << s.source << ": " << s.ids.size() << (s.ids.size() == 1 ? " chunk\n" : " chunks\n");
       }
-      json j = {{"added", added}, {"chunks", total}, {"embedder", emb ? json(emb.name) : json(nullptr)}};
-      o << "added " << total << " chunks" << (emb ? " with embeddings (" + emb.name + ")" : " (full-text only)") << "\n";
-      emit(g, j, o.str());
+      json j = {{"added", added}, {"chunks", r.chunks}, {"embedder", r.embedder.empty() ? json(nullptr) : json(r.embedder)}};
+      out << "added " << r.chunks << " chunks" << (r.embedder.empty() ? " (full-text only)" : " with embeddings (" + r.embedder + ")") << "\n";
+      emit(g, j, out.str());
     });
   }
   {
@@ -101,22 +67,8 @@ void add_memory_commands(CLI::App& app, Globals& g) {
     c->add_option("-k", k, "how many results")->check(CLI::Range(1, 1000));
     c->add_option("--model", model, "embedding model (default: the image's); must be the one the memories were added with");
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
-      llm::ModelManager mm;
-      memory::Embedder emb = embedder_for(img, model, mm, false);
-      if (emb && memory::count_vectors(img, emb.name) == 0) {
-        no_embeddings(memory::count_vectors(img) ? "the stored vectors come from another model" : "none stored in this image");
-        emb = {};
-      }
-      // A one-shot process: scanning the vectors once costs less than building an index.
-      memory::SearchOptions so{.k = k, .index = memory::VectorIndex::BruteForce};
-      std::vector<memory::Hit> hits;
-      try {
-        hits = memory::search(img, query, emb, so);
-      } catch (const memory::EmbedError& e) {
-        no_embeddings(e.what());
-        hits = memory::search(img, query, {}, so);
-      }
+      auto img = Image::open(path, {.create_if_missing = false, .read_only = true});
+      auto hits = search_memory(img, query, {.k = k, .model = model, .on_notice = to_stderr});
       json j = json::array();
       std::ostringstream o;
       for (size_t i = 0; i < hits.size(); ++i) {
@@ -135,13 +87,13 @@ void add_memory_commands(CLI::App& app, Globals& g) {
     auto* c = sub(m, "ls", "memories by source");
     c->add_option("image", path, "image file")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
+      auto img = Image::open(path, {.create_if_missing = false, .read_only = true});
       json j = json::array();
       std::ostringstream o;
-      for (auto& s : memory::sources(img)) {
+      for (auto& s : memory_sources(img)) {
         j.push_back({{"source", s.source}, {"chunks", s.chunks}, {"bytes", s.bytes}, {"embedded", s.embedded},
                      {"embedder", s.embedder}, {"added_at", s.added_at}});
-        o << s.source << "  " << s.chunks << (s.chunks == 1 ? " chunk  " : " chunks  ") << human_bytes(static_cast<uint64_t>(s.bytes))
+        o << s.source << "  " << s.chunks << (s.chunks == 1 ? " chunk  " : " chunks  ") << format_bytes(static_cast<uint64_t>(s.bytes))
           << "  " << (s.embedded ? std::to_string(s.embedded) + " embedded (" + s.embedder + ")" : "text only") << "  " << s.added_at << "\n";
       }
       emit(g, j, j.empty() ? "no memories yet (add some with `a4ps memory add`)\n" : o.str());

@@ -6,12 +6,11 @@
 #include <memory>
 #include <sstream>
 
+#include "a4ps/models.h"
+#include "a4ps/text.h"
 #include "cli.h"
-#include "llm/llm.h"
-#include "util/util.h"
 
 namespace a4ps::cli {
-namespace fs = std::filesystem;
 namespace {
 
 std::string params_text(uint64_t n) {
@@ -37,8 +36,8 @@ std::function<void(uint64_t, uint64_t)> pull_progress() {
     std::string bar;
     if (total) bar = "[" + std::string(static_cast<size_t>(pct / 4), '#') + std::string(static_cast<size_t>(25 - pct / 4), ' ') + "] ";
     std::fprintf(stderr, "%spulling %s%3d%% %s / %s  %s/s%s", tty ? "\r" : "", bar.c_str(), std::max(pct, 0),
-                 human_bytes(done).c_str(), total ? human_bytes(total).c_str() : "?",
-                 human_bytes(static_cast<uint64_t>(s > 0 ? done / s : 0)).c_str(), tty ? "" : "\n");
+                 format_bytes(done).c_str(), total ? format_bytes(total).c_str() : "?",
+                 format_bytes(static_cast<uint64_t>(s > 0 ? done / s : 0)).c_str(), tty ? "" : "\n");
   };
 }
 
@@ -50,7 +49,7 @@ void add_model_commands(CLI::App& app, Globals& g) {
     static std::string path;
     c->add_option("gguf", path, "model file")->required();
     c->callback([&g] {
-      auto m = llm::read_model_info(path);
+      auto m = model_info(path);
       nlohmann::json j = {{"path", m.path}, {"name", m.name}, {"architecture", m.architecture},
                           {"parameters", m.parameters}, {"file_bytes", m.file_bytes},
                           {"context_length", m.context_length}, {"layers", m.layers}, {"embedding", m.embedding},
@@ -61,7 +60,7 @@ void add_model_commands(CLI::App& app, Globals& g) {
       std::ostringstream o;
       o << "model          " << (m.name.empty() ? "(unnamed)" : m.name) << "\n";
       if (m.synthetic) o << "               SYNTHETIC: random weights, for tests and benchmarks only\n";
-      o << "file           " << m.path << " (" << human_bytes(m.file_bytes) << ")\n";
+      o << "file           " << m.path << " (" << format_bytes(m.file_bytes) << ")\n";
       o << "architecture   " << m.architecture << "\n";
       o << "parameters     " << params_text(m.parameters) << " (" << m.parameters << ")\n";
       o << "context length " << m.context_length << "\n";
@@ -81,25 +80,23 @@ void add_model_commands(CLI::App& app, Globals& g) {
     static std::string dir;
     c->add_option("--dir", dir, "model directory (default: $A4PS_MODELS or ~/.cache/a4ps/models)");
     c->callback([&g] {
-      fs::path d = dir.empty() ? llm::models_dir() : fs::path(dir);
+      std::string d = dir.empty() ? models_dir() : dir;
       nlohmann::json j = nlohmann::json::array();
       std::ostringstream o;
-      std::error_code ec;
-      if (fs::is_directory(d, ec))
-        for (auto& e : fs::directory_iterator(d)) {
-          if (e.path().extension() != ".gguf") continue;
-          try {
-            auto m = llm::read_model_info(e.path());
-            j.push_back({{"path", m.path}, {"architecture", m.architecture}, {"parameters", m.parameters},
-                         {"quantization", m.quantization}, {"file_bytes", m.file_bytes}, {"synthetic", m.synthetic}});
-            o << e.path().filename().string() << "  " << m.architecture << "  " << params_text(m.parameters) << "  "
-              << m.quantization << "  " << human_bytes(m.file_bytes) << (m.synthetic ? "  (synthetic)" : "") << "\n";
-          } catch (const Error& err) {
-            j.push_back({{"path", e.path().string()}, {"error", err.what()}});
-            o << e.path().filename().string() << "  unreadable: " << err.what() << "\n";
-          }
+      for (auto& lm : local_models(d)) {
+        std::string file = lm.path.substr(lm.path.find_last_of('/') + 1);
+        if (!lm.error.empty()) {
+          j.push_back({{"path", lm.path}, {"error", lm.error}});
+          o << file << "  unreadable: " << lm.error << "\n";
+          continue;
         }
-      emit(g, j, j.empty() ? "no models in " + d.string() + " (pull one with `a4ps model pull URL`)\n" : o.str());
+        auto& m = lm.info;
+        j.push_back({{"path", m.path}, {"architecture", m.architecture}, {"parameters", m.parameters},
+                     {"quantization", m.quantization}, {"file_bytes", m.file_bytes}, {"synthetic", m.synthetic}});
+        o << file << "  " << m.architecture << "  " << params_text(m.parameters) << "  "
+          << m.quantization << "  " << format_bytes(m.file_bytes) << (m.synthetic ? "  (synthetic)" : "") << "\n";
+      }
+      emit(g, j, j.empty() ? "no models in " + d + " (pull one with `a4ps model pull URL`)\n" : o.str());
     });
   }
   {
@@ -111,30 +108,29 @@ void add_model_commands(CLI::App& app, Globals& g) {
     c->add_option("--dir", dir, "model directory (default: $A4PS_MODELS or ~/.cache/a4ps/models)");
     c->callback([&g] {
       bool tty = isatty(2);
-      llm::PullOptions o{.sha256 = sha, .dir = dir, .name = name, .progress = pull_progress()};
-      auto r = llm::pull_model(source, o);
+      auto r = pull_model(source, {.sha256 = sha, .dir = dir, .name = name, .on_progress = pull_progress()});
       if (tty) std::fprintf(stderr, "\n");
-      nlohmann::json j = {{"path", r.path.string()}, {"sha256", r.sha256}, {"bytes", r.bytes},
-                          {"resumed_from", r.resumed_from}, {"verified", !sha.empty()}};
-      emit(g, j, "pulled " + r.path.string() + " (" + human_bytes(r.bytes) + ", sha256 " + r.sha256 +
+      nlohmann::json j = {{"path", r.path}, {"sha256", r.sha256}, {"bytes", r.bytes},
+                          {"resumed_from", r.resumed_from}, {"verified", r.verified}};
+      emit(g, j, "pulled " + r.path + " (" + format_bytes(r.bytes) + ", sha256 " + r.sha256 +
                      (sha.empty() ? ", not checked: pass --sha256 to verify" : ", verified") +
-                     (r.resumed_from ? ", resumed at " + human_bytes(r.resumed_from) : "") + ")\n");
+                     (r.resumed_from ? ", resumed at " + format_bytes(r.resumed_from) : "") + ")\n");
     });
   }
   {
     auto* c = sub(model, "generate", "smoke test: load a GGUF with llama.cpp and generate");
     static std::string path, prompt = "Hello";
-    static llm::GenerateOptions opt;
+    static GenerateParams opt{.max_tokens = 16};
     c->add_option("gguf", path, "model file")->required();
     c->add_option("-p,--prompt", prompt, "user message");
-    c->add_option("-n,--tokens", opt.n_predict, "tokens to generate")->check(CLI::Range(1, 100000));
+    c->add_option("-n,--tokens", opt.max_tokens, "tokens to generate")->check(CLI::Range(1, 100000));
     c->add_option("--ctx", opt.n_ctx, "context size");
     c->add_option("--threads", opt.n_threads, "CPU threads (0: all)");
     c->add_option("--temp", opt.temperature, "temperature (0: greedy)");
     c->add_option("--seed", opt.seed, "sampling seed");
     c->callback([&g] {
-      auto r = llm::generate(path, prompt, opt);
-      double tps = r.decode_ms > 0 ? r.generated_tokens * 1000.0 / r.decode_ms : 0;
+      auto r = generate_run(path, prompt, opt);
+      double tps = r.tokens_per_s;
       nlohmann::json j = {{"text", r.text}, {"prompt_tokens", r.prompt_tokens},
                           {"generated_tokens", r.generated_tokens}, {"load_ms", r.load_ms},
                           {"prefill_ms", r.prefill_ms}, {"decode_ms", r.decode_ms}, {"tokens_per_s", tps}};

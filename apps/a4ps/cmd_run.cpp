@@ -8,25 +8,16 @@
 #include <map>
 #include <sstream>
 
-#include "cli.h"
-#include "governance/governance.h"
-#include "graph/graph.h"
-#include "image/image.h"
-#include "llm/llm.h"
-#include "persona/agent.h"
-#include "persona/persona.h"
-#include "persona/turn.h"
-#include "util/util.h"
+#include "a4ps/personas.h"
 #include "a4ps/session.h"
-#include "api/internal.h"
+#include "a4ps/text.h"
+#include "a4ps/tools.h"
+#include "cli.h"
 
 namespace a4ps::cli {
-
-std::string chosen_model(const image::Image& img, const std::string& flag) { return persona::choose_model(img, flag); }
-
 namespace {
 
-using graph::json;
+using nlohmann::json;
 namespace fs = std::filesystem;
 
 struct RunFlags {
@@ -47,7 +38,7 @@ const char* ansi(const std::string& colour) {
   return it == c.end() ? "1" : it->second;
 }
 
-std::string clip(std::string_view s, size_t n) { return utf8_clip(s, n); }
+std::string clip(std::string_view s, size_t n) { return clip_text(s, n); }
 std::string trim(std::string s) {
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
@@ -60,8 +51,8 @@ struct Printer {
   std::map<std::string, std::string> colours;
   std::string streaming;  // the persona whose words are being streamed
 
-  Printer(const image::Image& img, bool enabled) : on(enabled), tty(isatty(1)) {
-    for (auto& p : persona::load_all(img)) colours[p.name] = p.colour;
+  Printer(const a4ps::Image& img, bool enabled) : on(enabled), tty(isatty(1)) {
+    for (auto& p : list_personas(img)) colours[p.name] = p.colour;
   }
   std::string name(const std::string& p) const {
     auto it = colours.find(p);
@@ -114,7 +105,7 @@ struct Agent {
   std::unique_ptr<a4ps::Session> session;
 
   Agent(const RunFlags& f, bool print) : image(open_or_create(f.image)) {
-    printer = std::make_unique<Printer>(image.impl().img, print);
+    printer = std::make_unique<Printer>(image, print);
     Printer* pr = printer.get();
     a4ps::SessionOptions o{.model = f.model, .sandbox = f.sandbox, .max_rounds = f.max_rounds, .max_turns = f.max_turns,
                            .max_tokens = f.max_tokens, .n_threads = f.threads, .step_limit = f.step_limit};
@@ -124,8 +115,6 @@ struct Agent {
     o.on_notice = [](const std::string& line) { std::cerr << line << "\n"; };
     session = std::make_unique<a4ps::Session>(image, o);
   }
-  image::Image& img() const { return image.impl().img; }
-  graph::Checkpointer& cp() const { return *session->impl().cp; }
 };
 
 // What a person should do when the run stops for them.
@@ -155,8 +144,8 @@ void add_agent_options(CLI::App* c, RunFlags& f) {
       ->check(CLI::Range(0, 1024));
 }
 
-void print_personas(const Globals& g, const image::Image* img) {
-  auto specs = img ? persona::load_all(*img) : persona::builtin_specs();
+void print_personas(const Globals& g, const a4ps::Image* img) {
+  auto specs = img ? list_personas(*img) : builtin_personas();
   json j = json::array();
   std::ostringstream o;
   for (auto& s : specs) {
@@ -187,7 +176,7 @@ void add_run_commands(CLI::App& app, Globals& g) {
                                  : "give either a task or --resume THREAD, not both");
       Agent a(f, !g.json && !f.quiet);
       std::string thread = f.resume.empty() ? f.thread : f.resume;
-      if (thread.empty()) thread = random_id().substr(0, 8);
+      if (thread.empty()) thread = new_id().substr(0, 8);
       a4ps::Answer r = f.resume.empty() ? a.session->ask(thread, task) : a.session->resume(thread);
       if (g.json) {
         std::cout << r.json << "\n";
@@ -205,7 +194,7 @@ void add_run_commands(CLI::App& app, Globals& g) {
     c->callback([&g] {
       if (f.image.empty()) f.image = default_image();
       auto a = std::make_unique<Agent>(f, true);
-      std::string thread = f.thread.empty() ? random_id().substr(0, 8) : f.thread;
+      std::string thread = f.thread.empty() ? new_id().substr(0, 8) : f.thread;
       bool tty = isatty(0);
       std::cout << "a4ps chat — image " << a->image.path() << ", model " << a->session->model() << ", thread " << thread
                 << "\n/help lists the commands; /quit leaves (the conversation stays in the image)\n";
@@ -278,32 +267,28 @@ void add_run_commands(CLI::App& app, Globals& g) {
           } else if (cmd == "approve" || cmd == "reject") {
             decide(cmd == "approve", in);
           } else if (cmd == "tools") {
-            auto tools = a->img().list(image::Kind::Tool);
+            auto tools = list_tools(a->image);
             if (tools.empty()) std::cout << "no tools yet\n";
             for (auto& t : tools) std::cout << t.name << " v" << t.version << "\n";
           } else if (cmd == "state") {
-            auto cp = a->cp().get(thread);
-            if (!cp) { std::cout << "nothing yet\n"; continue; }
-            json s = cp->state;
-            s["transcript"] = persona::without_prompts(s.value("transcript", json::array()));
-            std::cout << s.dump(2) << "\n";
+            std::string s = a->session->state_json(thread);
+            if (s.empty()) { std::cout << "nothing yet\n"; continue; }
+            std::cout << json::parse(s).dump(2) << "\n";
           } else if (cmd == "history") {
-            for (auto& c : a->cp().list(thread))
-              std::cout << c.id << "  step " << c.step << "  " << c.meta.value("source", "") << "  next " << json(c.next).dump() << "\n";
+            for (auto& c : a->session->history(thread))
+              std::cout << c.id << "  step " << c.step << "  " << c.source << "  next " << json(c.next).dump() << "\n";
           } else if (cmd == "fork") {
             std::string to;
             in >> to;
-            if (to.empty()) to = random_id().substr(0, 8);
-            auto cp = a->cp().get(thread);
-            if (!cp) { std::cout << "nothing to fork yet\n"; continue; }
-            a->session->impl().graph->fork(thread, cp->id, to);
+            if (to.empty()) to = new_id().substr(0, 8);
+            if (!a->session->fork(thread, to)) { std::cout << "nothing to fork yet\n"; continue; }
             thread = to;
             std::cout << "now in thread " << thread << "\n";
           } else if (cmd == "persona") {
             std::string name;
             in >> name;
-            if (name.empty()) print_personas(g, &a->img());
-            else if (auto s = persona::find(a->img(), name)) std::cout << persona::to_toml(*s);
+            if (name.empty()) print_personas(g, &a->image);
+            else if (auto s = find_persona(a->image, name)) std::cout << s->toml;
             else std::cout << "no persona " << name << "\n";
           } else {
             std::cout << "unknown command /" << cmd << "; /help lists them\n";
@@ -328,14 +313,9 @@ void add_persona_commands(CLI::App& app, Globals& g) {
     c->add_option("thread", thread, "thread id")->required();
     c->add_flag("--prompts", prompts, "include the exact prompt of every turn");
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
-      auto cp = graph::image_checkpointer(img);
-      auto last = cp->get(thread);
-      if (!last) throw Error("no thread '" + thread + "' in " + path + "; see `a4ps thread ls " + path + "`");
-      const json& st = last->state;
-      if (!st.contains("transcript")) throw Error("thread '" + thread + "' is not an agent conversation");
-      if (g.json) return emit(g, prompts ? st["transcript"] : persona::without_prompts(st["transcript"]), "");
-      std::cout << persona::transcript_markdown(st, thread, prompts);
+      auto img = a4ps::Image::open(path, {.create_if_missing = false, .read_only = true});
+      if (g.json) return emit(g, json::parse(transcript_json(img, thread, prompts)), "");
+      std::cout << transcript_markdown(img, thread, prompts);
     });
   }
 
@@ -347,7 +327,7 @@ void add_persona_commands(CLI::App& app, Globals& g) {
     c->add_option("image", path, "image file");
     c->callback([&g] {
       if (path.empty()) return print_personas(g, nullptr);
-      auto img = image::Image::open(path, {.read_only = true});
+      auto img = a4ps::Image::open(path, {.create_if_missing = false, .read_only = true});
       print_personas(g, &img);
     });
   }
@@ -356,11 +336,10 @@ void add_persona_commands(CLI::App& app, Globals& g) {
     c->add_option("image", path, "image file")->required();
     c->add_option("name", name, "persona")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
-      auto s = persona::find(img, name);
+      auto img = a4ps::Image::open(path, {.create_if_missing = false, .read_only = true});
+      auto s = find_persona(img, name);
       if (!s) throw Error("no persona " + name + " in " + path + "; see `a4ps persona ls " + path + "`");
-      emit(g, {{"name", s->name}, {"builtin", s->builtin}, {"version", s->version}, {"toml", persona::to_toml(*s)}},
-           persona::to_toml(*s));
+      emit(g, {{"name", s->name}, {"builtin", s->builtin}, {"version", s->version}, {"toml", s->toml}}, s->toml);
     });
   }
   {
@@ -369,8 +348,9 @@ void add_persona_commands(CLI::App& app, Globals& g) {
     c->add_option("file", file, "persona spec (TOML)")->required();
     c->add_option("--reason", reason, "why")->required();
     c->callback([&g] {
-      auto img = open_guarded(path);
-      int64_t id = persona::propose_change(img, read_file(file), reason);
+      std::string toml = read_file_bytes(file);
+      auto img = a4ps::Image::open(path, {.create_if_missing = false});
+      int64_t id = propose_persona(img, toml, reason);
       emit(g, {{"proposal", id}},
            "proposal " + std::to_string(id) + " filed; a human approves it with `a4ps approvals approve " + path + " " +
                std::to_string(id) + " --reason ...` and lands it with `a4ps approvals apply " + path + " " + std::to_string(id) + "`\n");

@@ -1,26 +1,14 @@
 // a4ps tool ls | show | diff | forge | run | rollback
 #include <sstream>
 
+#include "a4ps/tools.h"
+#include "a4ps/text.h"
 #include "cli.h"
-#include "codex/codex.h"
-#include "forge/forge.h"
-#include "image/diff.h"
-#include "image/image.h"
-#include "llm/model_manager.h"
-#include "sandbox/sandbox.h"
-#include "util/util.h"
 
 namespace a4ps::cli {
 namespace {
 
 using nlohmann::json;
-namespace fs = std::filesystem;
-
-std::unique_ptr<sandbox::Kernel> kernel_for(const std::string& provider, const image::Image& img, bool unsafe) {
-  fs::path ws = fs::path(img.path().string() + ".work");
-  sandbox::Provider p = provider.empty() ? sandbox::strongest() : sandbox::parse_provider(provider);
-  return sandbox::Kernel::start({.provider = p, .workspace = ws, .allow_unsafe = unsafe});
-}
 
 std::vector<std::string> split_params(const std::string& s) {
   std::vector<std::string> out;
@@ -30,7 +18,7 @@ std::vector<std::string> split_params(const std::string& s) {
   return out;
 }
 
-std::string attempts_text(const forge::ForgeResult& r) {
+std::string attempts_text(const ForgeOutcome& r) {
   std::ostringstream o;
   for (size_t i = 0; i < r.attempts.size(); ++i) {
     auto& a = r.attempts[i];
@@ -41,10 +29,14 @@ std::string attempts_text(const forge::ForgeResult& r) {
   return o.str();
 }
 
-json attempts_json(const forge::ForgeResult& r) {
+json attempts_json(const ForgeOutcome& r) {
   json a = json::array();
   for (auto& x : r.attempts) a.push_back({{"passed", x.passed}, {"problems", x.problems}, {"error", x.error}, {"source", x.source}});
   return a;
+}
+
+Image open_existing(const std::string& path, bool read_only) {
+  return Image::open(path, {.create_if_missing = false, .read_only = read_only});
 }
 
 }  // namespace
@@ -63,10 +55,10 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     auto* c = sub(tl, "ls", "registered tools (latest versions)");
     c->add_option("image", path, "image file")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
+      auto img = open_existing(path, true);
       json j = json::array();
       std::ostringstream o;
-      for (auto& t : img.list(image::Kind::Tool)) {
+      for (auto& t : list_tools(img)) {
         j.push_back({{"name", t.name}, {"version", t.version}, {"created_at", t.created_at}});
         o << t.name << "  v" << t.version << "  " << t.created_at << "\n";
       }
@@ -79,10 +71,9 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("name", name, "tool name")->required();
     c->add_option("--version", va, "version (default: the latest)");
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
-      auto t = img.get(image::Kind::Tool, name, va);
-      if (!t || t->removed) throw Error("no tool '" + name + "'" + (va ? " version " + std::to_string(va) : "") + "; see `a4ps tool ls`");
-      emit(g, {{"name", t->name}, {"version", t->version}, {"source", t->content}}, t->content);
+      auto img = open_existing(path, true);
+      auto t = tool_version(img, name, va);
+      emit(g, {{"name", t.name}, {"version", t.version}, {"source", t.source}}, t.source);
     });
   }
   {
@@ -92,10 +83,8 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("a", va, "older version")->required();
     c->add_option("b", vb, "newer version")->required();
     c->callback([&g] {
-      auto img = image::Image::open(path, {.read_only = true});
-      auto a = img.get(image::Kind::Tool, name, va), b = img.get(image::Kind::Tool, name, vb);
-      if (!a || !b) throw Error("tool '" + name + "' has no version " + std::to_string(a ? vb : va));
-      std::string d = image::unified_diff(a->content, b->content, name + "@v" + std::to_string(va), name + "@v" + std::to_string(vb));
+      auto img = open_existing(path, true);
+      std::string d = diff_tool(img, name, va, vb);
       emit(g, {{"diff", d}}, d.empty() ? "no difference\n" : d);
     });
   }
@@ -109,12 +98,9 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("--model", model, "GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE")->required();
     sandbox_opts(c);
     c->callback([&g] {
-      auto img = open_guarded(path);
-      auto k = kernel_for(provider, img, unsafe);
-      llm::ModelManager mm;
-      auto backend = llm::open_backend(model, mm, {"BRICK", {}, {}});
-      forge::ToolSpec spec{name, split_params(params), doc, read_file(tests_file)};
-      auto r = forge::forge(spec, *backend, *k, img);
+      auto img = open_existing(path, false);
+      ToolRequest q{name, split_params(params), doc, read_file_bytes(tests_file)};
+      auto r = forge_tool(img, q, {.model = model, .sandbox = provider, .allow_unsafe = unsafe});
       json j = {{"ok", r.ok}, {"proposal", r.proposal}, {"attempts", attempts_json(r)}};
       emit(g, j, attempts_text(r) + (r.ok ? "proposed as #" + std::to_string(r.proposal) + ": a human approves it with `a4ps approvals approve " +
                                                 path + " " + std::to_string(r.proposal) + " --reason ...` and applies it with `a4ps approvals apply`\n"
@@ -129,26 +115,21 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("--model", model, "with a model: forge a function the code calls but nobody wrote (doesNotUnderstand)");
     sandbox_opts(c);
     c->callback([&g] {
-      auto img = open_guarded(path);
-      auto k = kernel_for(provider, img, unsafe);
-      forge::load_tools(*k, img);
-      sandbox::Result r = k->run(code);
-      json j = {{"ok", r.ok}, {"stdout", r.stdout_text}, {"stderr", r.stderr_text}, {"value", r.value},
+      auto img = open_existing(path, false);
+      auto a = run_agent_code(img, code, {.model = model, .sandbox = provider, .allow_unsafe = unsafe});
+      const CodeResult& r = a.code;
+      json j = {{"ok", r.ok}, {"stdout", r.output}, {"stderr", r.errors}, {"value", r.value},
                 {"error_type", r.error_type}, {"error", r.error}, {"traceback", r.traceback}, {"timed_out", r.timed_out}};
-      std::string text = r.stdout_text + (r.value.empty() ? "" : r.value + "\n");
+      std::string text = r.output + (r.value.empty() ? "" : r.value + "\n");
       if (!r.ok) {
-        forge::ToolSpec spec = forge::spec_from_name_error(*k, code, r);
-        if (!spec.name.empty() && !model.empty()) {  // doesNotUnderstand: build what was called
-          llm::ModelManager mm;
-          auto backend = llm::open_backend(model, mm, {"BRICK", {}, {}});
-          spec.tests = "assert callable(" + spec.name + ")";
-          auto f = forge::forge(spec, *backend, *k, img);
-          j["forged"] = {{"name", spec.name}, {"ok", f.ok}, {"proposal", f.proposal}, {"attempts", attempts_json(f)}};
-          text += spec.name + " does not exist: forged it (" + std::to_string(f.attempts.size()) + " attempts) " +
+        if (a.forged) {
+          const ForgeOutcome& f = a.forge;
+          j["forged"] = {{"name", a.missing}, {"ok", f.ok}, {"proposal", f.proposal}, {"attempts", attempts_json(f)}};
+          text += a.missing + " does not exist: forged it (" + std::to_string(f.attempts.size()) + " attempts) " +
                   (f.ok ? "and proposed it as #" + std::to_string(f.proposal) + "; approve and apply it, then run again\n"
                         : "but the forge gave up\n");
-        } else if (!spec.name.empty()) {
-          text += spec.name + " does not exist; pass --model to forge it\n";
+        } else if (!a.missing.empty()) {
+          text += a.missing + " does not exist; pass --model to forge it\n";
         }
         emit(g, j, text);
         throw Error("the code failed: " + r.error_type + (r.error.empty() ? "" : ": " + r.error));
@@ -162,11 +143,8 @@ void add_tool_commands(CLI::App& app, Globals& g) {
     c->add_option("name", name, "tool name")->required();
     c->add_option("--to", va, "version to return to")->required();
     c->callback([&g] {
-      auto img = open_guarded(path);
-      auto cur = img.get(image::Kind::Tool, name);
-      auto old = img.get(image::Kind::Tool, name, va);
-      if (!cur || !old || old->removed) throw Error("tool '" + name + "' has no version " + std::to_string(va) + "; see `a4ps tool ls`");
-      int64_t id = img.propose(image::ProposalKind::ToolRollback, name, {{"before", cur->content}, {"after", old->content}, {"to_version", va}});
+      auto img = open_existing(path, false);
+      int64_t id = propose_tool_rollback(img, name, va);
       emit(g, {{"proposal", id}}, "proposed rolling " + name + " back to v" + std::to_string(va) + " as #" + std::to_string(id) + "\n");
     });
   }

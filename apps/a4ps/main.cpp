@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "cli.h"
-#include "util/util.h"
+#include "a4ps/error.h"
 
 namespace a4ps::cli {
 std::string short_hash(const std::string& h) { return h.substr(0, 12); }

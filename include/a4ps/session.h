@@ -113,6 +113,14 @@ struct SessionOptions {
   std::shared_ptr<ModelCache> models;
 };
 
+// One step of a conversation (a checkpoint in the image).
+struct SessionStep {
+  std::string id;
+  int64_t step = 0;
+  std::string source;             // input, loop, update or fork
+  std::vector<std::string> next;  // what runs from here (empty: the run was over)
+};
+
 class Session {
  public:
   Session(Image& image, SessionOptions options = {});  // the image must outlive it
@@ -133,11 +141,25 @@ class Session {
   std::vector<Pending> pending() const;  // every proposal that waits for a human
   bool waiting(const std::string& thread) const;  // whether the thread waits for a human
 
+  // What chat shows of a conversation:
+  // its newest state as JSON, the prompts left out ("" when it has no step yet);
+  std::string state_json(const std::string& thread) const;
+  // its steps, newest first;
+  std::vector<SessionStep> history(const std::string& thread) const;
+  // a copy of it from its newest step, as thread `to`, to go on in (false: nothing to copy yet).
+  bool fork(const std::string& thread, const std::string& to);
+
   struct Impl;
   Impl& impl() const { return *impl_; }
 
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// A conversation as a person reads it: Markdown, each task and turn (with prompts: the
+// exact prompt every persona saw); and its transcript as JSON (a list of turns). Throw
+// Error when the thread does not exist or is not an agent conversation.
+std::string transcript_markdown(const Image& image, const std::string& thread, bool prompts = false);
+std::string transcript_json(const Image& image, const std::string& thread, bool prompts = false);
 
 }  // namespace a4ps

@@ -34,4 +34,10 @@ ImageInfo info_of(const image::Info& i);
 // One transcript entry (the agent graph's JSON) as a typed Turn.
 Turn turn_from_json(const nlohmann::json& t);
 
+// The image for a call that writes: an Error (one line) when it was opened read-only.
+inline image::Image& writable(Image& image) {
+  if (image.impl().read_only) throw Error("the image " + image.path() + " was opened read-only");
+  return image.impl().img;
+}
+
 }  // namespace a4ps

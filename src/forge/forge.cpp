@@ -39,7 +39,8 @@ std::vector<std::string> check_source(sandbox::Kernel& k, const ToolSpec& spec, 
   return v.get<std::vector<std::string>>();
 }
 
-ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts) {
+ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts,
+                  const std::function<void(const Attempt&)>& on_attempt) {
   ForgeResult res;
   std::vector<llm::Message> msgs = {
       {"system", "You are BRICK, the builder. Write exactly one Python function, in a ```python block. "
@@ -57,6 +58,7 @@ ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k,
       if (!t.ok) a.error = t.timed_out ? t.error : (t.traceback.empty() ? t.error_type + ": " + t.error : t.traceback);
     }
     res.attempts.push_back(a);
+    if (on_attempt) on_attempt(a);
     if (a.passed) {
       res.ok = true;
       res.source = a.source;

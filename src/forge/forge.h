@@ -3,6 +3,7 @@
 // tested in the sandbox, fixed from its errors, and only proposed: a human's approval
 // registers it (see governance).
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,7 +46,8 @@ std::vector<std::string> check_source(sandbox::Kernel& k, const ToolSpec& spec, 
 
 // Writes, checks and tests a tool, feeding failures back to the model, at most
 // max_attempts times; on success files a tool.register proposal in img.
-ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts = 4);
+ForgeResult forge(const ToolSpec& spec, llm::Backend& model, sandbox::Kernel& k, image::Image& img, int max_attempts = 4,
+                  const std::function<void(const Attempt&)>& on_attempt = {});
 
 // Source transformations the agent can ask for, done with ast inside the sandbox:
 //   promote  {snippet, name, params}  a working snippet becomes a function
