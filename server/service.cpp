@@ -210,6 +210,8 @@ struct Service::Impl {
       if (!d.error.empty()) j["error"] = d.error;
       j["values"] = d.has_checkpoint ? public_state(d.latest.state_json) : json::object();
       j["checkpoint_id"] = d.has_checkpoint ? d.latest.id : "";
+      std::lock_guard lk(created_mu);  // the image knows it now
+      created.erase(id);
     } catch (const a4ps::Error& e) {
       if (!was_created(id) && !runner->busy(id))
         throw HttpError(404, "not_found", "no thread '" + id + "'; create one with POST /threads");
@@ -244,8 +246,10 @@ struct Service::Impl {
                                                     "with {\"command\": {\"resume\": true}}");
     }
     auto run = runner->submit(id, c.task, c.resume, c.enqueue);
-    std::lock_guard lk(created_mu);  // it exists from now on, even before its first step lands
-    created.insert(id);
+    if (t.value("checkpoints", 0) == 0) {
+      std::lock_guard lk(created_mu);  // it exists from now on, even before its first step lands
+      created.insert(id);
+    }
     return run;
   }
 
