@@ -11,6 +11,7 @@
 #include "graph/checkpoint.h"
 #include "graph/graph.h"
 #include "image/image.h"
+#include "persona/state.h"
 
 namespace a4ps {
 
@@ -28,7 +29,8 @@ struct Session::Impl {
   std::string model;
 };
 
-// One transcript entry (the agent graph's JSON) as a typed Turn.
+// One transcript entry (the agent graph's JSON, or its typed form) as a public Turn.
 Turn turn_from_json(const nlohmann::json& t);
+Turn public_turn(const persona::Turn& t);
 
 }  // namespace a4ps
