@@ -12,6 +12,7 @@
 #include "persona/turn.h"
 #include "sandbox/fake_kernel.h"
 #include "testutil.h"
+#include "vars_env.h"
 
 namespace a4ps::persona {
 namespace {
@@ -266,6 +267,25 @@ TEST(AgentState, OneRendererShowsATurnAsAPromptLineMarkdownAndASummary) {
   EXPECT_NE(md.find("> sandbox: 2\n"), std::string::npos) << md;
   EXPECT_NE(md.find("<details><summary>system</summary>\n\n```\nYou are ALFRED\n```"), std::string::npos) << md;
   EXPECT_NE(md.find("## Answer\n\ndone\n"), std::string::npos) << md;
+}
+
+}  // namespace
+}  // namespace a4ps::persona
+
+namespace a4ps::persona {
+namespace {
+
+// The run's model comes from the flag, else A4PS_MODEL as the image's Env reports it.
+TEST(Persona, TheModelVariableIsReadThroughTheImagesEnv) {
+  test::TempDir d;
+  test::VarsEnv env({{"A4PS_MODEL", "scripted:from-the-env"}});
+  { image::Image::create(d / "a.a4ps"); }
+  auto img = image::Image::open(d / "a.a4ps", {.env = &env});
+  EXPECT_EQ(choose_model(img, ""), "scripted:from-the-env");
+  EXPECT_EQ(choose_model(img, "flag.gguf"), "flag.gguf");
+  test::VarsEnv none({});
+  auto plain = image::Image::open(d / "a.a4ps", {.env = &none});
+  EXPECT_EQ(choose_model(plain, ""), "");  // no variable, no setting, no base model
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sandbox/seccomp.h"
+#include "util/env.h"
 #include "util/util.h"
 
 namespace a4ps::sandbox {
@@ -39,8 +40,8 @@ constexpr uint64_t kShmBytes = 16 << 20;  // bwrap's /dev/shm (POSIX semaphores,
 
 // The sandbox runtime: $A4PS_PYTHON_DIR, else beside an installed library
 // (PREFIX/lib/liba4ps.so -> PREFIX/share/a4ps/python), else the source tree it was built from.
-fs::path runtime_dir() {
-  if (const char* d = std::getenv("A4PS_PYTHON_DIR"); d && *d) return d;
+fs::path runtime_dir(Env* env) {
+  if (auto d = (env ? env : Env::Default())->getenv("A4PS_PYTHON_DIR"); d && !d->empty()) return *d;
   static const fs::path installed = [] {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&runtime_dir), &info) && info.dli_fname) {
@@ -244,7 +245,7 @@ struct Impl {
   void spawn() {
     const Limits& l = opts.limits;
     std::vector<std::string> argv;
-    std::string rt = runtime_dir().string(), ws = opts.workspace.string(), seed = ws;
+    std::string rt = runtime_dir(opts.env).string(), ws = opts.workspace.string(), seed = ws;
     const bool seeded = opts.provider != Provider::None;  // `none` works in the folder itself
     if (geteuid() == 0 && (!reachable(rt) || (seeded && !reachable(ws)))) {
       // As root the kernel runs as nobody, which must read the runtime and the workspace.
@@ -519,8 +520,8 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   std::error_code ec;
   fs::create_directories(impl->opts.workspace, ec);
   impl->opts.workspace = fs::absolute(impl->opts.workspace);
-  if (!fs::exists(runtime_dir() / "a4ps_runtime.py"))
-    throw Error("the sandbox runtime is missing from " + runtime_dir().string() + "; set A4PS_PYTHON_DIR");
+  if (!fs::exists(runtime_dir(opts.env) / "a4ps_runtime.py"))
+    throw Error("the sandbox runtime is missing from " + runtime_dir(opts.env).string() + "; set A4PS_PYTHON_DIR");
   // `none` as root runs as nobody in the workspace itself: it must be nobody's to write.
   if (opts.provider == Provider::None && geteuid() == 0 && chown(impl->opts.workspace.c_str(), kNobody, kNobody) != 0)
     throw Error("cannot hand the workspace " + impl->opts.workspace.string() + " to the sandbox user");
