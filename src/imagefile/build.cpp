@@ -577,7 +577,7 @@ class Builder {
            "tool " + name + " failed its tests in the sandbox (" + why + "); expected tests that pass");
     }
     auto cur = img.get(image::Kind::Tool, name);
-    int64_t id = img.propose("tool.register", name,
+    int64_t id = img.propose(image::ProposalKind::ToolRegister, name,
                              {{"before", cur ? cur->content : ""}, {"after", source}, {"tests", tests}, {"why", reason_},
                               {"sandbox", sandbox::provider_name(k.provider())}});
     approve_and_apply(img, id);

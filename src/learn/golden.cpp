@@ -178,16 +178,18 @@ GoldenResult select_golden(image::Image& img, const GoldenOptions& opts) {
     auto cp = cps->get(j.thread);
     if (!cp || !cp->state.contains("transcript") || !cp->state["transcript"].is_array()) continue;
     int added = 0;
-    for (auto& e : cp->state["transcript"]) {
-      if (!e.is_object() || !e.contains("prompt") || !e["prompt"].is_array() || e.value("content", "").empty()) continue;
-      json msgs;
+    for (auto& e : persona::transcript_from_json(cp->state["transcript"])) {
+      // A model's turn (with the exact prompt it saw) that said something is an example.
+      if (!e.prompt || e.prompt->empty() || e.content.empty()) continue;
+      json msgs = json::array();
+      for (auto& m : *e.prompt) msgs.push_back({{"role", m.role}, {"content", m.content}});
       try {
-        msgs = messages_json(messages_of(e["prompt"], "thread " + j.thread));
+        messages_of(msgs, "thread " + j.thread);
       } catch (const Error&) {
         continue;  // a step whose prompt is not plain chat messages is not an example
       }
-      msgs.push_back({{"role", "assistant"}, {"content", e.value("content", "")}});
-      if (insert_golden(img, e.value("persona", "?"), j.id, msgs)) ++added;
+      msgs.push_back({{"role", "assistant"}, {"content", e.content}});
+      if (insert_golden(img, e.persona.empty() ? "?" : e.persona, j.id, msgs)) ++added;
       else ++r.duplicates;
     }
     if (added) img.append_event("learn.golden", "ALFRED", {{"id", j.id}, {"thread", j.thread}, {"size", added}});
