@@ -148,7 +148,8 @@ class Update {
   Update& turn(const Turn& t);         // appended to the transcript
   Update& exchange(const Exchange& e);  // appended to the history
   Update& forged(const Forged& f);      // appended to forged
-  const nlohmann::json& as_json() const { return j_; }
+  const nlohmann::json& as_json() const& { return j_; }
+  nlohmann::json as_json() && { return std::move(j_); }  // a node's finished update
 
  private:
   nlohmann::json j_ = nlohmann::json::object();
