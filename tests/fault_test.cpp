@@ -4,16 +4,20 @@
 // it), nothing is half-written, and the work goes on once the fault is gone.
 #include <gtest/gtest.h>
 
+#include <fstream>
 #include <functional>
 #include <set>
 
 #include "fault_env.h"
+#include "forge/forge.h"
 #include "governance/governance.h"
 #include "graph/graph.h"
 #include "graph_fixtures.h"
 #include "image/archive.h"
 #include "image/fault_vfs.h"
 #include "image/image.h"
+#include "llm/backend.h"
+#include "sandbox/fake_kernel.h"
 #include "testutil.h"
 #include "util/env.h"
 
@@ -232,11 +236,21 @@ int64_t count_events(const Image& img, const std::string& kind) {
   return n;
 }
 
+// The real forge path: a scripted model writes the tool, the fake sandbox kernel checks
+// and tests it, and forge::forge files the proposal; the disk fills at each write point.
 TEST_F(Faults, DiskFullAtEachWritePointOfAForgeProposal) {
   fs::path base = d / "base.a4ps";
   { Image::create(base); }
-  auto work = [](Image& img) {
-    if (img.proposals().empty()) propose_tool(img);
+  std::ofstream(d / "model.jsonl") << json{{"text", "```python\n" + kSource + "```"}}.dump() << "\n";
+  sandbox::FakeKernel kernel(d / "work");
+  const forge::ToolSpec spec{.name = "add", .params = {"a", "b"}, .doc = "adds two numbers", .tests = "assert add(1, 2) == 3"};
+  int forged = 0;
+  auto work = [&](Image& img) {
+    if (!img.proposals().empty()) return;
+    auto model = llm::scripted_backend(d / "model.jsonl");  // a fake model: the same answer each time
+    auto r = forge::forge(spec, *model, kernel, img);
+    ASSERT_TRUE(r.ok) << (r.attempts.empty() ? "" : r.attempts.back().error);
+    ++forged;
   };
   auto consistent = [](Image& img) {  // the proposal and its event together, or neither
     EXPECT_EQ(static_cast<int64_t>(img.proposals().size()), count_events(img, "proposal.created"));
@@ -244,11 +258,16 @@ TEST_F(Faults, DiskFullAtEachWritePointOfAForgeProposal) {
   auto done = [](Image& img) {
     auto ps = img.proposals();
     ASSERT_EQ(ps.size(), 1u);
-    EXPECT_EQ(ps[0].status, "pending");
+    EXPECT_TRUE(ps[0].is(ProposalStatus::Pending));
+    EXPECT_EQ(ps[0].type(), ProposalKind::ToolRegister);
+    EXPECT_EQ(ps[0].target, "add");
     EXPECT_EQ(ps[0].payload["after"], kSource);
+    EXPECT_EQ(ps[0].payload["tests"], "assert add(1, 2) == 3");
   };
   int points = at_each_write_point(base, d.path, work, consistent, done);
   EXPECT_GT(points, 1);
+  EXPECT_GE(forged, points) << "the forge did not succeed once space was back";
+  EXPECT_FALSE(kernel.codes().empty()) << "the tool was never checked in the sandbox";
 }
 
 // Approve, then apply: each step either happened whole, or not at all.

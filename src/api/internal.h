@@ -11,6 +11,7 @@
 #include "graph/checkpoint.h"
 #include "graph/graph.h"
 #include "image/image.h"
+#include "persona/state.h"
 
 namespace a4ps {
 
@@ -31,8 +32,9 @@ struct Session::Impl {
 // The internal image info as the public one.
 ImageInfo info_of(const image::Info& i);
 
-// One transcript entry (the agent graph's JSON) as a typed Turn.
+// One transcript entry (the agent graph's JSON, or its typed form) as a public Turn.
 Turn turn_from_json(const nlohmann::json& t);
+Turn public_turn(const persona::Turn& t);
 
 // The image for a call that writes: an Error (one line) when it was opened read-only.
 inline image::Image& writable(Image& image) {

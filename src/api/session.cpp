@@ -19,56 +19,62 @@ const char* run_status_name(RunStatus s) {
   return graph::thread_status_name(s == RunStatus::Done ? graph::ThreadStatus::Done : graph::ThreadStatus::Interrupted);
 }
 
-Turn turn_from_json(const json& t) {
+// The public Turn and the agent's own, both ways: the only place they meet.
+Turn public_turn(const persona::Turn& t) {
   Turn u;
-  u.persona = t.value("persona", "");
-  u.kind = t.value("kind", "");
-  u.content = t.value("content", "");
-  u.task = t.value("task", 0);
-  u.adapter = t.value("adapter", json()).is_string() ? t["adapter"].get<std::string>() : "";
-  if (u.kind == "route" || t.contains("route")) {
-    auto r = t.value("route", json::object());
-    u.next = r.is_object() ? r.value("next", "?") : "?";
-    u.brief = r.is_object() ? r.value("brief", "") : "";
+  u.persona = t.persona;
+  u.kind = t.kind;
+  u.content = t.content;
+  u.task = t.task;
+  u.adapter = t.adapter.value_or("");
+  if (t.kind == "route" || t.route) {
+    u.next = t.route ? t.route->next : "?";
+    u.brief = t.route ? t.route->brief : "";
   }
-  if (u.kind == "critique" || t.contains("critique")) {
-    auto c = t.value("critique", json::object());
-    u.verdict = c.is_object() ? c.value("verdict", "?") : "?";
-    u.reasons = c.is_object() ? c.value("reasons", "") : "";
+  if (t.kind == "critique" || t.critique) {
+    u.verdict = t.critique ? persona::verdict_name(t.critique->verdict) : "?";
+    u.reasons = t.critique ? t.critique->reasons : "";
   }
-  if (auto r = t.value("result", json()); r.is_object()) {
+  if (auto& r = t.result) {
     u.ran_code = true;
-    u.code_ok = r.value("ok", false);
-    u.code_stdout = r.value("stdout", "");
-    u.code_value = r.value("value", "");
-    u.code_error_type = r.value("error_type", "");
-    u.code_error = r.value("error", "");
+    u.code_ok = r->ok;
+    u.code_stdout = r->stdout_text;
+    u.code_value = r->value;
+    u.code_error_type = r->error_type;
+    u.code_error = r->error;
   }
-  if (auto f = t.value("forged", json()); f.is_object()) {
+  if (auto& f = t.forged) {
     u.forged = true;
-    u.forged_ok = f.value("ok", false);
-    u.forged_tool = f.value("name", "");
-    u.forged_attempts = f.value("attempts", 0);
-    u.forged_proposal = f.value("proposal", json()).is_number() ? f["proposal"].get<int64_t>() : 0;
+    u.forged_ok = f->ok;
+    u.forged_tool = f->name;
+    u.forged_attempts = f->attempts;
+    u.forged_proposal = f->proposal.value_or(0);
   }
-  if (auto h = t.value("hits", json()); h.is_array()) u.memory_hits = static_cast<int>(h.size());
+  if (t.hits) u.memory_hits = static_cast<int>(t.hits->size());
   return u;
 }
 
+namespace {
+// Back again, for the renderer: what the public Turn keeps (passages by count only).
+persona::Turn internal_turn(const Turn& u) {
+  persona::Turn t{.persona = u.persona, .kind = u.kind, .content = u.content, .task = u.task};
+  if (!u.adapter.empty()) t.adapter = u.adapter;
+  if (u.kind == "route" && u.next != "?") t.route = persona::Route{u.next, u.brief, true};
+  if (u.kind == "critique" && u.verdict != "?")
+    t.critique = persona::Critique{persona::parse_verdict(u.verdict).value_or(persona::Verdict::Accept), u.reasons};
+  if (u.ran_code) t.result = persona::CodeResult{u.code_ok, u.code_stdout, u.code_value, u.code_error_type, u.code_error};
+  if (u.forged)
+    t.forged = persona::Forged{u.forged_tool, u.forged_ok, u.forged_attempts,
+                               u.forged_proposal ? std::optional<int64_t>(u.forged_proposal) : std::nullopt};
+  if (u.memory_hits >= 0) t.hits = std::vector<persona::Hit>(static_cast<size_t>(u.memory_hits));
+  return t;
+}
+}  // namespace
+
+Turn turn_from_json(const json& t) { return public_turn(persona::turn_from_json(t)); }
+
 std::string render_turn(const Turn& t) {
-  std::string s = t.persona;
-  if (t.kind == "route") s += " → " + t.next + ": " + t.brief;
-  else if (t.kind == "critique") s += ": " + t.verdict + " — " + t.reasons;
-  else s += ": " + t.content;
-  if (t.ran_code)
-    s += "\n  [sandbox] " + std::string(t.code_ok ? "ran: " : "failed: ") +
-         (t.code_ok ? utf8_clip(t.code_stdout + t.code_value, 300) : t.code_error_type + ": " + utf8_clip(t.code_error, 200));
-  if (t.forged)
-    s += "\n  [forge] " + std::string(t.forged_ok ? "wrote" : "could not write") + " tool " + t.forged_tool + " in " +
-         std::to_string(t.forged_attempts) + " attempt(s)" +
-         (t.forged_proposal ? "; proposal " + std::to_string(t.forged_proposal) + " waits for a human" : "");
-  if (t.memory_hits >= 0) s += "\n  [memory] " + std::to_string(t.memory_hits) + " passage(s) found";
-  return s;
+  return persona::render_turn(internal_turn(t), {.format = persona::TurnFormat::Summary});
 }
 
 struct ModelCache::Impl {

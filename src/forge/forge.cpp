@@ -1,12 +1,9 @@
 #include "forge/forge.h"
 
-#include "memory/memory.h"
-
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <regex>
 
+#include "memory/memory.h"
 #include "util/util.h"
 
 namespace a4ps::forge {

@@ -29,8 +29,7 @@ std::string describe_change(const Object& a, const Object& b) {
 // Memory chunks by source, in the order they were added.
 std::map<std::string, std::vector<std::string>> memory_sources(const Image& img) {
   std::map<std::string, std::vector<std::string>> out;
-  sql::Stmt s(img.db(), "SELECT source, text FROM memories ORDER BY id");
-  while (s.step()) out[s.text(0)].push_back(s.text(1));
+  for (auto& [source, text] : img.memory_texts()) out[source].push_back(text);
   return out;
 }
 

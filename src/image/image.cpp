@@ -146,6 +146,13 @@ std::string Image::setting(std::string_view key) const {
   return st.step() ? st.text(0) : std::string();
 }
 
+std::vector<std::string> Image::setting_keys() const {
+  std::vector<std::string> out;
+  sql::Stmt s(impl_->db, "SELECT key FROM settings ORDER BY key");
+  while (s.step()) out.push_back(s.text(0));
+  return out;
+}
+
 void Image::set_setting(std::string_view key, std::string_view value) {
   Tx tx(*this);
   if (value.empty()) {
@@ -172,11 +179,12 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
   sqlite3* db = impl->db;
   int ver = static_cast<int>(sql::scalar_i64(db, "PRAGMA user_version"));
   if (ver < kSchemaVersion) {
-    if (opts.read_only)
+    if (opts.read_only && ver < kReadOnlyFromVersion)
       throw Error(path.string() + " has an older image schema (" + std::to_string(ver) +
                   "); open it once read-write (e.g. `a4ps image check --upgrade`) to migrate");
-    migrate(db, migrations());
+    if (!opts.read_only) migrate(db, migrations());
   }
+  if (!opts.read_only) migrate_modules(db);  // each module's own tables, as registered
   if (!opts.read_only) {
     set_sync(db, opts.sync);
     sql::exec(db, "PRAGMA foreign_keys=ON");
@@ -223,6 +231,7 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
       set_sync(db, opts.sync);
       sql::exec(db, "PRAGMA foreign_keys=ON");
       migrate(db, migrations());
+      migrate_modules(db);
       Image img(std::move(impl));
       std::string name = opts.name.empty() ? path.stem().string() : opts.name;
       Tx tx(img);
@@ -379,6 +388,13 @@ int64_t Image::add_memory(std::string_view text, std::string_view source, const 
   append_event("memory.added", "a4ps", {{"id", id}, {"source", source}, {"sha256", sha256_hex(text)}});
   tx.commit();
   return id;
+}
+
+std::vector<std::pair<std::string, std::string>> Image::memory_texts() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  sql::Stmt s(impl_->db, "SELECT source, text FROM memories ORDER BY id");
+  while (s.step()) out.emplace_back(s.text(0), s.text(1));
+  return out;
 }
 
 int64_t Image::propose(std::string_view kind, std::string_view target, const json& payload) {

@@ -39,7 +39,10 @@ class DiskError : public Error {
   bool full_;
 };
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
+// A read-only connection reads images from this version on: version 3 only added the
+// `modules` table, whose absence image/schema.h's module_version() reads as "as before".
+inline constexpr int kReadOnlyFromVersion = 2;
 inline constexpr uint32_t kApplicationId = 0x41345053;  // "A4PS" in the SQLite header
 
 enum class Kind { Persona, Tool, Codex, Adapter };
@@ -145,6 +148,7 @@ class Image {
   std::string meta(std::string_view key) const;  // "" when unset
   // User settings (e.g. "model"): "" when unset; setting "" removes one. Logged.
   std::string setting(std::string_view key) const;
+  std::vector<std::string> setting_keys() const;  // every setting's key, in order
   void set_setting(std::string_view key, std::string_view value);
   Info info() const;
 
@@ -163,6 +167,8 @@ class Image {
 
   void set_base_model(const fs::path& gguf);  // hashes the file; records path + sha256
   int64_t add_memory(std::string_view text, std::string_view source, const json& meta = {});
+  // Every memory chunk as (source, text), in the order they were added.
+  std::vector<std::pair<std::string, std::string>> memory_texts() const;
   int64_t propose(std::string_view kind, std::string_view target, const json& payload);
   int64_t propose(ProposalKind kind, std::string_view target, const json& payload) {
     return propose(proposal_kind_name(kind), target, payload);

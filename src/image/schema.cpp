@@ -1,7 +1,11 @@
 #include "image/schema.h"
 
+#include <map>
+#include <mutex>
+#include <optional>
 #include <string>
 
+#include "image/image.h"
 #include "image/sqlite.h"
 
 namespace a4ps::image {
@@ -117,51 +121,19 @@ CREATE TABLE settings(
 ) WITHOUT ROWID;
 )sql";
 
-// Version 2: ranked memory search (FTS5, BM25) and the learning loop's judgements and
-// golden examples.
-constexpr const char* kV2 = R"sql(
--- Full-text index over memories(text), kept in step by triggers (external content).
-CREATE VIRTUAL TABLE memories_fts USING fts5(text, content='memories', content_rowid='id',
-                                             tokenize='porter unicode61');
-INSERT INTO memories_fts(rowid, text) SELECT id, text FROM memories;
-CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-  INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text);
-END;
-CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
-  INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
-END;
-CREATE TRIGGER memories_au AFTER UPDATE OF text ON memories BEGIN
-  INSERT INTO memories_fts(memories_fts, rowid, text) VALUES ('delete', old.id, old.text);
-  INSERT INTO memories_fts(rowid, text) VALUES (new.id, new.text);
-END;
+// Version 2 once made memory's full-text index and learn's tables; they belong to those
+// modules now (src/memory/store.cpp, src/learn/store.cpp), which make them themselves.
+constexpr const char* kV2 = "SELECT 1";
 
--- ALFRED's scores of one interaction (a thread, up to a checkpoint), with the events judged.
-CREATE TABLE judgements(
-  id            INTEGER PRIMARY KEY,
-  thread_id     TEXT NOT NULL,
-  checkpoint_id TEXT NOT NULL DEFAULT '',
-  judge         TEXT NOT NULL,              -- persona + model that judged
-  scores        TEXT NOT NULL CHECK (json_valid(scores)),
-  total         REAL NOT NULL,
-  rationale     TEXT NOT NULL DEFAULT '',
-  meta          TEXT NOT NULL DEFAULT '{}' CHECK (json_valid(meta)),
-  created_at    TEXT NOT NULL
-);
-CREATE INDEX judgements_thread ON judgements(thread_id);
-
--- Training examples chosen from judged interactions, one chat per row, per persona.
-CREATE TABLE golden(
-  id          INTEGER PRIMARY KEY,
-  persona     TEXT NOT NULL,
-  judgement_id INTEGER REFERENCES judgements(id),
-  messages    TEXT NOT NULL CHECK (json_valid(messages)),
-  hash        TEXT NOT NULL,                -- sha256 of the messages: de-duplication
-  created_at  TEXT NOT NULL,
-  UNIQUE (persona, hash)
-);
+// Version 3: the modules that own tables in this image, and the version of each.
+constexpr const char* kV3 = R"sql(
+CREATE TABLE modules(
+  name    TEXT PRIMARY KEY,
+  version INTEGER NOT NULL CHECK (version >= 1)
+) WITHOUT ROWID;
 )sql";
 
-constexpr Migration kMigrations[] = {{1, kV1}, {2, kV2}};
+constexpr Migration kMigrations[] = {{1, kV1}, {2, kV2}, {3, kV3}};
 
 }  // namespace
 
@@ -185,6 +157,105 @@ void migrate(sqlite3* db, std::span<const Migration> steps) {
     }
     have = m.version;
   }
+}
+
+namespace {
+
+struct Registry {
+  std::mutex mu;
+  std::map<std::string, ModuleSchema> modules;  // by name: the same order every time
+};
+Registry& registry() {
+  static Registry r;  // a function's static: module stores register from static initialisers
+  return r;
+}
+
+bool table_exists(sqlite3* db, const std::string& name) {
+  sql::Stmt st(db, "SELECT 1 FROM sqlite_master WHERE name = ?");
+  st.bind(1, name);
+  return st.step();
+}
+
+// The version the modules table records for m, if any.
+std::optional<int> recorded_version(sqlite3* db, const std::string& name) {
+  if (!table_exists(db, "modules")) return std::nullopt;
+  sql::Stmt st(db, "SELECT version FROM modules WHERE name = ?");
+  st.bind(1, name);
+  if (st.step()) return static_cast<int>(st.i64(0));
+  return std::nullopt;
+}
+
+void record_version(sqlite3* db, const std::string& name, int version) {
+  sql::Stmt(db, "INSERT INTO modules(name, version) VALUES(?1, ?2) ON CONFLICT(name) DO UPDATE SET version = ?2")
+      .bind(1, name)
+      .bind(2, int64_t{version})
+      .run();
+}
+
+}  // namespace
+
+bool register_module(ModuleSchema m) {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  r.modules[m.name] = std::move(m);
+  return true;
+}
+
+std::vector<ModuleSchema> registered_modules() {
+  auto& r = registry();
+  std::lock_guard lock(r.mu);
+  std::vector<ModuleSchema> out;
+  for (auto& [name, m] : r.modules) out.push_back(m);
+  return out;
+}
+
+int module_version(sqlite3* db, const ModuleSchema& m) {
+  if (auto v = recorded_version(db, m.name)) return *v;
+  return !m.adopted_table.empty() && table_exists(db, m.adopted_table) ? m.adopted_version : 0;
+}
+
+void migrate_modules(sqlite3* db) {
+  for (const auto& m : registered_modules()) {
+    int have = module_version(db, m);
+    if (have > 0 && !recorded_version(db, m.name)) {  // adopted from the core schema: write it down once
+      sql::exec(db, "BEGIN IMMEDIATE");
+      try {
+        if (!recorded_version(db, m.name)) record_version(db, m.name, have);
+        sql::exec(db, "COMMIT");
+      } catch (...) {
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+      }
+    }
+    for (const auto& step : m.steps) {
+      if (step.version <= have) continue;
+      if (step.version != have + 1)
+        throw Error("schema migration gap in module " + m.name + ": the image has version " + std::to_string(have) +
+                    ", the next step is " + std::to_string(step.version) + " (a bug in this build)");
+      sql::exec(db, "BEGIN IMMEDIATE");
+      try {
+        if (module_version(db, m) >= step.version) {  // another process got here first
+          sql::exec(db, "COMMIT");
+          have = step.version;
+          continue;
+        }
+        sql::exec(db, step.sql);
+        record_version(db, m.name, step.version);
+        sql::exec(db, "COMMIT");
+      } catch (...) {
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        throw;
+      }
+      have = step.version;
+    }
+  }
+}
+
+void require_module(const Image& img, const ModuleSchema& m) {
+  int have = module_version(img.db(), m);
+  if (have < m.latest())
+    throw Error(img.path().string() + " lacks the " + m.name + " module's tables (version " + std::to_string(have) + " of " +
+                std::to_string(m.latest()) + "); open it once read-write with this a4ps (any command that changes it) to add them");
 }
 
 }  // namespace a4ps::image

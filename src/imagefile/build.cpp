@@ -28,6 +28,7 @@
 #include "memory/memory.h"
 #include "persona/persona.h"
 #include "sandbox/sandbox.h"
+#include "util/env.h"
 
 #ifndef A4PS_LLAMA_ID
 #define A4PS_LLAMA_ID "unknown"
@@ -75,10 +76,10 @@ bool valid_tag(const std::string& t) {
          std::all_of(t.begin(), t.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':'; });
 }
 
-std::string os_user() {
+std::string os_user(Env* env) {
   if (passwd* pw = getpwuid(geteuid()); pw && pw->pw_name) return pw->pw_name;
-  const char* u = std::getenv("USER");
-  return u && *u ? u : "uid-" + std::to_string(geteuid());
+  std::string u = env->getenv("USER").value_or("");
+  return !u.empty() ? u : "uid-" + std::to_string(geteuid());
 }
 
 bool starts_with_bytes(const fs::path& p, std::string_view magic) {
@@ -137,7 +138,7 @@ class Builder {
   explicit Builder(const BuildOptions& o) : o_(o) {
     file_ = o.imagefile.string();
     dir_ = o.imagefile.has_parent_path() ? o.imagefile.parent_path() : fs::path(".");
-    cache_ = o.cache_dir.empty() ? cache_dir() : o.cache_dir;
+    cache_ = o.cache_dir.empty() ? cache_dir(o.env) : o.cache_dir;
     layers_ = cache_ / "layers";
     tags_ = cache_ / "tags";
   }
@@ -155,7 +156,7 @@ class Builder {
     auto ins = parse(text, file_);
     BuildResult res;
     res.imagefile_sha256 = sha256_hex(text);
-    reviewer_ = o_.reviewer.empty() ? os_user() : o_.reviewer;
+    reviewer_ = o_.reviewer.empty() ? os_user(o_.env ? o_.env : Env::Default()) : o_.reviewer;
     reason_ = "built from Imagefile " + res.imagefile_sha256;
     // FROM is the base whatever its line (Ollama accepts it anywhere); the rest in order.
     std::stable_partition(ins.begin(), ins.end(), [](const Instruction& i) { return i.name == "FROM"; });
@@ -576,7 +577,7 @@ class Builder {
            "tool " + name + " failed its tests in the sandbox (" + why + "); expected tests that pass");
     }
     auto cur = img.get(image::Kind::Tool, name);
-    int64_t id = img.propose("tool.register", name,
+    int64_t id = img.propose(image::ProposalKind::ToolRegister, name,
                              {{"before", cur ? cur->content : ""}, {"after", source}, {"tests", tests}, {"why", reason_},
                               {"sandbox", sandbox::provider_name(k.provider())}});
     approve_and_apply(img, id);
@@ -654,10 +655,10 @@ class Builder {
 
 }  // namespace
 
-fs::path cache_dir() {
-  if (const char* c = std::getenv("A4PS_CACHE"); c && *c) return fs::path(c) / "build";
-  const char* home = std::getenv("HOME");
-  return fs::path(home ? home : "/tmp") / ".cache" / "a4ps" / "build";
+fs::path cache_dir(Env* env) {
+  if (!env) env = Env::Default();
+  if (auto c = env->getenv("A4PS_CACHE"); c && !c->empty()) return fs::path(*c) / "build";
+  return fs::path(env->getenv("HOME").value_or("/tmp")) / ".cache" / "a4ps" / "build";
 }
 
 BuildResult build(const BuildOptions& opts) { return Builder(opts).run(); }

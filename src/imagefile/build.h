@@ -15,6 +15,10 @@
 
 #include "imagefile/parser.h"
 
+namespace a4ps {
+class Env;
+}
+
 namespace a4ps::image {
 class Image;
 }
@@ -42,6 +46,7 @@ struct BuildOptions {
   int threads = 0;           // FINETUNE: CPU threads (0: all)
   std::function<void(const Step&)> on_start;  // before each step (cached already known)
   std::function<void(const Step&)> on_step;   // after each step, with its time
+  Env* env = nullptr;        // the environment ($A4PS_CACHE, $HOME, $USER); nullptr: Env::Default()
 };
 
 struct Approval {
@@ -58,7 +63,7 @@ struct BuildResult {
 };
 
 // Where layers and tags live: $A4PS_CACHE/build, else ~/.cache/a4ps/build.
-fs::path cache_dir();
+fs::path cache_dir(Env* env = nullptr);  // $A4PS_CACHE/build, else ~/.cache/a4ps/build
 
 // Builds. A recipe that does not parse, or a step that fails, throws ParseError (one line,
 // "FILE:LINE:COL: error: what; what was expected"); a failed build leaves no output and no

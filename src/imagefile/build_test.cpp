@@ -11,6 +11,7 @@
 #include "image/image.h"
 #include "memory/memory.h"
 #include "testutil.h"
+#include "vars_env.h"
 
 namespace a4ps::imagefile {
 namespace {
@@ -37,6 +38,16 @@ struct Fixture {
     return out;
   }
 };
+
+// The layer cache's place comes from the Env the build is given.
+TEST(ImagefileBuild, TheCacheDirectoryIsReadThroughTheEnv) {
+  test::VarsEnv cache({{"A4PS_CACHE", "/srv/a4ps-cache"}, {"HOME", "/home/x"}});
+  EXPECT_EQ(cache_dir(&cache), fs::path("/srv/a4ps-cache/build"));
+  test::VarsEnv home({{"HOME", "/home/x"}});
+  EXPECT_EQ(cache_dir(&home), fs::path("/home/x/.cache/a4ps/build"));
+  test::VarsEnv none({});
+  EXPECT_EQ(cache_dir(&none), fs::path("/tmp/.cache/a4ps/build"));
+}
 
 TEST(ImagefileBuild, LayersIgnoreLayoutButSeeInstructionsAndFileContents) {
   Fixture f;

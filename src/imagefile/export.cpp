@@ -10,7 +10,6 @@
 #include <nlohmann/json.hpp>
 
 #include "image/image.h"
-#include "image/sqlite.h"
 #include "imagefile/build.h"
 
 namespace a4ps::imagefile {
@@ -32,13 +31,6 @@ std::string safe(std::string s) {
   for (auto& c : s)
     if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') c = '_';
   return s.empty() || s[0] == '.' ? "_" + s : s;
-}
-
-std::vector<std::string> setting_keys(const image::Image& img) {
-  std::vector<std::string> out;
-  image::sql::Stmt s(img.db(), "SELECT key FROM settings ORDER BY key");
-  while (s.step()) out.push_back(s.text(0));
-  return out;
 }
 
 }  // namespace
@@ -113,16 +105,15 @@ fs::path write_imagefile(const image::Image& img, const fs::path& dir) {
 
   // Memories: each chunk as its own file (a chunk is re-added as one chunk), by source.
   {
-    image::sql::Stmt s(img.db(), "SELECT source, text FROM memories ORDER BY id");
     int n = 0;
-    while (s.step()) {
+    for (auto& [source, text] : img.memory_texts()) {
       char name[32];
       std::snprintf(name, sizeof name, "files/memories/%05d.txt", ++n);
-      o << "MEMORY " << quote(put(name, s.text(1))) << " source=" << quote_option(s.text(0)) << "\n";
+      o << "MEMORY " << quote(put(name, text)) << " source=" << quote_option(source) << "\n";
     }
   }
 
-  for (auto& k : setting_keys(img)) {
+  for (auto& k : img.setting_keys()) {
     static const std::set<std::string> own = {"parameters", "template", "system", "messages", "license", "requires", "adapters"};
     if (own.count(k) || (k == "model" && model_done)) continue;
     if (k.rfind("label.", 0) == 0) o << "LABEL " << k.substr(6) << " " << quote(img.setting(k)) << "\n";

@@ -6,8 +6,8 @@
 
 #include "graph/checkpoint.h"
 #include "image/image.h"
-#include "image/sqlite.h"
 #include "learn/learn.h"
+#include "learn/store.h"
 #include "persona/turn.h"
 #include "util/util.h"
 
@@ -134,21 +134,14 @@ Judgement judge_thread(image::Image& img, llm::Backend& judge, const std::string
   j.total = sum / 5.0;
   j.rationale = out.value("rationale", "");
   j.rationale = utf8_clip(j.rationale, 1000, "");  // a backend that ignores the schema
+  store::require(img);
   image::Image::Tx tx(img);
   // The events the judgement covers: the thread's own log entries up to now.
-  json judged = json::array();
-  {
-    image::sql::Stmt ev(img.db(), "SELECT seq FROM events WHERE json_extract(payload, '$.thread') = ? ORDER BY seq");
-    ev.bind(1, thread);
-    while (ev.step()) judged.push_back(ev.i64(0));
-  }
-  image::sql::Stmt s(img.db(),
-                     "INSERT INTO judgements(thread_id, checkpoint_id, judge, scores, total, rationale, meta, created_at) "
-                     "VALUES(?,?,?,?,?,?,?,?)");
-  s.bind(1, thread).bind(2, cp->id).bind(3, "ALFRED/" + judge.name()).bind(4, j.scores.dump());
-  s.bind(5, std::to_string(j.total)).bind(6, j.rationale).bind(7, json{{"checkpoint_step", cp->step}, {"events", judged}, {"state_sha256", sha256_hex(st.dump())}}.dump()).bind(8, now_utc());
-  s.run();
-  j.id = sqlite3_last_insert_rowid(img.db());
+  json judged = store::thread_events(img, thread);
+  j.id = store::add_judgement(img, {.thread = thread, .checkpoint = cp->id, .judge = "ALFRED/" + judge.name(),
+                                    .scores = j.scores.dump(), .total = j.total, .rationale = j.rationale,
+                                    .meta = json{{"checkpoint_step", cp->step}, {"events", judged}, {"state_sha256", sha256_hex(st.dump())}}.dump(),
+                                    .created_at = now_utc()});
   img.append_event("learn.judged", "ALFRED", {{"id", j.id}, {"thread", thread}});
   tx.commit();
   return j;
@@ -159,14 +152,7 @@ namespace {
 
 // Inserts one example; false when the persona already has it (same content hash).
 bool insert_golden(image::Image& img, const std::string& persona, int64_t judgement, const json& messages) {
-  const std::string hash = sha256_hex(messages.dump());
-  image::sql::Stmt s(img.db(), "INSERT OR IGNORE INTO golden(persona, judgement_id, messages, hash, created_at) VALUES(?,?,?,?,?)");
-  s.bind(1, persona);
-  if (judgement > 0) s.bind(2, judgement);
-  else s.bind_null(2);
-  s.bind(3, messages.dump()).bind(4, hash).bind(5, now_utc());
-  s.run();
-  return sqlite3_changes(img.db()) > 0;
+  return store::add_golden(img, persona, judgement, messages.dump(), sha256_hex(messages.dump()), now_utc());
 }
 
 }  // namespace
@@ -178,11 +164,9 @@ GoldenResult select_golden(image::Image& img, const GoldenOptions& opts) {
     json scores;
     double total;
   };
+  store::require(img);
   std::vector<J> js;
-  {
-    image::sql::Stmt s(img.db(), "SELECT id, thread_id, scores, total FROM judgements ORDER BY id");
-    while (s.step()) js.push_back({s.i64(0), s.text(1), json::parse(s.text(2)), std::stod(s.text(3))});
-  }
+  for (auto& r : store::judgements(img)) js.push_back({r.id, r.thread, json::parse(r.scores), r.total});
   GoldenResult r;
   auto cps = graph::image_checkpointer(img);
   image::Image::Tx tx(img);
@@ -194,16 +178,18 @@ GoldenResult select_golden(image::Image& img, const GoldenOptions& opts) {
     auto cp = cps->get(j.thread);
     if (!cp || !cp->state.contains("transcript") || !cp->state["transcript"].is_array()) continue;
     int added = 0;
-    for (auto& e : cp->state["transcript"]) {
-      if (!e.is_object() || !e.contains("prompt") || !e["prompt"].is_array() || e.value("content", "").empty()) continue;
-      json msgs;
+    for (auto& e : persona::transcript_from_json(cp->state["transcript"])) {
+      // A model's turn (with the exact prompt it saw) that said something is an example.
+      if (!e.prompt || e.prompt->empty() || e.content.empty()) continue;
+      json msgs = json::array();
+      for (auto& m : *e.prompt) msgs.push_back({{"role", m.role}, {"content", m.content}});
       try {
-        msgs = messages_json(messages_of(e["prompt"], "thread " + j.thread));
+        messages_of(msgs, "thread " + j.thread);
       } catch (const Error&) {
         continue;  // a step whose prompt is not plain chat messages is not an example
       }
-      msgs.push_back({{"role", "assistant"}, {"content", e.value("content", "")}});
-      if (insert_golden(img, e.value("persona", "?"), j.id, msgs)) ++added;
+      msgs.push_back({{"role", "assistant"}, {"content", e.content}});
+      if (insert_golden(img, e.persona.empty() ? "?" : e.persona, j.id, msgs)) ++added;
       else ++r.duplicates;
     }
     if (added) img.append_event("learn.golden", "ALFRED", {{"id", j.id}, {"thread", j.thread}, {"size", added}});
@@ -214,15 +200,15 @@ GoldenResult select_golden(image::Image& img, const GoldenOptions& opts) {
 }
 
 std::vector<Example> golden_set(const image::Image& img, const std::string& persona) {
+  store::require(img);
   std::vector<Example> out;
-  image::sql::Stmt s(img.db(), "SELECT messages FROM golden WHERE persona = ? ORDER BY id");
-  s.bind(1, persona);
-  while (s.step()) out.push_back({messages_of(json::parse(s.text(0)), "golden example"), ""});
+  for (auto& m : store::golden_messages(img, persona)) out.push_back({messages_of(json::parse(m), "golden example"), ""});
   return out;
 }
 
 int import_golden(image::Image& img, const std::string& persona, const std::vector<Example>& data) {
   if (persona.empty()) throw Error("name the persona the examples are for (--persona)");
+  store::require(img);
   image::Image::Tx tx(img);
   int added = 0;
   for (auto& ex : data) added += insert_golden(img, persona, 0, messages_json(ex.messages));
@@ -232,16 +218,13 @@ int import_golden(image::Image& img, const std::string& persona, const std::vect
 }
 
 std::vector<std::pair<std::string, int64_t>> golden_counts(const image::Image& img) {
-  std::vector<std::pair<std::string, int64_t>> out;
-  image::sql::Stmt s(img.db(), "SELECT persona, count(*) FROM golden GROUP BY persona ORDER BY persona");
-  while (s.step()) out.emplace_back(s.text(0), s.i64(1));
-  return out;
+  store::require(img);
+  return store::golden_counts(img);
 }
 
 std::vector<std::string> unjudged_threads(image::Image& img) {
-  std::set<std::string> judged;
-  image::sql::Stmt s(img.db(), "SELECT DISTINCT thread_id FROM judgements");
-  while (s.step()) judged.insert(s.text(0));
+  store::require(img);
+  std::set<std::string> judged = store::judged_threads(img);
   std::vector<std::string> out;
   for (auto& t : graph::image_checkpointer(img)->threads())
     if (t.is(graph::ThreadStatus::Done) && !judged.count(t.id)) out.push_back(t.id);

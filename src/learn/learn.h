@@ -12,6 +12,10 @@
 
 #include "llm/backend.h"
 
+namespace a4ps {
+class Env;
+}
+
 namespace a4ps::image {
 class Image;
 }
@@ -81,6 +85,7 @@ struct TrainOptions {
   int checkpoint_every = 0;  // steps; 0: only at the end
   bool progress = true;      // progress bar with loss on stderr
   std::function<void(int step, float loss)> on_step;
+  Env* env = nullptr;  // $A4PS_LEARN_PLAIN_BACKWARD (tests); nullptr: Env::Default()
 };
 struct TrainResult {
   std::string adapter;        // GGUF LoRA bytes, loadable by llama_adapter_lora_init

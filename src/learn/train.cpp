@@ -196,7 +196,7 @@ class Trainer {
     int nt = o_.threads > 0 ? o_.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
     if (set_threads) set_threads(backend_, nt);
     galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
-    const std::string plain = Env::Default()->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");  // tests compare both ways
+    const std::string plain = (o_.env ? o_.env : Env::Default())->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");  // tests compare both ways
     if (plain.empty() || plain == "0") transpose_output();
   }
 

@@ -272,12 +272,14 @@ uint64_t parse_bytes(const std::string& s) {
 ModelManager::ModelManager(ManagerOptions opts) : impl_(std::make_unique<Impl>()) {
   impl_->opts = opts;
   // the seed's "8 GB of VRAM" is A4PS_MEMORY_BUDGET=8G
-  const std::string env = Env::Default()->getenv("A4PS_MEMORY_BUDGET").value_or("");
+  if (!impl_->opts.env) impl_->opts.env = Env::Default();
+  const std::string env = impl_->opts.env->getenv("A4PS_MEMORY_BUDGET").value_or("");
   impl_->budget = opts.budget_bytes ? opts.budget_bytes
                   : !env.empty()   ? parse_bytes(env)
                                    : available_memory() / 10 * 8;
 }
 ModelManager::~ModelManager() = default;
+Env* ModelManager::env() const { return impl_->opts.env; }
 
 uint64_t ModelManager::budget() const { return impl_->budget; }
 
@@ -453,7 +455,7 @@ std::unique_ptr<Backend> open_backend(const std::string& spec, ModelManager& mm,
     std::string rest = spec.substr(7), url;
     if (auto at = rest.find('@'); at != std::string::npos) url = rest.substr(at + 1), rest.resize(at);
     if (url.empty()) {
-      const std::string host = Env::Default()->getenv("OLLAMA_HOST").value_or("");
+      const std::string host = mm.env()->getenv("OLLAMA_HOST").value_or("");
       url = !host.empty() ? (host.find("://") == std::string::npos ? "http://" + host : host)
                           : "http://127.0.0.1:11434";
     }
@@ -465,7 +467,7 @@ std::unique_ptr<Backend> open_backend(const std::string& spec, ModelManager& mm,
     auto hash = rest.find('#');
     if (hash == std::string::npos || hash + 1 >= rest.size())
       throw Error("model spec '" + spec + "' needs a model name: write openai:URL#MODEL");
-    return openai_backend(rest.substr(0, hash), rest.substr(hash + 1));
+    return openai_backend(rest.substr(0, hash), rest.substr(hash + 1), mm.env()->getenv("OPENAI_API_KEY").value_or(""));
   }
   if (starts("scripted:")) return scripted_backend(spec.substr(9), persona.name);
   if (spec.empty()) throw Error("no model given; pass --model (a GGUF path, ollama:NAME or openai:URL#MODEL) or set A4PS_MODEL");

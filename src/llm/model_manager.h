@@ -15,6 +15,10 @@
 
 #include "llm/backend.h"
 
+namespace a4ps {
+class Env;
+}
+
 namespace a4ps::llm {
 
 namespace fs = std::filesystem;
@@ -37,6 +41,7 @@ struct ManagerOptions {
   Policy policy = Policy::Switch;
   uint32_t n_ctx = 4096;
   int n_threads = 0;  // 0: all cores
+  Env* env = nullptr;  // $A4PS_MEMORY_BUDGET, $OLLAMA_HOST, $OPENAI_API_KEY; nullptr: Env::Default()
 };
 
 struct LoadedModel {
@@ -61,6 +66,7 @@ class ModelManager {
 
   std::vector<LoadedModel> loaded() const;  // most recently used first
   uint64_t budget() const;
+  Env* env() const;  // where the manager and the backends it opens read the environment
   void forget(const std::string& persona);  // drop a persona's cached prefix
   uint64_t loads() const;  // models loaded from disk so far (a reload after eviction counts again)
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "testutil.h"
+#include "vars_env.h"
 
 namespace a4ps::llm {
 namespace {
@@ -27,6 +28,13 @@ float max_diff(const std::vector<float>& a, const std::vector<float>& b) {
   float d = 0;
   for (size_t i = 0; i < a.size(); ++i) d = std::max(d, std::fabs(a[i] - b[i]));
   return d;
+}
+
+// The memory budget variable is read through the manager's Env.
+TEST(ModelManager, TheBudgetVariableIsReadThroughTheEnv) {
+  test::VarsEnv env({{"A4PS_MEMORY_BUDGET", "3G"}});
+  EXPECT_EQ(ModelManager({.env = &env}).budget(), 3ull << 30);
+  EXPECT_EQ(ModelManager({.budget_bytes = 5, .env = &env}).budget(), 5u);  // the option wins
 }
 
 TEST(ModelManager, ChatStreamsTheSameTextItReturns) {

@@ -10,13 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include "image/image.h"
-#include "image/sqlite.h"
 #include "llm/model_manager.h"
 #include "memory/internal.h"
+#include "memory/store.h"
 
 namespace a4ps::memory {
 
-namespace sql = image::sql;
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 
@@ -81,9 +80,9 @@ std::vector<int64_t> add_text(image::Image& img, std::string_view text, std::str
     }
   }
 
+  store::require(img);
   std::vector<int64_t> ids;
   image::Image::Tx tx(img);
-  sql::Stmt put(img.db(), "UPDATE memories SET embedding = ? WHERE id = ?");
   for (size_t i = 0; i < chunks.size(); ++i) {
     json meta = {{"source", source}, {"chunk", i}, {"chunks", chunks.size()}};
     if (emb) {
@@ -91,10 +90,7 @@ std::vector<int64_t> add_text(image::Image& img, std::string_view text, std::str
       meta["embedder"] = emb.name;
     }
     int64_t id = img.add_memory(chunks[i], source, meta);
-    if (emb) {
-      put.bind_blob(1, detail::encode_vector(vecs[i])).bind(2, id).run();
-      put.reset();
-    }
+    if (emb) store::set_embedding(img, id, detail::encode_vector(vecs[i]));
     ids.push_back(id);
   }
   tx.commit();
@@ -122,10 +118,7 @@ std::vector<int64_t> add_file(image::Image& img, const fs::path& path, const Emb
 }
 
 int64_t count_vectors(const image::Image& img, std::string_view embedder_name) {
-  sql::Stmt st(img.db(), "SELECT count(*) FROM memories WHERE embedding IS NOT NULL AND (?1 = '' OR json_extract(meta, '$.embedder') = ?1)");
-  st.bind(1, embedder_name);
-  st.step();
-  return st.i64(0);
+  return store::count_vectors(img, embedder_name);
 }
 
 std::vector<Hit> search(const image::Image& img, std::string_view query, const Embedder& emb, int k) {
@@ -135,23 +128,15 @@ std::vector<Hit> search(const image::Image& img, std::string_view query, const E
 std::vector<Hit> search(const image::Image& img, std::string_view query, const Embedder& emb, const SearchOptions& o) {
   if (o.k <= 0) return {};
   if (!utf8_valid(query)) throw Error("the search query is not UTF-8 text");
-  sqlite3* db = img.db();
-  sql::ReadTx snapshot(db);
+  store::require(img);
+  store::Snapshot snapshot(img);
   int n = std::max(o.candidates, o.k);
 
   std::vector<int64_t> fts;
-  if (std::string fq = fts_query(query); !fq.empty()) {
-    sql::Stmt st(db, "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?");
-    st.bind(1, fq).bind(2, static_cast<int64_t>(n));
-    while (st.step()) fts.push_back(st.i64(0));
-  }
+  if (std::string fq = fts_query(query); !fq.empty()) fts = store::fts_ids(img, fq, n);
   std::vector<std::pair<int64_t, float>> vec;
-  auto has_vectors = [&] {  // stops at the first row: no scan of a large memory per search
-    sql::Stmt st(db, "SELECT EXISTS(SELECT 1 FROM memories WHERE embedding IS NOT NULL AND json_extract(meta, '$.embedder') = ?)");
-    st.bind(1, emb.name).step();
-    return st.i64(0) != 0;
-  };
-  if (emb && !query.empty() && has_vectors()) {
+  // (has_vectors stops at the first row: no scan of a large memory per search)
+  if (emb && !query.empty() && store::has_vectors(img, emb.name)) {
     auto q = embed_checked(emb, std::string(query), "the query");
     vec = detail::nearest(img, q, emb.name, n, o.index);
   }
@@ -177,28 +162,11 @@ std::vector<Hit> search(const image::Image& img, std::string_view query, const E
     return a.id < b.id;
   });
   if (hits.size() > static_cast<size_t>(o.k)) hits.resize(static_cast<size_t>(o.k));
-  sql::Stmt row(db, "SELECT source, text FROM memories WHERE id = ?");
-  for (Hit& h : hits) {
-    row.bind(1, h.id);
-    if (row.step()) {
-      h.source = row.text(0);
-      h.text = row.text(1);
-    }
-    row.reset();
-  }
+  store::fill_texts(img, hits);
   return hits;
 }
 
-std::vector<SourceSummary> sources(const image::Image& img) {
-  sql::Stmt st(img.db(),
-               "SELECT source, count(*), sum(length(CAST(text AS BLOB))), count(embedding), max(created_at), "
-               "(SELECT ifnull(json_extract(m2.meta, '$.embedder'), '') FROM memories m2 WHERE m2.source = m.source "
-               "ORDER BY m2.id DESC LIMIT 1) "
-               "FROM memories m GROUP BY source ORDER BY min(id)");
-  std::vector<SourceSummary> out;
-  while (st.step()) out.push_back({st.text(0), st.i64(1), st.i64(2), st.i64(3), st.text(5), st.text(4)});
-  return out;
-}
+std::vector<SourceSummary> sources(const image::Image& img) { return store::sources(img); }
 
 namespace {
 

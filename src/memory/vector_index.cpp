@@ -18,12 +18,10 @@
 #include <hnswlib/hnswlib.h>
 
 #include "image/image.h"
-#include "image/sqlite.h"
 #include "memory/internal.h"
+#include "memory/store.h"
 
 namespace a4ps::memory::detail {
-
-namespace sql = image::sql;
 
 std::string encode_vector(const std::vector<float>& v) {
   std::string out(v.size() * 4, '\0');
@@ -47,14 +45,6 @@ std::vector<float> decode_vector(std::string_view blob) {
 
 namespace {
 
-// Rows of this embedder whose blob has this dimension (older rows of other models are ignored).
-constexpr const char* kRows =
-    "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND length(embedding) = ?1 "
-    "AND json_extract(meta, '$.embedder') = ?2 AND id > ?3 ORDER BY id";
-constexpr const char* kShape =
-    "SELECT count(*), ifnull(max(id), 0) FROM memories WHERE embedding IS NOT NULL AND length(embedding) = ?1 "
-    "AND json_extract(meta, '$.embedder') = ?2";
-
 void normalize(std::vector<float>& v) {
   double s = 0;
   for (float x : v) s += double{x} * x;
@@ -71,32 +61,24 @@ void load(const void* blob, size_t dim, std::vector<float>& v) {
   else v = decode_vector({static_cast<const char*>(blob), dim * 4});
 }
 
-std::vector<std::pair<int64_t, float>> brute_force(sqlite3* db, const std::vector<float>& q, const std::string& embedder, int n) {
+std::vector<std::pair<int64_t, float>> brute_force(const image::Image& img, const std::vector<float>& q, const std::string& embedder, int n) {
   using Cand = std::pair<float, int64_t>;  // min-heap of the best n so far
   std::priority_queue<Cand, std::vector<Cand>, std::greater<>> best;
-  sqlite3_stmt* st = nullptr;
-  if (int rc = sqlite3_prepare_v2(db, kRows, -1, &st, nullptr); rc != SQLITE_OK) sql::fail(db, rc, "reading memory vectors");
-  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
-  sqlite3_bind_int64(st, 1, static_cast<int64_t>(q.size() * 4));
-  sqlite3_bind_text(st, 2, embedder.data(), static_cast<int>(embedder.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 3, 0);
   std::vector<float> v;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    load(sqlite3_column_blob(st, 1), q.size(), v);
+  store::each_vector(img, static_cast<int64_t>(q.size() * 4), embedder, 0, [&](int64_t id, const void* blob) {
+    load(blob, q.size(), v);
     double dot = 0, nn = 0;
     for (size_t i = 0; i < q.size(); ++i) {
       dot += double{q[i]} * v[i];
       nn += double{v[i]} * v[i];
     }
     float sim = nn > 0 ? static_cast<float>(dot / std::sqrt(nn)) : 0.f;
-    if (static_cast<int>(best.size()) < n) best.emplace(sim, sqlite3_column_int64(st, 0));
+    if (static_cast<int>(best.size()) < n) best.emplace(sim, id);
     else if (sim > best.top().first) {
       best.pop();
-      best.emplace(sim, sqlite3_column_int64(st, 0));
+      best.emplace(sim, id);
     }
-  }
-  if (rc != SQLITE_DONE) sql::fail(db, rc, "reading memory vectors");
+  });
   std::vector<std::pair<int64_t, float>> out;
   for (; !best.empty(); best.pop()) out.emplace_back(best.top().second, best.top().first);
   std::reverse(out.begin(), out.end());
@@ -115,7 +97,6 @@ std::mutex g_mu;
 std::map<std::tuple<std::string, std::string, std::string, size_t>, Index> g_indexes;
 
 std::vector<std::pair<int64_t, float>> hnsw_search(const image::Image& img, const std::vector<float>& q, const std::string& embedder, int n) {
-  sqlite3* db = img.db();
   size_t dim = q.size();
   // Every change to an image moves its event head (memories are added with an event), so
   // an index built at this head is current without looking at a single row.
@@ -123,10 +104,7 @@ std::vector<std::pair<int64_t, float>> hnsw_search(const image::Image& img, cons
   std::lock_guard lock(g_mu);
   Index& ix = g_indexes[{img.path().string(), img.meta("image_id"), embedder, dim}];
   if (!ix.hnsw || ix.head != head) {
-    sql::Stmt shape(db, kShape);
-    shape.bind(1, static_cast<int64_t>(dim * 4)).bind(2, embedder);
-    shape.step();
-    int64_t count = shape.i64(0), max_id = shape.i64(1);
+    auto [count, max_id] = store::vector_shape(img, static_cast<int64_t>(dim * 4), embedder);
     for (int attempt = 0; attempt < 2 && (!ix.hnsw || count != ix.count || max_id != ix.max_id); ++attempt) {
       // Rows deleted, or changed under ids already indexed: build it again from scratch.
       if (ix.hnsw && (max_id < ix.max_id || count < ix.count || attempt > 0)) ix = Index{};
@@ -136,17 +114,14 @@ std::vector<std::pair<int64_t, float>> hnsw_search(const image::Image& img, cons
       } else if (static_cast<size_t>(count) > ix.hnsw->max_elements_) {
         ix.hnsw->resizeIndex(std::max<size_t>(count, ix.hnsw->max_elements_ * 2));
       }
-      sql::Stmt rows(db, kRows);
-      rows.bind(1, static_cast<int64_t>(dim * 4)).bind(2, embedder).bind(3, ix.max_id);
       std::vector<float> v;
-      while (rows.step()) {
-        std::string b = rows.blob(1);
-        load(b.data(), dim, v);
+      store::each_vector(img, static_cast<int64_t>(dim * 4), embedder, ix.max_id, [&](int64_t id, const void* blob) {
+        load(blob, dim, v);
         normalize(v);  // inner product of unit vectors = cosine
-        ix.hnsw->addPoint(v.data(), static_cast<hnswlib::labeltype>(rows.i64(0)));
+        ix.hnsw->addPoint(v.data(), static_cast<hnswlib::labeltype>(id));
         ++ix.count;
-        ix.max_id = rows.i64(0);
-      }
+        ix.max_id = id;
+      });
     }
     ix.head = head;
   }
@@ -177,7 +152,7 @@ std::vector<std::pair<int64_t, float>> nearest(const image::Image& img, const st
     mode = built || count_vectors(img, embedder) >= static_cast<int64_t>(kHnswMinVectors) ? VectorIndex::Hnsw : VectorIndex::BruteForce;
   }
   if (mode == VectorIndex::Hnsw) return hnsw_search(img, qn, embedder, n);
-  return brute_force(img.db(), qn, embedder, n);
+  return brute_force(img, qn, embedder, n);
 }
 
 }  // namespace a4ps::memory::detail

@@ -1,6 +1,5 @@
 #include "persona/agent.h"
 
-#include <cstdlib>
 #include <map>
 #include <memory>
 
@@ -11,8 +10,10 @@
 #include "llm/model_manager.h"
 #include "memory/memory.h"
 #include "persona/persona.h"
+#include "persona/state.h"
 #include "persona/turn.h"
 #include "sandbox/sandbox.h"
+#include "util/env.h"
 
 namespace a4ps::persona {
 namespace {
@@ -20,9 +21,6 @@ namespace {
 using graph::json;
 using graph::NodeContext;
 namespace fs = std::filesystem;
-
-// Which task of the conversation a turn belongs to: the answers given before it.
-int task_no(const json& state) { return static_cast<int>(state.value("history", json::array()).size()); }
 
 // Prompts and transcripts are JSON: cut text at a character boundary.
 std::string clip(std::string_view s, size_t n) { return utf8_clip(s, n); }
@@ -34,15 +32,14 @@ std::string code_block(const std::string& text) {
   return code.find_first_not_of(" \t\r\n") == std::string::npos ? "" : code;
 }
 
-std::string result_text(const json& r) {
-  if (r.is_null()) return "";
-  if (r.value("ok", false)) {
-    std::string out = r.value("stdout", "");
-    std::string v = r.value("value", "");
-    if (!v.empty() && v != "None") out += (out.empty() ? "" : "\n") + std::string("value: ") + v;
+std::string result_text(const std::optional<CodeResult>& r) {
+  if (!r) return "";
+  if (r->ok) {
+    std::string out = r->stdout_text;
+    if (!r->value.empty() && r->value != "None") out += (out.empty() ? "" : "\n") + std::string("value: ") + r->value;
     return "it ran" + (out.empty() ? std::string(" and printed nothing") : ":\n" + clip(out, 1500));
   }
-  return "it failed: " + r.value("error_type", std::string("error")) + ": " + clip(r.value("error", ""), 800);
+  return "it failed: " + r->error_type + ": " + clip(r->error, 800);
 }
 
 // Everything one graph run needs beyond the state: models, the sandbox, the codex.
@@ -63,19 +60,19 @@ struct Runtime {
   // What an Imagefile gave the image (initialised from img, which is declared before them):
   std::string preamble = img.setting("system");       // SYSTEM: every persona's prompt starts with it
   std::string parameters = img.setting("parameters");  // PARAMETERs: sampling defaults, JSON
-  json seed = seed_conversation(img, preamble);        // MESSAGEs: [{task, answer}]
+  std::vector<Exchange> seed = seed_conversation(img, preamble);  // MESSAGEs
 
   // The image's seed conversation: each user message and the assistant reply after it are
   // an earlier exchange; system messages join the preamble.
-  static json seed_conversation(const image::Image& img, std::string& preamble) {
-    json out = json::array();
+  static std::vector<Exchange> seed_conversation(const image::Image& img, std::string& preamble) {
+    std::vector<Exchange> out;
     json msgs = json::parse(img.setting("messages").empty() ? "[]" : img.setting("messages"), nullptr, false);
     if (!msgs.is_array()) return out;
     for (auto& m : msgs) {
       std::string role = m.value("role", ""), content = m.value("content", "");
       if (role == "system") preamble += (preamble.empty() ? "" : "\n\n") + content;
-      else if (role == "user") out.push_back({{"task", content}, {"answer", ""}});
-      else if (role == "assistant" && !out.empty() && out.back()["answer"] == "") out.back()["answer"] = content;
+      else if (role == "user") out.push_back({content, ""});
+      else if (role == "assistant" && !out.empty() && out.back().answer.empty()) out.back().answer = content;
     }
     return out;
   }
@@ -99,17 +96,17 @@ struct Runtime {
     return *s;
   }
 
-  std::string model_of(const Spec& p, const json& state) const {
+  std::string model_of(const Spec& p, const AgentState& state) const {
     if (!p.model.empty()) return p.model;
     if (!opts.model.empty()) return opts.model;
-    std::string m = state.value("model", "");
+    const std::string& m = state.model;
     if (m.empty()) throw Error("no model for " + p.name + "; pass --model or set A4PS_MODEL");
     return m;
   }
 
   llm::ModelManager& manager() {
     if (opts.manager) return *opts.manager;
-    if (!mm) mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_ctx = opts.n_ctx, .n_threads = opts.n_threads});
+    if (!mm) mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_ctx = opts.n_ctx, .n_threads = opts.n_threads, .env = img.env()});
     return *mm;
   }
 
@@ -149,7 +146,7 @@ struct Runtime {
 
   // The persona's backend; rebuilt when its adapter changed (an approved adapter is
   // hot-swapped into a running conversation at its next turn).
-  Bound& bound(const Spec& p, const json& state) {
+  Bound& bound(const Spec& p, const AgentState& state) {
     std::string m = model_of(p, state), adapter;
     llm::Persona lp{p.name, {}, {}};
     bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
@@ -163,10 +160,10 @@ struct Runtime {
     if (!b.backend || b.key != key) b = {llm::open_backend(m, manager(), lp), key, adapter};
     return b;
   }
-  llm::Backend& backend(const Spec& p, const json& state) { return *bound(p, state).backend; }
+  llm::Backend& backend(const Spec& p, const AgentState& state) { return *bound(p, state).backend; }
 
   // One turn of a persona: its system prompt, the user message, and its answer.
-  json turn(const Spec& p, const json& state, const std::string& kind, const std::string& user,
+  Turn turn(const Spec& p, const AgentState& state, const std::string& kind, const std::string& user,
             const std::string& schema = "", bool stream = false) {
     llm::ChatRequest req;
     req.messages = {{"system", preamble.empty() ? system_prompt(p, codex) : preamble + "\n\n" + system_prompt(p, codex)}, {"user", user}};
@@ -177,10 +174,12 @@ struct Runtime {
     if (stream && opts.on_token) req.on_token = [&](std::string_view piece) { opts.on_token(p.name, piece); return true; };
     Bound& b = bound(p, state);
     auto r = b.backend->chat(req);
-    json prompt = json::array();
-    for (auto& m : req.messages) prompt.push_back({{"role", m.role}, {"content", m.content}});
-    return {{"persona", p.name}, {"kind", kind}, {"content", utf8_clean(r.text)}, {"prompt", prompt},
-            {"task", task_no(state)}, {"tokens", r.completion_tokens}, {"adapter", b.adapter}};
+    Turn t{.persona = p.name, .kind = kind, .content = utf8_clean(r.text), .task = state.task_no()};
+    t.prompt.emplace();
+    for (auto& m : req.messages) t.prompt->push_back({m.role, m.content});
+    t.tokens = r.completion_tokens;
+    t.adapter = b.adapter;
+    return t;
   }
 
   sandbox::Kernel* sandbox() {
@@ -195,43 +194,42 @@ struct Runtime {
     return kernel.get();
   }
 
-  json run_code(const std::string& code) {
+  CodeResult run_code(const std::string& code) {
     auto* k = sandbox();
-    if (!k) return {{"ok", false}, {"error_type", "SandboxUnavailable"}, {"error", kernel_error + " (see `a4ps doctor`)"}};
+    if (!k) return {.ok = false, .error_type = "SandboxUnavailable", .error = kernel_error + " (see `a4ps doctor`)"};
     auto r = k->run(code);
-    return {{"ok", r.ok}, {"stdout", r.stdout_text}, {"value", r.value}, {"error_type", r.error_type}, {"error", r.error}};
+    return {r.ok, r.stdout_text, r.value, r.error_type, r.error};
   }
 
   // What has happened in this task, for ALFRED's eyes: one line per turn.
-  static std::string story(const json& state) {
+  static std::string story(const AgentState& state) {
     std::string out;
-    int task = task_no(state);
-    std::vector<json> turns;
-    for (auto& e : state.value("transcript", json::array()))
-      if (e.value("task", 0) == task) turns.push_back(e);
+    int task = state.task_no();
+    std::vector<const Turn*> turns;
+    for (auto& e : state.transcript)
+      if (e.task == task) turns.push_back(&e);
     // The newest turns only: prompts must fit a small model's context.
     constexpr size_t kShown = 10;
     if (turns.size() > kShown) {
       out += "- (" + std::to_string(turns.size() - kShown) + " earlier turns left out)\n";
       turns.erase(turns.begin(), turns.end() - kShown);
     }
-    for (auto& e : turns) {
-      out += turn_line(e, 400);
-      if (e.contains("result")) out += "  result: " + clip(result_text(e["result"]), 400) + "\n";
+    for (auto* e : turns) {
+      out += turn_line(*e, 400);
+      if (e->result) out += "  result: " + clip(result_text(e->result), 400) + "\n";
     }
     return out.empty() ? "- nothing yet\n" : out;
   }
 
   // The seed conversation, then the newest exchanges of this one.
-  std::string conversation(const json& state) const {
+  std::string conversation(const AgentState& state) const {
     std::string out;
-    auto h = state.value("history", json::array());
+    auto& h = state.history;
     size_t from = h.size() > 3 ? h.size() - 3 : 0;
     for (auto& e : seed)
-      out += "Earlier, the user asked: " + clip(e.value("task", ""), 300) + "\nYou answered: " + clip(e.value("answer", ""), 500) + "\n";
+      out += "Earlier, the user asked: " + clip(e.task, 300) + "\nYou answered: " + clip(e.answer, 500) + "\n";
     for (size_t i = from; i < h.size(); ++i)
-      out += "Earlier, the user asked: " + clip(h[i].value("task", ""), 300) + "\nYou answered: " +
-             clip(h[i].value("answer", ""), 500) + "\n";
+      out += "Earlier, the user asked: " + clip(h[i].task, 300) + "\nYou answered: " + clip(h[i].answer, 500) + "\n";
     return out.empty() ? "" : out + "\n";
   }
 };
@@ -253,14 +251,14 @@ const std::string kCritiqueSchema =
          {"additionalProperties", false}}
         .dump();
 
-// The nodes of the agent graph, one function each.
+// The nodes of the agent graph, one function each: each reads the typed state and
+// returns its Update.
 
 // ALFRED decides who works next, as JSON a grammar forces into shape.
-json route_node(Runtime& rt, const json& s) {
-  if (!s.contains("task") || !s["task"].is_string() || s["task"].get<std::string>().empty())
-    throw Error("the agent needs a task: input {\"task\": \"...\"}");
+Update route_node(Runtime& rt, const AgentState& s) {
+  if (s.task.empty()) throw Error("the agent needs a task: input {\"task\": \"...\"}");
   Spec alfred = rt.who("route");
-  int turns = s.value("turns", 0) + 1;
+  int turns = s.turns + 1;
   std::vector<std::string> choices;
   std::string who;
   for (auto& p : load_all(rt.img)) {
@@ -268,217 +266,212 @@ json route_node(Runtime& rt, const json& s) {
     choices.push_back(p.name);
     who += "- " + p.name + ": " + p.role + "\n";
   }
-  choices.push_back("ANSWER");
-  if (turns > rt.opts.max_turns)
-    return json{{"route", {{"next", "ANSWER"}, {"brief", "the turn limit is reached"}, {"parsed", true}}}, {"turns", turns}};
-  std::string user = rt.conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWho can work on it:\n" + who +
-                     "- ANSWER: you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
+  choices.push_back(kAnswerRoute);
+  if (turns > rt.opts.max_turns) return Update().route({kAnswerRoute, "the turn limit is reached", true}).turns(turns);
+  std::string user = rt.conversation(s) + "Task: " + s.task + "\n\nWho can work on it:\n" + who +
+                     "- " + kAnswerRoute + ": you write the final answer now\n\nWhat has happened so far:\n" + Runtime::story(s) +
                      "\nThis is routing turn " + std::to_string(turns) + " of at most " + std::to_string(rt.opts.max_turns) +
                      ". Reply with JSON: {\"next\": one of the names above, \"brief\": one sentence for them}.";
-  json t = rt.turn(alfred, s, "route", user, route_schema(choices));
-  json r = json::parse(t["content"].get<std::string>(), nullptr, false);
+  Turn t = rt.turn(alfred, s, "route", user, route_schema(choices));
+  json r = json::parse(t.content, nullptr, false);
   bool ok = r.is_object() && r.contains("next") && r["next"].is_string() &&
             std::find(choices.begin(), choices.end(), r["next"].get<std::string>()) != choices.end();
-  json route = ok ? json{{"next", r["next"]}, {"brief", r.value("brief", "")}, {"parsed", true}}
-                  : json{{"next", "ANSWER"}, {"brief", "my routing reply did not parse; answering"}, {"parsed", false}};
-  t["route"] = route;
-  return json{{"route", route}, {"turns", turns}, {"transcript", json::array({t})}};
+  Route route = ok ? Route{r["next"].get<std::string>(), r.value("brief", ""), true}
+                   : Route{kAnswerRoute, "my routing reply did not parse; answering", false};
+  t.route = route;
+  return Update().route(route).turns(turns).turn(t);
 }
 
 // BRICK works: writes code and runs it, or reasons in steps.
-json brick_node(Runtime& rt, const json& s) {
+Update brick_node(Runtime& rt, const AgentState& s) {
   Spec brick = rt.who("act");
-  std::string user = rt.conversation(s) + "Task: " + s["task"].get<std::string>() + "\n";
-  bool revising = s["critique"].is_object() && s["critique"].value("back_to_brick", false);
-  if (!revising && s["route"].is_object()) user += rt.who("route").name + " asks: " + s["route"].value("brief", "") + "\n";
-  if (s["notes"].is_object()) user += "\n" + rt.who("retrieve").name + " found:\n" + clip(s["notes"].value("text", ""), 1500) + "\n";
-  if (revising && s["draft"].is_object()) {
-    user += "\nYour previous attempt:\n" + clip(s["draft"].value("text", ""), 1500) + "\n";
-    if (s["draft"].contains("result")) user += "Result: " + result_text(s["draft"]["result"]) + "\n";
-    user += rt.who("critique").name + " asks for a revision: " + s["critique"].value("reasons", "") + "\nRevise your work.\n";
+  std::string user = rt.conversation(s) + "Task: " + s.task + "\n";
+  bool revising = s.critique && s.critique->back_to_brick;
+  if (!revising && s.route) user += rt.who("route").name + " asks: " + s.route->brief + "\n";
+  if (s.notes) user += "\n" + rt.who("retrieve").name + " found:\n" + clip(s.notes->text, 1500) + "\n";
+  if (revising && s.draft) {
+    user += "\nYour previous attempt:\n" + clip(s.draft->text, 1500) + "\n";
+    if (s.draft->result) user += "Result: " + result_text(s.draft->result) + "\n";
+    user += rt.who("critique").name + " asks for a revision: " + s.critique->reasons + "\nRevise your work.\n";
   }
   std::string tools;
   for (auto& t : rt.img.list(image::Kind::Tool)) tools += (tools.empty() ? "" : ", ") + t.name;
   user += "\nRegistered tools: " + (tools.empty() ? std::string("none yet") : tools) + ".";
-  json t = rt.turn(brick, s, "act", user, "", true);
-  std::string text = t["content"];
-  json draft = {{"text", text}};
-  json out = json::object();
-  out["proposal"] = nullptr;
-  std::string code = code_block(text);
+  Turn t = rt.turn(brick, s, "act", user, "", true);
+  Draft draft{.text = t.content};
+  Update out;
+  out.proposal(std::nullopt);
+  std::string code = code_block(t.content);
   if (!code.empty()) {
-    draft["code"] = code;
-    json r = rt.run_code(code);
-    draft["result"] = r;
-    t["result"] = r;
+    draft.code = code;
+    CodeResult r = rt.run_code(code);
+    draft.result = r;
+    t.result = r;
     // doesNotUnderstand: a call to a function nobody wrote becomes a forge request.
-    if (!r.value("ok", false) && r.value("error_type", "") == "NameError" && brick.can("forge") && rt.sandbox()) {
-      sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.value("error", "")};
+    if (!r.ok && r.error_type == "NameError" && brick.can("forge") && rt.sandbox()) {
+      sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.error};
       forge::ToolSpec spec = forge::spec_from_name_error(*rt.sandbox(), code, failure);
       if (!spec.name.empty()) {
         spec.tests = "assert callable(" + spec.name + ")";
         auto f = forge::forge(spec, rt.backend(brick, s), *rt.sandbox(), rt.img);
-        json forged = {{"name", spec.name}, {"ok", f.ok}, {"attempts", f.attempts.size()}};
-        if (f.ok) forged["proposal"] = f.proposal;
-        out["forged"] = json::array({forged});
-        t["forged"] = forged;
-        if (f.ok) out["proposal"] = f.proposal;
+        Forged forged{spec.name, f.ok, static_cast<int>(f.attempts.size()), std::nullopt};
+        if (f.ok) forged.proposal = f.proposal;
+        out.forged(forged);
+        t.forged = forged;
+        if (f.ok) out.proposal(f.proposal);
       }
     }
   }
-  out["draft"] = draft;
-  out["transcript"] = json::array({t});
-  return out;
+  return out.draft(draft).turn(t);
 }
 
 // A forged tool waits for a human: the run stops here until approve/reject.
-json approve_node(Runtime& rt, const json& s, NodeContext& ctx) {
-  auto d = governance::await_decision(ctx, rt.img, s["proposal"].get<int64_t>());
-  bool yes = d == governance::Decision::Approved;
-  json t = {{"persona", rt.who("route").name}, {"kind", "approval"}, {"task", task_no(s)},
-            {"content", std::string("the human ") + (yes ? "approved" : "rejected") + " proposal " + std::to_string(s["proposal"].get<int64_t>())}};
-  return json{{"decision", yes ? "approved" : "rejected"}, {"transcript", json::array({t})}};
+Update approve_node(Runtime& rt, const AgentState& s, NodeContext& ctx) {
+  int64_t id = s.proposal.value_or(0);
+  bool yes = governance::await_decision(ctx, rt.img, id) == governance::Decision::Approved;
+  Turn t{.persona = rt.who("route").name, .kind = "approval",
+         .content = std::string("the human ") + (yes ? "approved" : "rejected") + " proposal " + std::to_string(id),
+         .task = s.task_no()};
+  return Update().decision(yes ? Decision::Approved : Decision::Rejected).turn(t);
 }
 
-json register_node(Runtime& rt, const json& s) {
-  governance::apply(rt.img, s["proposal"].get<int64_t>());
+Update register_node(Runtime& rt, const AgentState& s) {
+  governance::apply(rt.img, s.proposal.value_or(0));
   if (rt.kernel) forge::load_tools(*rt.kernel, rt.img);
-  return json{{"proposal", nullptr}};
+  return Update().proposal(std::nullopt);
 }
 
 // The original code again, now that the tool it called exists.
-json rerun_node(Runtime& rt, const json& s) {
-  json draft = s["draft"];
-  json r = rt.run_code(draft.value("code", ""));
-  draft["result"] = r;
-  json t = {{"persona", rt.who("act").name}, {"kind", "rerun"}, {"task", task_no(s)},
-            {"content", "ran my code again with the new tool"}, {"result", r}};
-  return json{{"draft", draft}, {"transcript", json::array({t})}};
+Update rerun_node(Runtime& rt, const AgentState& s) {
+  Draft draft = s.draft.value_or(Draft{});
+  draft.result = rt.run_code(draft.code);
+  Turn t{.persona = rt.who("act").name, .kind = "rerun", .content = "ran my code again with the new tool",
+         .task = s.task_no(), .result = draft.result};
+  return Update().draft(draft).turn(t);
 }
 
 // ROBIN reviews BRICK's work: accept, or revise with reasons.
-json robin_node(Runtime& rt, const json& s) {
+Update robin_node(Runtime& rt, const AgentState& s) {
   Spec robin = rt.who("critique");
-  std::string user = "Task: " + s["task"].get<std::string>() + "\n\n";
-  if (s["draft"].is_object()) {
-    user += rt.who("act").name + "'s work:\n" + clip(s["draft"].value("text", ""), 2000) + "\n";
-    if (s["draft"].contains("result")) user += "When run, " + result_text(s["draft"]["result"]) + "\n";
+  std::string user = "Task: " + s.task + "\n\n";
+  if (s.draft) {
+    user += rt.who("act").name + "'s work:\n" + clip(s.draft->text, 2000) + "\n";
+    if (s.draft->result) user += "When run, " + result_text(s.draft->result) + "\n";
   } else {
     user += "There is no work from " + rt.who("act").name + " yet.\n";
   }
-  user += "\nRevision round " + std::to_string(s.value("rounds", 0)) + " of at most " + std::to_string(rt.opts.max_rounds) +
+  user += "\nRevision round " + std::to_string(s.rounds) + " of at most " + std::to_string(rt.opts.max_rounds) +
           ". Reply with JSON: {\"verdict\": \"accept\" or \"revise\", \"reasons\": \"...\"}.";
-  json t = rt.turn(robin, s, "critique", user, kCritiqueSchema);
-  json c = json::parse(t["content"].get<std::string>(), nullptr, false);
-  bool ok = c.is_object() && (c.value("verdict", "") == "accept" || c.value("verdict", "") == "revise");
-  json critique = ok ? json{{"verdict", c["verdict"]}, {"reasons", c.value("reasons", "")}, {"parsed", true}}
-                     : json{{"verdict", "accept"}, {"reasons", "(my reply did not parse)"}, {"parsed", false}};
-  int rounds = s.value("rounds", 0);
-  bool revise = critique["verdict"] == "revise" && s["draft"].is_object() && rounds < rt.opts.max_rounds;
-  t["critique"] = critique;
-  critique["back_to_brick"] = revise;
-  return json{{"critique", critique}, {"rounds", revise ? rounds + 1 : rounds}, {"transcript", json::array({t})}};
+  Turn t = rt.turn(robin, s, "critique", user, kCritiqueSchema);
+  json c = json::parse(t.content, nullptr, false);
+  std::optional<Verdict> v = c.is_object() && c["verdict"].is_string() ? parse_verdict(c["verdict"].get<std::string>()) : std::nullopt;
+  Critique critique = v ? Critique{*v, c.value("reasons", ""), true} : Critique{Verdict::Accept, "(my reply did not parse)", false};
+  bool revise = critique.verdict == Verdict::Revise && s.draft && s.rounds < rt.opts.max_rounds;
+  t.critique = critique;
+  critique.back_to_brick = revise;
+  return Update().critique(critique).rounds(revise ? s.rounds + 1 : s.rounds).turn(t);
 }
 
 // BABS searches the image's memory and reports what it supports.
-json babs_node(Runtime& rt, const json& s) {
+Update babs_node(Runtime& rt, const AgentState& s) {
   Spec babs = rt.who("retrieve");
-  std::string query = s["task"].get<std::string>();
-  if (s["route"].is_object()) query += " " + s["route"].value("brief", "");
+  std::string query = s.task;
+  if (s.route) query += " " + s.route->brief;
   // The same embedder `a4ps memory add` uses for this model, so the vectors compare.
-  std::vector<memory::Hit> hits;
+  std::vector<memory::Hit> found;
   try {
-    hits = memory::search(rt.img, query, memory::model_embedder(rt.model_of(babs, s), rt.manager()), 5);
+    found = memory::search(rt.img, query, memory::model_embedder(rt.model_of(babs, s), rt.manager()), 5);
   } catch (const Error&) {  // no embeddings from this model (or none at all)
-    hits = memory::search(rt.img, query, memory::Embedder{}, 5);  // full-text search only
+    found = memory::search(rt.img, query, memory::Embedder{}, 5);  // full-text search only
   }
-  json hj = json::array();
+  std::vector<Hit> hits;
   std::string passages;
-  for (auto& h : hits) {
-    hj.push_back({{"id", h.id}, {"source", h.source}, {"score", h.score}, {"text", clip(h.text, 600)}});
+  for (auto& h : found) {
+    hits.push_back({h.id, h.source, h.score, clip(h.text, 600)});
     passages += "[" + h.source + "] " + clip(h.text, 600) + "\n";
   }
   std::string user = "Question: " + query + "\n\nPassages from memory:\n" +
                      (passages.empty() ? std::string("(none found)\n") : passages) +
                      "\nReport what these passages say about the question, citing sources in brackets.";
-  json t = rt.turn(babs, s, "retrieve", user, "", true);
-  t["hits"] = hj;
-  return json{{"notes", {{"text", t["content"]}, {"hits", hj}}}, {"transcript", json::array({t})}};
+  Turn t = rt.turn(babs, s, "retrieve", user, "", true);
+  t.hits = hits;
+  return Update().notes({t.content, hits}).turn(t);
 }
 
-// A persona a user added: it answers ALFRED's brief in its own voice.
-json respond_node(Runtime& rt, const json& s) {
-  Spec p = rt.spec(s["route"].value("next", ""));
-  std::string user = "Task: " + s["task"].get<std::string>() + "\nALFRED asks: " + s["route"].value("brief", "") +
+// A persona a user added: it answers the router's brief in its own voice.
+Update respond_node(Runtime& rt, const AgentState& s) {
+  Route route = s.route.value_or(Route{});
+  Spec p = rt.spec(route.next);
+  std::string user = "Task: " + s.task + "\n" + rt.who("route").name + " asks: " + route.brief +
                      "\n\nWhat has happened so far:\n" + Runtime::story(s);
-  return json{{"transcript", json::array({rt.turn(p, s, "respond", user, "", true)})}};
+  return Update().turn(rt.turn(p, s, "respond", user, "", true));
 }
 
 // ALFRED closes: the answer, from what the others did.
-json answer_node(Runtime& rt, const json& s) {
+Update answer_node(Runtime& rt, const AgentState& s) {
   Spec alfred = rt.who("answer");
-  std::string user = rt.conversation(s) + "Task: " + s["task"].get<std::string>() + "\n\nWhat the others did:\n" +
-                     Runtime::story(s);
-  if (s["notes"].is_object())
-    for (auto& h : s["notes"].value("hits", json::array()))
-      user += "Memory [" + h.value("source", std::string()) + "]: " + h.value("text", std::string()) + "\n";
-  if (s["draft"].is_object() && s["draft"].contains("result")) user += rt.who("act").name + "'s final result: " + result_text(s["draft"]["result"]) + "\n";
+  std::string user = rt.conversation(s) + "Task: " + s.task + "\n\nWhat the others did:\n" + Runtime::story(s);
+  if (s.notes)
+    for (auto& h : s.notes->hits) user += "Memory [" + h.source + "]: " + h.text + "\n";
+  if (s.draft && s.draft->result) user += rt.who("act").name + "'s final result: " + result_text(s.draft->result) + "\n";
   user += "\nWrite the answer for the user now.";
-  json t = rt.turn(alfred, s, "answer", user, "", true);
-  std::string answer = t["content"];
-  return json{{"answer", answer}, {"transcript", json::array({t})},
-              {"history", json::array({{{"task", s["task"]}, {"answer", answer}}})}};
+  Turn t = rt.turn(alfred, s, "answer", user, "", true);
+  return Update().answer(t.content).turn(t).exchange({s.task, t.content});
+}
+
+// The node that does what a routed persona can do. The nodes keep the default personas'
+// names: checkpoints record them, so threads in older images still resume.
+constexpr std::pair<const char*, const char*> kActionNodes[] = {{"act", "brick"}, {"critique", "robin"}, {"retrieve", "babs"}};
+
+// A node function over the typed state.
+template <class F>
+graph::NodeFn node(std::shared_ptr<Runtime> rt, F f) {
+  return [rt, f](const json& s, NodeContext& ctx) -> json {
+    if constexpr (std::is_invocable_v<F, Runtime&, const AgentState&, NodeContext&>) return f(*rt, state_from_json(s), ctx).as_json();
+    else return f(*rt, state_from_json(s)).as_json();
+  };
 }
 
 }  // namespace
 
-json task_input(const std::string& task, const std::string& model) {
-  json in = {{"task", task}, {"turns", 0}, {"rounds", 0}, {"route", nullptr}, {"draft", nullptr},
-             {"critique", nullptr}, {"notes", nullptr}, {"proposal", nullptr}, {"decision", nullptr},
-             {"answer", nullptr}};
-  if (!model.empty()) in["model"] = model;
-  return in;
-}
+json task_input(const std::string& task, const std::string& model) { return new_task(task, model); }
 
 graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   auto rt = std::make_shared<Runtime>(img, std::move(opts));
   graph::StateGraph g;
-  for (const char* k : {"task", "model", "route", "turns", "rounds", "draft", "critique", "notes", "proposal",
-                        "decision", "answer"})
-    g.channel(k);
-  g.channel("transcript", graph::append(), json::array());
-  g.channel("history", graph::append(), json::array());
-  g.channel("forged", graph::append(), json::array());
+  for (auto& k : replaced_channels()) g.channel(k);
+  for (auto& k : appended_channels()) g.channel(k, graph::append(), json::array());
 
-  g.node("route", [rt](const json& s, NodeContext&) { return route_node(*rt, s); });
-  g.node("brick", [rt](const json& s, NodeContext&) { return brick_node(*rt, s); });
-  g.node("approve", [rt](const json& s, NodeContext& ctx) { return approve_node(*rt, s, ctx); });
-  g.node("register", [rt](const json& s, NodeContext&) { return register_node(*rt, s); });
-  g.node("rerun", [rt](const json& s, NodeContext&) { return rerun_node(*rt, s); });
-  g.node("robin", [rt](const json& s, NodeContext&) { return robin_node(*rt, s); });
-  g.node("babs", [rt](const json& s, NodeContext&) { return babs_node(*rt, s); });
-  g.node("respond", [rt](const json& s, NodeContext&) { return respond_node(*rt, s); });
-  g.node("answer", [rt](const json& s, NodeContext&) { return answer_node(*rt, s); });
+  g.node("route", node(rt, route_node));
+  g.node("brick", node(rt, brick_node));
+  g.node("approve", node(rt, approve_node));
+  g.node("register", node(rt, register_node));
+  g.node("rerun", node(rt, rerun_node));
+  g.node("robin", node(rt, robin_node));
+  g.node("babs", node(rt, babs_node));
+  g.node("respond", node(rt, respond_node));
+  g.node("answer", node(rt, answer_node));
 
   g.edge(graph::START, "route");
-  // To the node for what the chosen persona does (the nodes keep the default personas'
-  // names: checkpoints record them, so threads in older images still resume).
+  // To the node for what the chosen persona does; any other persona responds.
   g.conditional("route", [rt](const json& s) {
-    std::string next = s["route"].value("next", "ANSWER");
-    if (next == "ANSWER") return std::vector<std::string>{"answer"};
-    for (const char* action : {"act", "critique", "retrieve"})
-      if (rt->who(action).name == next) return std::vector<std::string>{action == std::string("act") ? "brick" : action == std::string("critique") ? "robin" : "babs"};
+    auto st = state_from_json(s);
+    std::string next = st.route ? st.route->next : kAnswerRoute;
+    if (next == kAnswerRoute) return std::vector<std::string>{"answer"};
+    for (auto& [action, node] : kActionNodes)
+      if (rt->who(action).name == next) return std::vector<std::string>{node};
     return std::vector<std::string>{"respond"};
   });
   g.conditional("brick", [](const json& s) {
-    return std::vector<std::string>{s["proposal"].is_number() ? "approve" : "robin"};
+    return std::vector<std::string>{state_from_json(s).proposal ? "approve" : "robin"};
   });
   g.conditional("approve", [](const json& s) {
-    return std::vector<std::string>{s["decision"] == "approved" ? "register" : "robin"};
+    return std::vector<std::string>{state_from_json(s).decision == Decision::Approved ? "register" : "robin"};
   });
   g.edge("register", "rerun").edge("rerun", "robin");
   g.conditional("robin", [](const json& s) {
-    return std::vector<std::string>{s["critique"].value("back_to_brick", false) ? "brick" : "route"};
+    auto st = state_from_json(s);
+    return std::vector<std::string>{st.critique && st.critique->back_to_brick ? "brick" : "route"};
   });
   g.edge("babs", "route").edge("respond", "route").edge("answer", graph::END);
   return g;
@@ -486,7 +479,7 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
 
 std::string choose_model(const image::Image& img, const std::string& flag) {
   if (!flag.empty()) return flag;
-  if (const char* e = std::getenv("A4PS_MODEL"); e && *e) return e;
+  if (auto e = img.env()->getenv("A4PS_MODEL"); e && !e->empty()) return *e;  // the image's Env: tests set their own
   if (auto s = img.setting("model"); !s.empty()) return s;
   return img.meta("base_model_path");
 }

@@ -8,8 +8,9 @@
 //     -> respond (any persona a user added)
 //     -> answer (ALFRED writes the answer) -> end
 //
-// Every step is a checkpoint in the image; the state's "transcript" keeps each turn with
-// the exact prompt the persona saw, so the learning loop can judge and train on it.
+// Every step is a checkpoint in the image; the state (typed in persona/state.h) keeps in
+// its transcript each turn with the exact prompt the persona saw, so the learning loop can
+// judge and train on it.
 #pragma once
 #include <functional>
 #include <string>

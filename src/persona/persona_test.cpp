@@ -8,8 +8,11 @@
 #include "governance/governance.h"
 #include "graph/checkpoint.h"
 #include "persona/agent.h"
+#include "persona/state.h"
+#include "persona/turn.h"
 #include "sandbox/fake_kernel.h"
 #include "testutil.h"
+#include "vars_env.h"
 
 namespace a4ps::persona {
 namespace {
@@ -175,6 +178,114 @@ TEST(AgentWithFakes, TheCriticIsWhicheverPersonaCanCritique) {
   std::vector<std::string> who;
   for (auto& t : r.state["transcript"]) who.push_back(t.value("persona", "") + ":" + t.value("kind", ""));
   EXPECT_EQ(who, (std::vector<std::string>{"ALFRED:route", "BRICK:act", "CRITIC:critique", "ALFRED:route", "ALFRED:answer"}));
+}
+
+}  // namespace
+}  // namespace a4ps::persona
+
+// The typed state reads what the agent graph stored and writes the same keys back: old
+// threads resume, and every checkpoint keeps its shape.
+namespace a4ps::persona {
+namespace {
+
+using json = nlohmann::json;
+
+// Turns as the agent graph of earlier builds wrote them, one of each shape.
+const json kTurns = json::parse(R"j([
+  {"persona": "ALFRED", "kind": "route", "content": "{\"next\": \"BRICK\", \"brief\": \"go\"}", "task": 0,
+   "prompt": [{"role": "system", "content": "You are ALFRED"}, {"role": "user", "content": "Task: x"}],
+   "tokens": 12, "adapter": "", "route": {"next": "BRICK", "brief": "go", "parsed": true}},
+  {"persona": "BRICK", "kind": "act", "content": "```python\nprint(f(1))\n```", "task": 0, "prompt": [], "tokens": 9,
+   "adapter": "brick-lora v2",
+   "result": {"ok": false, "stdout": "", "value": "", "error_type": "NameError", "error": "name 'f' is not defined"},
+   "forged": {"name": "f", "ok": true, "attempts": 2, "proposal": 7}},
+  {"persona": "ALFRED", "kind": "approval", "task": 0, "content": "the human approved proposal 7"},
+  {"persona": "BRICK", "kind": "rerun", "task": 0, "content": "ran my code again with the new tool",
+   "result": {"ok": true, "stdout": "2\n", "value": "None", "error_type": "", "error": ""}},
+  {"persona": "ROBIN", "kind": "critique", "content": "{}", "task": 0, "prompt": [], "tokens": 3, "adapter": "",
+   "critique": {"verdict": "revise", "reasons": "say why", "parsed": true}},
+  {"persona": "BABS", "kind": "retrieve", "content": "it says [a]", "task": 1, "prompt": [], "tokens": 4, "adapter": "",
+   "hits": [{"id": 3, "source": "a", "score": 0.5, "text": "passage"}]}
+])j");
+
+TEST(AgentState, TurnsOfEarlierBuildsReadAndWriteBackUnchanged) {
+  for (auto& t : kTurns) EXPECT_EQ(to_json(turn_from_json(t)), t) << t.dump();
+  Turn brick = turn_from_json(kTurns[1]);
+  ASSERT_TRUE(brick.result && brick.forged);
+  EXPECT_EQ(brick.result->error_type, "NameError");
+  EXPECT_EQ(brick.forged->proposal, 7);
+  EXPECT_EQ(turn_from_json(kTurns[4]).critique->verdict, Verdict::Revise);
+  EXPECT_FALSE(turn_from_json(kTurns[2]).prompt);  // the graph's own turns have no prompt
+}
+
+TEST(AgentState, AStateReadsWithItsWorkingPartsAndHistory) {
+  json st = new_task("what?", "scripted:x");
+  EXPECT_EQ(st, json::parse(R"({"task": "what?", "turns": 0, "rounds": 0, "route": null, "draft": null, "critique": null,
+                                "notes": null, "proposal": null, "decision": null, "answer": null, "model": "scripted:x"})"));
+  st["transcript"] = kTurns;
+  st["history"] = json::parse(R"([{"task": "first", "answer": "one"}])");
+  st["draft"] = json::parse(R"j({"text": "t", "code": "print(1)", "result": {"ok": true, "stdout": "1\n", "value": "",
+                                 "error_type": "", "error": ""}})j");
+  st["critique"] = json::parse(R"({"verdict": "revise", "reasons": "r", "parsed": true, "back_to_brick": true})");
+  st["proposal"] = 7;
+  st["decision"] = "approved";
+  AgentState s = state_from_json(st);
+  EXPECT_EQ(s.task, "what?");
+  EXPECT_EQ(s.model, "scripted:x");
+  EXPECT_EQ(s.task_no(), 1);
+  EXPECT_EQ(s.transcript.size(), kTurns.size());
+  ASSERT_TRUE(s.draft && s.draft->result);
+  EXPECT_EQ(s.draft->result->stdout_text, "1\n");
+  EXPECT_TRUE(s.critique->back_to_brick);
+  EXPECT_EQ(s.proposal, 7);
+  EXPECT_EQ(s.decision, Decision::Approved);
+  EXPECT_FALSE(s.answer);
+  // What a node writes back: the same keys (the critique keeps back_to_brick in the state only).
+  json u = Update().draft(*s.draft).critique(*s.critique).proposal(std::nullopt).turn(s.transcript[4]).as_json();
+  EXPECT_EQ(u["draft"], st["draft"]);
+  EXPECT_EQ(u["critique"], st["critique"]);
+  EXPECT_TRUE(u["proposal"].is_null());
+  EXPECT_EQ(u["transcript"], json::array({kTurns[4]}));
+  EXPECT_FALSE(u["transcript"][0]["critique"].contains("back_to_brick"));
+}
+
+TEST(AgentState, OneRendererShowsATurnAsAPromptLineMarkdownAndASummary) {
+  Turn route = turn_from_json(kTurns[0]), brick = turn_from_json(kTurns[1]), babs = turn_from_json(kTurns[5]);
+  EXPECT_EQ(turn_line(brick, 5), "- BRICK (act): ```py…\n");
+  EXPECT_EQ(turn_line(kTurns[1], 5), turn_line(brick, 5));
+  EXPECT_EQ(render_turn(route, {.format = TurnFormat::Markdown}), "\n**ALFRED** (route) → BRICK: go\n");
+  EXPECT_EQ(render_turn(brick, {.format = TurnFormat::Summary}),
+            "BRICK: ```python\nprint(f(1))\n```\n  [sandbox] failed: NameError: name 'f' is not defined\n"
+            "  [forge] wrote tool f in 2 attempt(s); proposal 7 waits for a human");
+  EXPECT_EQ(render_turn(babs, {.format = TurnFormat::Summary}), "BABS: it says [a]\n  [memory] 1 passage(s) found");
+  json st = {{"task", "second"}, {"transcript", kTurns}, {"history", json::parse(R"([{"task": "first", "answer": "one"}])")},
+             {"answer", "done"}};
+  std::string md = transcript_markdown(st, "t1", true);
+  EXPECT_NE(md.find("## Task 1: first\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("## Task 2: second\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("**ROBIN** (critique): revise — say why\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("> sandbox: 2\n"), std::string::npos) << md;
+  EXPECT_NE(md.find("<details><summary>system</summary>\n\n```\nYou are ALFRED\n```"), std::string::npos) << md;
+  EXPECT_NE(md.find("## Answer\n\ndone\n"), std::string::npos) << md;
+}
+
+}  // namespace
+}  // namespace a4ps::persona
+
+namespace a4ps::persona {
+namespace {
+
+// The run's model comes from the flag, else A4PS_MODEL as the image's Env reports it.
+TEST(Persona, TheModelVariableIsReadThroughTheImagesEnv) {
+  test::TempDir d;
+  test::VarsEnv env({{"A4PS_MODEL", "scripted:from-the-env"}});
+  { image::Image::create(d / "a.a4ps"); }
+  auto img = image::Image::open(d / "a.a4ps", {.env = &env});
+  EXPECT_EQ(choose_model(img, ""), "scripted:from-the-env");
+  EXPECT_EQ(choose_model(img, "flag.gguf"), "flag.gguf");
+  test::VarsEnv none({});
+  auto plain = image::Image::open(d / "a.a4ps", {.env = &none});
+  EXPECT_EQ(choose_model(plain, ""), "");  // no variable, no setting, no base model
 }
 
 }  // namespace

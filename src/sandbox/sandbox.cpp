@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "sandbox/seccomp.h"
+#include "util/env.h"
 #include "util/util.h"
 
 namespace a4ps::sandbox {
@@ -39,8 +40,8 @@ constexpr uint64_t kShmBytes = 16 << 20;  // bwrap's /dev/shm (POSIX semaphores,
 
 // The sandbox runtime: $A4PS_PYTHON_DIR, else beside an installed library
 // (PREFIX/lib/liba4ps.so -> PREFIX/share/a4ps/python), else the source tree it was built from.
-fs::path runtime_dir() {
-  if (const char* d = std::getenv("A4PS_PYTHON_DIR"); d && *d) return d;
+fs::path runtime_dir(Env* env) {
+  if (auto d = (env ? env : Env::Default())->getenv("A4PS_PYTHON_DIR"); d && !d->empty()) return *d;
   static const fs::path installed = [] {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&runtime_dir), &info) && info.dli_fname) {
@@ -244,7 +245,7 @@ struct Impl {
   void spawn() {
     const Limits& l = opts.limits;
     std::vector<std::string> argv;
-    std::string rt = runtime_dir().string(), ws = opts.workspace.string(), seed = ws;
+    std::string rt = runtime_dir(opts.env).string(), ws = opts.workspace.string(), seed = ws;
     const bool seeded = opts.provider != Provider::None;  // `none` works in the folder itself
     if (geteuid() == 0 && (!reachable(rt) || (seeded && !reachable(ws)))) {
       // As root the kernel runs as nobody, which must read the runtime and the workspace.
@@ -300,25 +301,14 @@ struct Impl {
     int in[2], out[2], err[2];
     if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
       throw Error("cannot create pipes for the sandbox");
-    std::vector<char*> args, envp;
-    for (auto& a : argv) args.push_back(a.data());
-    args.push_back(nullptr);
-    for (auto& e : env) envp.push_back(e.data());
-    envp.push_back(nullptr);
     const bool gvisor = opts.provider == Provider::GVisor, none = opts.provider == Provider::None;
-    pid_t child = fork();
-    if (child < 0) throw Error("cannot start the sandbox (fork failed)");
-    if (child == 0) {
-      setsid();
-      dup2(in[0], 0);
-      dup2(out[1], 1);
-      dup2(err[1], 2);
-      // Moved out of the way first: either may already be 3 or 4.
-      int a = extra_fd >= 0 ? fcntl(extra_fd, F_DUPFD, 10) : -1, b = seccomp_fd >= 0 ? fcntl(seccomp_fd, F_DUPFD, 10) : -1;
-      if (a >= 0) dup2(a, 3);
-      if (b >= 0) dup2(b, 4);
-      // Nothing else of this process (the image's database, sockets) reaches the sandbox.
-      syscall(SYS_close_range, seccomp_fd >= 0 ? 5 : extra_fd >= 0 ? 4 : 3, ~0u, 0);
+    // The provider gets the pipes as 0-2, the runtime's extra fd as 3 and the seccomp
+    // program as 4, and nothing else of this process (the image's database, sockets).
+    ProcessSpec ps{.argv = argv, .env = env, .fds = {{0, in[0]}, {1, out[1]}, {2, err[1]}}};
+    if (extra_fd >= 0) ps.fds.push_back({3, extra_fd});
+    if (seccomp_fd >= 0) ps.fds.push_back({4, seccomp_fd});
+    // In the child, just before exec (found on a4ps's own PATH; run with `env` only).
+    ps.before_exec = [&] {
       if (none && chdir(ws.c_str()) != 0) child_fail("cannot enter the workspace");
       auto lim = [](int r, rlim_t v) {
         rlimit x{v, v};
@@ -366,8 +356,13 @@ struct Impl {
           child_fail("cannot mount /proc for runsc");
       }
       if (none && !seccomp_install()) child_fail("cannot install the seccomp filter");
-      execvpe(args[0], args.data(), envp.data());  // found on a4ps's own PATH; run with envp only
-      child_fail(("cannot run " + argv[0]).c_str());
+    };
+    pid_t child;
+    try {
+      child = (opts.env ? opts.env : Env::Default())->start_process(ps);
+    } catch (const Error&) {
+      for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
+      throw Error("cannot start the sandbox (fork failed)");
     }
     close(in[0]);
     close(out[1]);
@@ -519,8 +514,8 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   std::error_code ec;
   fs::create_directories(impl->opts.workspace, ec);
   impl->opts.workspace = fs::absolute(impl->opts.workspace);
-  if (!fs::exists(runtime_dir() / "a4ps_runtime.py"))
-    throw Error("the sandbox runtime is missing from " + runtime_dir().string() + "; set A4PS_PYTHON_DIR");
+  if (!fs::exists(runtime_dir(opts.env) / "a4ps_runtime.py"))
+    throw Error("the sandbox runtime is missing from " + runtime_dir(opts.env).string() + "; set A4PS_PYTHON_DIR");
   // `none` as root runs as nobody in the workspace itself: it must be nobody's to write.
   if (opts.provider == Provider::None && geteuid() == 0 && chown(impl->opts.workspace.c_str(), kNobody, kNobody) != 0)
     throw Error("cannot hand the workspace " + impl->opts.workspace.string() + " to the sandbox user");

@@ -17,6 +17,10 @@
 
 #include <nlohmann/json.hpp>
 
+namespace a4ps {
+class Env;
+}
+
 namespace a4ps::sandbox {
 
 namespace fs = std::filesystem;
@@ -42,6 +46,7 @@ struct Options {
   Limits limits;
   fs::path workspace;        // host folder: seeds /work, and receives it after each run (created if missing)
   bool allow_unsafe = false;  // required for Provider::None
+  Env* env = nullptr;         // where $A4PS_PYTHON_DIR is read; nullptr: Env::Default()
 };
 
 struct Result {

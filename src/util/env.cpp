@@ -3,9 +3,11 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -142,6 +144,40 @@ class PosixEnv final : public Env {
 };
 
 }  // namespace
+
+pid_t Env::start_process(const ProcessSpec& spec) {
+  if (spec.argv.empty()) throw Error("start_process needs a program to run");
+  // Everything the child needs is made here: after fork it only moves descriptors.
+  std::vector<char*> args, envp;
+  for (auto& a : spec.argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  for (auto& e : spec.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  int top = 2;
+  for (auto& [to, from] : spec.fds) top = std::max(top, to);
+  std::vector<int> lifted(spec.fds.size(), -1);
+  const std::string fail = "a4ps: cannot run " + spec.argv[0] + ": ";
+  pid_t pid = fork();
+  if (pid < 0) throw Error("cannot start " + spec.argv[0] + " (fork failed: " + std::strerror(errno) + ")");
+  if (pid > 0) return pid;
+  if (spec.new_session) setsid();
+  // Lifted above every target first: a source may itself be one of the targets.
+  for (size_t i = 0; i < spec.fds.size(); ++i)
+    if (spec.fds[i].second >= 0) lifted[i] = fcntl(spec.fds[i].second, F_DUPFD, top + 1);
+  for (int fd = 0; fd <= top; ++fd) {
+    bool mapped = false;
+    for (size_t i = 0; i < spec.fds.size(); ++i)
+      if (spec.fds[i].first == fd && lifted[i] >= 0) mapped = dup2(lifted[i], fd) == fd;
+    if (!mapped && fd > 2) close(fd);  // a gap among the targets is not this process's
+  }
+  syscall(SYS_close_range, top + 1, ~0u, 0);
+  if (spec.before_exec) spec.before_exec();
+  execvpe(args[0], args.data(), envp.data());
+  std::string m = fail + std::strerror(errno) + "\n";
+  if (write(2, m.data(), m.size()) < 0) {
+  }
+  _exit(126);
+}
 
 Env* Env::Default() {
   static PosixEnv* env = new PosixEnv;  // never destroyed: usable from static destructors

@@ -11,10 +11,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "util/util.h"
@@ -27,6 +29,19 @@ class WritableFile {
   virtual ~WritableFile() = default;
   virtual void append(std::string_view data) = 0;
   virtual void close() = 0;  // flushes; a file is closed by its destructor too (errors lost)
+};
+
+// A process that needs more than spawn() gives (the sandbox's provider): see start_process.
+struct ProcessSpec {
+  std::vector<std::string> argv;  // argv[0] is looked up on this process's PATH
+  std::vector<std::string> env;   // the child's whole environment (NAME=value)
+  // (child's fd, this process's fd): its 0, 1, 2 and any more. Every other descriptor is
+  // closed in the child: nothing of this process (the image's database, sockets) leaks.
+  std::vector<std::pair<int, int>> fds;
+  bool new_session = true;  // setsid(): the child leads a process group of its own
+  // Runs in the child once its descriptors are in place, just before exec: limits, a user
+  // switch, namespaces, a seccomp filter. It reports its own failures (a line on fd 2, _exit).
+  std::function<void()> before_exec;
 };
 
 class Env {
@@ -55,6 +70,9 @@ class Env {
   // returns its pid; wait() returns its exit status (128+signal when killed).
   virtual pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& env) = 0;
   virtual int wait(pid_t pid) = 0;
+  // Starts spec's process (fork, descriptors, before_exec, exec). Throws Error when the
+  // fork fails; an exec that fails exits 126 with "a4ps: cannot run X: why" on its fd 2.
+  virtual pid_t start_process(const ProcessSpec& spec);
 };
 
 // Forwards every call to another Env: a test Env overrides only what it breaks.
@@ -76,6 +94,7 @@ class EnvWrapper : public Env {
     return target_->spawn(argv, env);
   }
   int wait(pid_t pid) override { return target_->wait(pid); }
+  pid_t start_process(const ProcessSpec& spec) override { return target_->start_process(spec); }
 
  private:
   Env* target_;

@@ -1,0 +1,56 @@
+// The memory module's tables and every SQL statement over them: its full-text index over
+// the image's memories (registered with the image as the "memory" module), and the
+// queries search, listing and the vector index need. The rest of the module asks here.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "image/image.h"
+#include "image/schema.h"
+#include "memory/memory.h"
+
+namespace a4ps::memory::store {
+
+const image::ModuleSchema& schema();  // "memory": its tables and migrations
+// Throws one line when the image lacks the module's tables (see image::require_module).
+void require(const image::Image& img);
+
+// Every read inside sees one snapshot of the image.
+class Snapshot {
+ public:
+  explicit Snapshot(const image::Image& img);
+  ~Snapshot();
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Stores memory `id`'s embedding (float32 little-endian); call inside the caller's Tx.
+void set_embedding(image::Image& img, int64_t id, std::string_view blob);
+// Memories with a vector (of this embedder; "" any).
+int64_t count_vectors(const image::Image& img, std::string_view embedder);
+bool has_vectors(const image::Image& img, std::string_view embedder);  // stops at the first
+// Ids of the best n full-text matches (BM25) of an FTS5 query, best first.
+std::vector<int64_t> fts_ids(const image::Image& img, const std::string& fts_query, int n);
+// Fills each hit's source and text from its id.
+void fill_texts(const image::Image& img, std::vector<Hit>& hits);
+std::vector<SourceSummary> sources(const image::Image& img);
+
+// The vectors of this embedder whose blob is `bytes` long.
+struct VectorShape {
+  int64_t count = 0, max_id = 0;
+};
+VectorShape vector_shape(const image::Image& img, int64_t bytes, const std::string& embedder);
+// Calls f(id, blob) for each such vector with an id above after_id, in id order; blob
+// holds `bytes` bytes and lives only during the call.
+void each_vector(const image::Image& img, int64_t bytes, const std::string& embedder, int64_t after_id,
+                 const std::function<void(int64_t id, const void* blob)>& f);
+
+}  // namespace a4ps::memory::store

@@ -1,0 +1,172 @@
+// Each module owns its tables (image/schema.h): memory's full-text index and learn's
+// judgements and golden set are made by those modules when an image opens read-write.
+// Images written before that (the core schema of 803e8b5, kept verbatim in
+// tests/fixtures/image_schema_v*.sql) still open, read-only and read-write, with their
+// data intact, and are upgraded in place.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "image/image.h"
+#include "image/schema.h"
+#include "learn/learn.h"
+#include "learn/store.h"
+#include "memory/memory.h"
+#include "memory/store.h"
+#include "testutil.h"
+#include "util/util.h"
+
+namespace a4ps::image {
+namespace {
+
+using test::error_of;
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(fs::path(A4PS_FIXTURES) / name);
+  std::stringstream s;
+  s << in.rdbuf();
+  EXPECT_FALSE(s.str().empty()) << "missing fixture " << name;
+  return s.str();
+}
+
+void sql(const fs::path& p, const std::string& statements) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &err);
+  std::string msg = err ? err : "";
+  sqlite3_free(err);
+  sqlite3_close(db);
+  ASSERT_EQ(rc, SQLITE_OK) << msg;
+}
+
+int64_t scalar(const fs::path& p, const std::string& query) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(p.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  sqlite3_stmt* st = nullptr;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(db, query.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+// An image as a4ps wrote it at schema `version` (1 or 2), with a memory, a tool and, at
+// version 2, a judgement and a golden example.
+void old_image(const fs::path& p, int version) {
+  std::string schema = fixture("image_schema_v1.sql") + (version >= 2 ? fixture("image_schema_v2.sql") : "");
+  sql(p, "PRAGMA application_id=" + std::to_string(kApplicationId) + "; PRAGMA journal_mode=WAL;" + schema +
+             "PRAGMA user_version=" + std::to_string(version) + ";"
+             "INSERT INTO meta VALUES('image_id','old-one'),('name','old'),('created_at','2026-01-01T00:00:00Z'),"
+             "  ('head_seq','0');"
+             "INSERT INTO memories(source,text,created_at) VALUES('notes.txt',"
+             "  'The lighthouse keeper counts ships at dawn.','2026-01-01T00:00:00Z');"
+             "INSERT INTO objects(kind,name,version,content,created_at) VALUES('tool','add',1,"
+             "  'def add(a, b):\n    return a + b\n','2026-01-01T00:00:00Z');");
+  if (version >= 2)
+    sql(p, "INSERT INTO judgements(thread_id,judge,scores,total,created_at) VALUES('t1','ALFRED/x',"
+           "  '{\"task_success\":5}',4.5,'2026-01-01T00:00:00Z');"
+           "INSERT INTO golden(persona,judgement_id,messages,hash,created_at) VALUES('BRICK',1,"
+           "  '[{\"role\":\"user\",\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":\"hello\"}]','h1',"
+           "  '2026-01-01T00:00:00Z');");
+}
+
+// What the old image held, read through the modules.
+void expect_data(const Image& img, bool golden) {
+  auto hits = memory::search(img, "lighthouse keeper", memory::Embedder{}, 5);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].source, "notes.txt");
+  ASSERT_TRUE(img.get(Kind::Tool, "add"));
+  if (golden) {
+    auto counts = learn::golden_counts(img);
+    ASSERT_EQ(counts.size(), 1u);
+    EXPECT_EQ(counts[0], (std::pair<std::string, int64_t>{"BRICK", 1}));
+    ASSERT_EQ(learn::golden_set(img, "BRICK").size(), 1u);
+    EXPECT_EQ(learn::golden_set(img, "BRICK")[0].messages.at(1).content, "hello");
+  }
+}
+
+TEST(ModuleTables, ANewImageRecordsEachModulesVersion) {
+  test::TempDir d;
+  Image img = Image::create(d / "a.a4ps");
+  EXPECT_EQ(module_version(img.db(), memory::store::schema()), memory::store::schema().latest());
+  EXPECT_EQ(module_version(img.db(), learn::store::schema()), learn::store::schema().latest());
+  EXPECT_EQ(scalar(d / "a.a4ps", "SELECT count(*) FROM modules WHERE name IN ('memory','learn')"), 2);
+  EXPECT_EQ(scalar(d / "a.a4ps", "PRAGMA user_version"), kSchemaVersion);
+  memory::add_text(img, "Tides follow the moon.", "tides.txt", {});
+  EXPECT_EQ(memory::search(img, "moon", memory::Embedder{}, 3).size(), 1u);
+  EXPECT_TRUE(img.check().ok);
+}
+
+TEST(ModuleTables, AnImageOfSchema2OpensReadOnlyThenUpgradesKeepingItsData) {
+  test::TempDir d;
+  fs::path p = d / "old.a4ps";
+  old_image(p, 2);
+  {
+    Image ro = Image::open(p, {.read_only = true});  // nothing written: the tables are adopted as they are
+    EXPECT_EQ(module_version(ro.db(), memory::store::schema()), 1);
+    EXPECT_EQ(module_version(ro.db(), learn::store::schema()), 1);
+    expect_data(ro, true);
+  }
+  EXPECT_EQ(scalar(p, "PRAGMA user_version"), 2);
+  {
+    Image img = Image::open(p);
+    EXPECT_EQ(scalar(p, "PRAGMA user_version"), kSchemaVersion);
+    EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'memory'"), 1);
+    EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'learn'"), 1);
+    CheckReport r = img.check();
+    EXPECT_TRUE(r.ok) << (r.problems.empty() ? "" : r.problems[0]);
+    expect_data(img, true);
+    memory::add_text(img, "Ships return at dusk.", "more.txt", {});  // the index's triggers still work
+    EXPECT_EQ(memory::search(img, "ships", memory::Embedder{}, 5).size(), 2u);
+  }
+  Image again = Image::open(p, {.read_only = true});
+  expect_data(again, true);
+  EXPECT_TRUE(again.check().ok);
+}
+
+TEST(ModuleTables, AnImageOfSchema1GetsTheModulesTablesWithItsMemoriesIndexed) {
+  test::TempDir d;
+  fs::path p = d / "older.a4ps";
+  old_image(p, 1);
+  EXPECT_NE(error_of([&] { Image::open(p, {.read_only = true}); }).find("open it once read-write"), std::string::npos);
+  Image img = Image::open(p);
+  EXPECT_EQ(module_version(img.db(), memory::store::schema()), 1);
+  EXPECT_EQ(module_version(img.db(), learn::store::schema()), 1);
+  expect_data(img, false);  // the memory added before the index existed is found
+  EXPECT_TRUE(learn::golden_counts(img).empty());
+  EXPECT_TRUE(img.check().ok);
+}
+
+// A module's later step reaches images that have its earlier ones; a failing step leaves
+// the image at the last good version, and a read-only open says what to do.
+TEST(ModuleTables, AModulesStepsRunInOrderEachInItsOwnTransaction) {
+  test::TempDir d;
+  fs::path p = d / "a.a4ps";
+  register_module({.name = "test.widgets", .steps = {{1, "CREATE TABLE widgets(x);"}}});
+  { Image::create(p); }
+  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'test.widgets'"), 1);
+  ModuleSchema two{.name = "test.widgets", .steps = {{1, "CREATE TABLE widgets(x);"}, {2, "ALTER TABLE widgets ADD COLUMN y;"}}};
+  register_module(two);
+  {
+    Image ro = Image::open(p, {.read_only = true});
+    std::string e = error_of([&] { require_module(ro, two); });
+    EXPECT_NE(e.find("lacks the test.widgets module's tables (version 1 of 2)"), std::string::npos) << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos);
+  }
+  register_module({.name = "test.widgets",
+                   .steps = {{1, "CREATE TABLE widgets(x);"}, {2, "ALTER TABLE widgets ADD COLUMN y;"}, {3, "CREATE TABLE widgets(x);"}}});
+  EXPECT_THROW(Image::open(p), Error);  // step 3 fails: step 2 stays
+  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'test.widgets'"), 2);
+  EXPECT_EQ(scalar(p, "SELECT count(y) FROM widgets"), 0);
+  register_module(two);
+  Image img = Image::open(p);
+  EXPECT_NO_THROW(require_module(img, two));
+  EXPECT_TRUE(img.check().ok);
+}
+
+}  // namespace
+}  // namespace a4ps::image
