@@ -1,11 +1,10 @@
 // The public thread events: a thread's checkpoints, read after a given one. The
 // checkpoint ids are the thread's step numbers, zero-padded (graph/checkpoint_image.cpp),
-// so "after N" is a range on the primary key.
+// so "after N" is a range on the primary key; their state is not read.
 #include <cstdio>
 
 #include "a4ps/events.h"
 #include "api/internal.h"
-#include "image/sqlite.h"
 #include "persona/turn.h"
 
 namespace a4ps {
@@ -17,28 +16,21 @@ std::vector<ThreadEvent> thread_events(const Image& image, const std::string& th
   if (limit < 1 || limit > 10000) throw Error("ask for 1 to 10000 events at a time; got " + std::to_string(limit));
   char from[24];
   std::snprintf(from, sizeof from, "%012lld", static_cast<long long>(after));
-  image::sql::Stmt st(image.impl().img.db(),
-                      "SELECT id,step,next,meta,created_at FROM checkpoints WHERE thread_id=? AND id>? ORDER BY id LIMIT ?");
-  st.bind(1, thread).bind(2, std::string_view(from)).bind(3, int64_t{limit});
+  auto cp = graph::image_checkpointer(image.impl().img);
   std::vector<ThreadEvent> out;
-  while (st.step()) {
+  for (auto& c : cp->list_after(thread, after ? from : "", limit, false)) {
     ThreadEvent e;
-    e.checkpoint = st.text(0);
-    e.id = std::stoll(e.checkpoint);
-    e.step = st.i64(1);
-    json next = json::parse(st.text(2), nullptr, false);
-    if (next.is_array())
-      for (auto& n : next)
-        if (n.is_string()) e.next.push_back(n);
-    json meta = json::parse(st.text(3), nullptr, false);
-    if (!meta.is_object()) meta = json::object();
-    e.source = meta.value("source", "");
-    json writes = meta.value("writes", json::object());
+    e.checkpoint = c.id;
+    e.id = std::stoll(c.id);
+    e.step = c.step;
+    e.next = c.next;
+    e.source = c.meta.value("source", "");
+    json writes = c.meta.value("writes", json::object());
     if (writes.is_object())
       for (auto& [node, u] : writes.items())
         if (u.is_object() && u.contains("transcript") && u["transcript"].is_array())
           u["transcript"] = persona::without_prompts(u["transcript"]);
-    e.created_at = st.text(4);
+    e.created_at = c.created_at;
     e.data_json = json{{"id", e.id}, {"checkpoint", e.checkpoint}, {"step", e.step}, {"source", e.source},
                        {"next", e.next}, {"writes", writes}}
                       .dump();
@@ -48,9 +40,8 @@ std::vector<ThreadEvent> thread_events(const Image& image, const std::string& th
 }
 
 int64_t last_thread_event(const Image& image, const std::string& thread) {
-  image::sql::Stmt st(image.impl().img.db(), "SELECT max(id) FROM checkpoints WHERE thread_id=?");
-  st.bind(1, thread);
-  return st.step() && !st.is_null(0) ? std::stoll(st.text(0)) : 0;
+  auto newest = graph::image_checkpointer(image.impl().img)->list(thread, 1);
+  return newest.empty() ? 0 : std::stoll(newest.front().id);
 }
 
 }  // namespace a4ps
