@@ -205,6 +205,27 @@ TEST_F(Serve, BusyThreadIs409UnlessItWaitsAndCancelStopsARunThatResumes) {
   expect_image_ok();
 }
 
+TEST_F(Serve, ARunOutlivesAClientThatHangsUp) {
+  Server s(img, {"-m", slow});
+  auto c = s.client();
+  // The client reads the stream's first event and hangs up; the run goes on without it.
+  auto first = read_sse(c, "POST", "/threads/gone/runs/stream", json{{"input", "rest"}, {"if_not_exists", "create"}}.dump(), {},
+                        [](const SseEvent&) { return true; });
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].event, "metadata");
+  std::string run = json::parse(first[0].data)["run_id"];
+  json r;
+  for (int i = 0; i < 300; ++i) {
+    r = get(c, "/threads/gone/runs/" + run);
+    if (r["status"] != "pending" && r["status"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(r["status"], "success") << r.dump(2);
+  EXPECT_EQ(r["output"]["answer"], "Rested.");
+  EXPECT_EQ(get(c, "/health")["status"], "ok");
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
 TEST_F(Serve, AnInterruptedRunWaitsForAnApprovalOverTheApiThenResumes) {
   Server s(img, {"-m", forging});
   auto c = s.client();
