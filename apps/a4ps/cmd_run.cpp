@@ -11,6 +11,7 @@
 #include "a4ps/personas.h"
 #include "a4ps/session.h"
 #include "a4ps/text.h"
+#include "a4ps/threads.h"
 #include "a4ps/tools.h"
 #include "cli.h"
 
@@ -314,8 +315,8 @@ void add_persona_commands(CLI::App& app, Globals& g) {
     c->add_flag("--prompts", prompts, "include the exact prompt of every turn");
     c->callback([&g] {
       auto img = a4ps::Image::open(path, {.create_if_missing = false, .read_only = true});
-      if (g.json) return emit(g, json::parse(transcript_json(img, thread, prompts)), "");
-      std::cout << transcript_markdown(img, thread, prompts);
+      if (g.json) return emit(g, json::parse(thread_transcript_json(img, thread, prompts)), "");
+      std::cout << thread_transcript(img, thread, prompts);
     });
   }
 

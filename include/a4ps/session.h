@@ -156,10 +156,4 @@ class Session {
   std::unique_ptr<Impl> impl_;
 };
 
-// A conversation as a person reads it: Markdown, each task and turn (with prompts: the
-// exact prompt every persona saw); and its transcript as JSON (a list of turns). Throw
-// Error when the thread does not exist or is not an agent conversation.
-std::string transcript_markdown(const Image& image, const std::string& thread, bool prompts = false);
-std::string transcript_json(const Image& image, const std::string& thread, bool prompts = false);
-
 }  // namespace a4ps

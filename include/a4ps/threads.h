@@ -126,7 +126,9 @@ ThreadRun resume_thread(Image& image, const std::string& thread, const std::stri
 std::vector<std::string> graph_names();
 
 // An agent conversation as Markdown (each task, each turn, the sandbox's output; with
-// prompts, the exact prompt every persona saw). Throws Error for another graph's thread.
+// prompts, the exact prompt every persona saw), or as JSON (a list of turns). Throws Error
+// when the thread does not exist or is not an agent conversation.
 std::string thread_transcript(const Image& image, const std::string& thread, bool prompts = false);
+std::string thread_transcript_json(const Image& image, const std::string& thread, bool prompts = false);
 
 }  // namespace a4ps

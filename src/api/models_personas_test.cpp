@@ -6,6 +6,7 @@
 #include "a4ps/personas.h"
 #include "a4ps/sandbox.h"
 #include "a4ps/session.h"
+#include "a4ps/threads.h"
 #include "api/api_test_util.h"
 #include "local_server.h"
 
@@ -145,10 +146,10 @@ TEST(ConversationApi, StateStepsForkAndTranscripts) {
   EXPECT_TRUE(s.fork("c1", "c2"));
   EXPECT_EQ(json::parse(s.state_json("c2"))["answer"], "Owls hunt at night.");
 
-  EXPECT_NE(transcript_markdown(img, "c1").find("Owls hunt at night."), std::string::npos);
-  EXPECT_EQ(json::parse(transcript_json(img, "c1")).size(), 2u);
-  EXPECT_TRUE(json::parse(transcript_json(img, "c1", true))[1].contains("prompt"));
-  EXPECT_NE(error_of([&] { transcript_markdown(img, "nope"); }).find("no thread 'nope'"), std::string::npos);
+  EXPECT_NE(thread_transcript(img, "c1").find("Owls hunt at night."), std::string::npos);
+  EXPECT_EQ(json::parse(thread_transcript_json(img, "c1")).size(), 2u);
+  EXPECT_TRUE(json::parse(thread_transcript_json(img, "c1", true))[1].contains("prompt"));
+  EXPECT_NE(error_of([&] { thread_transcript(img, "nope"); }).find("no thread 'nope'"), std::string::npos);
 }
 
 }  // namespace

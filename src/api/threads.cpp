@@ -214,12 +214,26 @@ ThreadRun resume_thread(Image& image, const std::string& thread, const std::stri
   return run_of(thread, r);
 }
 
+namespace {
+
+// The newest state of an agent conversation; Error (one line) when there is none.
+graph::json conversation_state(const Image& image, const std::string& thread) {
+  auto last = graph::image_checkpointer(image.impl().img)->get(thread);
+  if (!last)
+    throw Error("no thread '" + thread + "' in " + image.path() + "; see `a4ps thread ls " + image.path() + "`");
+  if (!last->state.contains("transcript")) throw Error("thread '" + thread + "' is not an agent conversation");
+  return last->state;
+}
+
+}  // namespace
+
 std::string thread_transcript(const Image& image, const std::string& thread, bool prompts) {
-  Threads ts(image);
-  ts.thread(thread);
-  auto last = ts.cp->get(thread);
-  if (!last || !last->state.contains("transcript")) throw Error("thread '" + thread + "' is not an agent conversation");
-  return persona::transcript_markdown(last->state, thread, prompts);
+  return persona::transcript_markdown(conversation_state(image, thread), thread, prompts);
+}
+
+std::string thread_transcript_json(const Image& image, const std::string& thread, bool prompts) {
+  graph::json st = conversation_state(image, thread);
+  return (prompts ? st["transcript"] : persona::without_prompts(st["transcript"])).dump();
 }
 
 }  // namespace a4ps
