@@ -3,6 +3,7 @@
 #pragma once
 #include "a4ps/build.h"
 #include "a4ps/error.h"
+#include "a4ps/events.h"
 #include "a4ps/governance.h"
 #include "a4ps/image.h"
 #include "a4ps/learn.h"

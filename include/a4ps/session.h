@@ -66,6 +66,32 @@ struct Decided {
   bool can_resume = false;   // the thread waits and can go on now
 };
 
+struct ModelCacheOptions {
+  uint64_t budget_bytes = 0;  // 0: $A4PS_MEMORY_BUDGET (e.g. 8G), else 80% of the memory available now
+  int n_threads = 0;          // CPU threads of embedded models (0: every core)
+};
+
+// Embedded (GGUF) models loaded once and shared by every session given it, within one
+// memory budget (least recently used models are unloaded first). Sessions may run on
+// several threads at once: their model calls take turns, in the order they arrive.
+// Remote and scripted models hold nothing to share and ignore it.
+class ModelCache {
+ public:
+  explicit ModelCache(const ModelCacheOptions& options = {});
+  ~ModelCache();
+  ModelCache(const ModelCache&) = delete;
+  ModelCache& operator=(const ModelCache&) = delete;
+  int64_t loads() const;   // models loaded from disk so far
+  int64_t loaded() const;  // models in memory now
+  uint64_t budget() const;
+
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 struct SessionOptions {
   // A GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE. "" = $A4PS_MODEL, the
   // image's "model" setting, its base model, else the pinned default (downloaded once).
@@ -80,6 +106,11 @@ struct SessionOptions {
   std::function<void(const Turn&)> on_turn;  // each turn once it is done
   std::function<void(uint64_t done, uint64_t total)> on_download;  // the default model's download
   std::function<void(const std::string& line)> on_notice;  // a line a person should see (e.g. which model)
+  // Asked before each step of a run (from the thread running it); true stops the run there:
+  // ask/resume throw Error, the thread keeps every step so far and resume() goes on from it.
+  std::function<bool()> cancelled;
+  // Models shared with other sessions (must outlive this one); null: the session loads its own.
+  std::shared_ptr<ModelCache> models;
 };
 
 // One step of a conversation (a checkpoint in the image).

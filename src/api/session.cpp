@@ -5,6 +5,7 @@
 #include "api/internal.h"
 #include "governance/governance.h"
 #include "llm/llm.h"
+#include "llm/model_manager.h"
 #include "persona/agent.h"
 #include "persona/turn.h"
 #include "util/util.h"
@@ -76,6 +77,11 @@ std::string render_turn(const Turn& t) {
   return persona::render_turn(internal_turn(t), {.format = persona::TurnFormat::Summary});
 }
 
+struct ModelCache::Impl {
+  explicit Impl(const llm::ManagerOptions& o) : mm(o) {}
+  llm::ModelManager mm;
+};
+
 namespace {
 
 Answer answer_of(const Session::Impl& s, const std::string& thread, const graph::RunResult& r) {
@@ -104,7 +110,8 @@ graph::RunConfig config(Session::Impl& s, const std::string& thread) {
   return {.thread_id = thread, .step_limit = s.opts.step_limit, .on_event = [on_turn](const graph::StreamEvent& e) {
             if (*on_turn && e.type == "node_end" && e.data.is_object() && e.data.contains("transcript"))
               for (auto& t : e.data["transcript"]) (*on_turn)(turn_from_json(t));
-          }};
+          },
+          .cancelled = s.opts.cancelled};
 }
 
 }  // namespace
@@ -126,10 +133,18 @@ Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>(
     throw Error("model " + s.model + " does not exist; pass --model with a GGUF file, ollama:NAME or openai:URL#MODEL");
   s.cp = graph::image_checkpointer(img);
   persona::AgentOptions ao{.sandbox = s.opts.sandbox, .max_rounds = s.opts.max_rounds, .max_turns = s.opts.max_turns,
-                           .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads, .on_token = s.opts.on_token};
+                           .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads,
+                           .manager = s.opts.models ? &s.opts.models->impl().mm : nullptr, .on_token = s.opts.on_token};
   s.graph = std::make_unique<graph::CompiledGraph>(
       persona::agent_graph(img, ao).compile({.checkpointer = s.cp.get(), .name = persona::kAgentGraph}));
 }
+
+ModelCache::ModelCache(const ModelCacheOptions& o)
+    : impl_(std::make_unique<Impl>(llm::ManagerOptions{.budget_bytes = o.budget_bytes, .n_threads = o.n_threads})) {}
+ModelCache::~ModelCache() = default;
+int64_t ModelCache::loads() const { return static_cast<int64_t>(impl_->mm.loads()); }
+int64_t ModelCache::loaded() const { return static_cast<int64_t>(impl_->mm.loaded().size()); }
+uint64_t ModelCache::budget() const { return impl_->mm.budget(); }
 
 Session::Session(Session&&) noexcept = default;
 Session::~Session() = default;

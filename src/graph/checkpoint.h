@@ -59,6 +59,19 @@ class Checkpointer {
   virtual std::string put(Checkpoint cp) = 0;
   virtual std::optional<Checkpoint> get(const std::string& thread, const std::string& id = "") const = 0;
   virtual std::vector<Checkpoint> list(const std::string& thread, int limit = -1) const = 0;  // newest first
+  // The thread's checkpoints after id `after` ("" from the first), oldest first, at most
+  // `limit`; without `with_state` their state is left empty (a cheap scan for streams).
+  virtual std::vector<Checkpoint> list_after(const std::string& thread, const std::string& after, int limit,
+                                             bool with_state = true) const {
+    auto all = list(thread);  // newest first; ids of one thread sort as their steps
+    std::vector<Checkpoint> out;
+    for (auto it = all.rbegin(); it != all.rend() && static_cast<int>(out.size()) < limit; ++it)
+      if (it->id > after) {
+        out.push_back(std::move(*it));
+        if (!with_state) out.back().state = json::object();
+      }
+    return out;
+  }
   virtual void put_writes(const std::string& thread, const std::string& checkpoint,
                           const std::vector<PendingWrite>& writes) = 0;
   virtual std::vector<PendingWrite> writes(const std::string& thread, const std::string& checkpoint) const = 0;

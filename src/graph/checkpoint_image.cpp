@@ -77,6 +77,16 @@ class ImageCheckpointer final : public Checkpointer {
     return out;
   }
 
+  std::vector<Checkpoint> list_after(const std::string& thread, const std::string& after, int limit,
+                                     bool with_state) const override {
+    sql::Stmt st(img_.db(), with_state ? kSelect + " WHERE thread_id=? AND id>? ORDER BY id LIMIT ?"
+                                       : kSelectNoState + " WHERE thread_id=? AND id>? ORDER BY id LIMIT ?");
+    st.bind(1, thread).bind(2, after).bind(3, int64_t{limit});
+    std::vector<Checkpoint> out;
+    while (st.step()) out.push_back(row(st));
+    return out;
+  }
+
   void put_writes(const std::string& thread, const std::string& cp, const std::vector<PendingWrite>& w) override {
     image::Image::Tx tx(img_);
     sql::Stmt n(img_.db(), "SELECT count(*) FROM checkpoint_writes WHERE thread_id=? AND checkpoint_id=?");
@@ -133,6 +143,8 @@ class ImageCheckpointer final : public Checkpointer {
  private:
   inline static const std::string kSelect =
       "SELECT thread_id,id,parent_id,step,state,next,meta,created_at FROM checkpoints";
+  inline static const std::string kSelectNoState =
+      "SELECT thread_id,id,parent_id,step,'{}',next,meta,created_at FROM checkpoints";
   inline static const std::string kThreadSelect =
       "SELECT t.id,t.status,t.created_at,t.updated_at,t.meta,"
       "(SELECT count(*) FROM checkpoints c WHERE c.thread_id=t.id) FROM threads t";

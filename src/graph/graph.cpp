@@ -197,6 +197,12 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
       break;
     }
     skip_before = false;
+    if (cfg.cancelled && cfg.cancelled()) {
+      std::string msg = "the run on thread '" + thread + "' was cancelled before step " + std::to_string(cur.step + 1) +
+                        "; resume the thread to go on from there";
+      c.set_thread(thread, thread_status_name(ThreadStatus::Error), status_meta(opts_.name, {{"error", msg}}), "thread.failed");
+      throw CancelledError(msg);
+    }
     if (r.steps >= cfg.step_limit) {
       std::string msg = "thread '" + thread + "' hit the step limit of " + std::to_string(cfg.step_limit) +
                         " steps at step " + std::to_string(cur.step) + "; raise the limit or check the graph's exit condition";

@@ -65,6 +65,9 @@ struct RunConfig {
   std::string checkpoint_id;  // resume or branch from here instead of the newest
   int step_limit = 100;       // steps per call; a loop that never ends hits this
   std::function<void(const StreamEvent&)> on_event;
+  // Asked before each step; true stops the run there with CancelledError (the thread keeps
+  // its checkpoints, is marked error and resumes from its newest step).
+  std::function<bool()> cancelled;
 };
 
 struct RunResult {
@@ -84,6 +87,12 @@ struct Snapshot {
 
 // Thrown when a run exceeds RunConfig::step_limit; the thread keeps its checkpoints.
 class StepLimitError : public Error {
+ public:
+  using Error::Error;
+};
+
+// Thrown when RunConfig::cancelled said stop; the thread keeps its checkpoints.
+class CancelledError : public Error {
  public:
   using Error::Error;
 };

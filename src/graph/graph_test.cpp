@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <optional>
 
 #include "graph_fixtures.h"
 #include "image/image.h"
@@ -83,6 +84,43 @@ TEST(Graph, StepLimitIsAClearErrorAndKeepsTheThread) {
   // Invoking again continues where it stopped, for another 30 steps.
   EXPECT_THROW(g.invoke(nullptr, {.thread_id = "t", .step_limit = 30}), StepLimitError);
   EXPECT_EQ(g.history("t").size(), 81u);
+}
+
+TEST(Graph, ACancelledRunStopsBeforeItsNextStepAndResumes) {
+  auto cp = memory_checkpointer();
+  auto g = test::loop_graph(30).compile({.checkpointer = cp.get(), .name = "loop"});
+  int asked = 0;  // cancelled once 10 steps have run
+  std::string err = error_of([&] {
+    g.invoke(json::object(), {.thread_id = "t", .step_limit = 1000, .cancelled = [&] { return ++asked > 10; }});
+  });
+  EXPECT_NE(err.find("was cancelled before step 11"), std::string::npos) << err;
+  EXPECT_EQ(cp->thread("t")->status, "error");
+  EXPECT_EQ(g.history("t").size(), 11u);  // the input checkpoint + the 10 steps that ran
+  auto r = g.invoke(nullptr, {.thread_id = "t", .step_limit = 1000});  // goes on from step 10
+  EXPECT_TRUE(r.done());
+  EXPECT_EQ(r.state["i"], 30);
+  EXPECT_EQ(g.history("t").size(), 1u + 90u);  // nothing redone
+}
+
+TEST(Graph, ListAfterReadsCheckpointsOldestFirstFromAnyOne) {
+  for (bool image : {false, true}) {
+    test::TempDir d;
+    std::optional<image::Image> img;
+    if (image) img.emplace(image::Image::create(d / "g.a4ps"));
+    auto cp = image ? image_checkpointer(*img) : memory_checkpointer();
+    auto g = test::loop_graph(2).compile({.checkpointer = cp.get()});
+    g.invoke(json::object(), {.thread_id = "t", .step_limit = 100});
+    auto all = cp->list_after("t", "", 1000);
+    ASSERT_EQ(all.size(), 7u) << image;  // the input + 3 nodes x 2 rounds
+    for (size_t i = 1; i < all.size(); ++i) EXPECT_EQ(all[i].parent_id, all[i - 1].id) << image;
+    auto rest = cp->list_after("t", all[4].id, 1, false);
+    ASSERT_EQ(rest.size(), 1u) << image;
+    EXPECT_EQ(rest[0].id, all[5].id) << image;
+    EXPECT_EQ(rest[0].state, json::object()) << image;  // without its state
+    EXPECT_FALSE(rest[0].meta.empty()) << image;
+    EXPECT_TRUE(cp->list_after("t", all[6].id, 10).empty()) << image;
+    EXPECT_TRUE(cp->list_after("nope", "", 10).empty()) << image;
+  }
 }
 
 TEST(Graph, FanOutMergesInADeterministicOrder) {

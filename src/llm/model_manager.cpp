@@ -10,7 +10,9 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <condition_variable>
 #include <list>
+#include <mutex>
 #include <map>
 #include <thread>
 
@@ -71,10 +73,39 @@ uint64_t estimate_bytes(const fs::path& gguf, uint32_t n_ctx) {
   return m.file_bytes + uint64_t{ctx} * m.layers * kv_dim * 2 /*k,v*/ * 2 /*f16*/;
 }
 
+// A lock that serves waiters in arrival order (std::mutex makes no such promise), so one
+// busy session cannot starve another's model calls.
+class FairLock {
+ public:
+  struct Hold {
+    FairLock* l;
+    ~Hold() {
+      {
+        std::lock_guard g(l->mu_);
+        ++l->serving_;
+      }
+      l->cv_.notify_all();
+    }
+  };
+  Hold hold() {
+    std::unique_lock g(mu_);
+    uint64_t ticket = next_++;
+    cv_.wait(g, [&] { return serving_ == ticket; });
+    return Hold{this};
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t next_ = 0, serving_ = 0;
+};
+
 struct ModelManager::Impl {
   ManagerOptions opts;
   uint64_t budget = 0;
   std::list<std::unique_ptr<Model>> models;  // most recently used first
+  mutable FairLock lock;
+  uint64_t loads = 0;
 
   uint64_t used() const {
     uint64_t n = 0;
@@ -114,6 +145,7 @@ struct ModelManager::Impl {
     m->vocab = llama_model_get_vocab(m->model);
     if (const char* t = llama_model_chat_template(m->model, nullptr)) m->tmpl = t;
     models.push_front(std::move(m));
+    ++loads;
     load_ms = ms_since(t0);
     return *models.front();
   }
@@ -251,7 +283,13 @@ Env* ModelManager::env() const { return impl_->opts.env; }
 
 uint64_t ModelManager::budget() const { return impl_->budget; }
 
+uint64_t ModelManager::loads() const {
+  auto turn = impl_->lock.hold();
+  return impl_->loads;
+}
+
 std::vector<LoadedModel> ModelManager::loaded() const {
+  auto turn = impl_->lock.hold();
   std::vector<LoadedModel> out;
   for (auto& m : impl_->models) {
     LoadedModel l{m->path, m->bytes, {}};
@@ -264,6 +302,7 @@ std::vector<LoadedModel> ModelManager::loaded() const {
 }
 
 void ModelManager::forget(const std::string& persona) {
+  auto turn = impl_->lock.hold();
   for (auto& m : impl_->models) {
     m->saved.erase(persona);
     if (m->active == persona) {
@@ -275,6 +314,7 @@ void ModelManager::forget(const std::string& persona) {
 }
 
 std::vector<float> ModelManager::next_logits(const Persona& p, const std::vector<Message>& msgs) {
+  auto turn = impl_->lock.hold();
   ChatResult r;
   std::vector<llama_token> toks;
   Model& m = impl_->ready(p, msgs, r, toks);
@@ -285,6 +325,7 @@ std::vector<float> ModelManager::next_logits(const Persona& p, const std::vector
 }
 
 ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
+  auto turn = impl_->lock.hold();
   ChatResult r;
   std::vector<llama_token> toks;
   Model& m = impl_->ready(p, req.messages, r, toks);
@@ -361,6 +402,7 @@ ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
 }
 
 std::vector<float> ModelManager::embed(const Persona& p, const std::string& text) {
+  auto turn = impl_->lock.hold();
   double load_ms = 0;
   Model& m = impl_->acquire(p, load_ms);
   auto cp = llama_context_default_params();

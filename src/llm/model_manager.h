@@ -50,6 +50,8 @@ struct LoadedModel {
   std::vector<std::string> personas_cached;  // personas with a saved KV prefix here
 };
 
+// Safe to share between threads: calls are served one at a time, in the order they arrive
+// (a model's context holds one conversation's state at a time).
 class ModelManager {
  public:
   explicit ModelManager(ManagerOptions opts = {});
@@ -66,6 +68,7 @@ class ModelManager {
   uint64_t budget() const;
   Env* env() const;  // where the manager and the backends it opens read the environment
   void forget(const std::string& persona);  // drop a persona's cached prefix
+  uint64_t loads() const;  // models loaded from disk so far (a reload after eviction counts again)
 
  private:
   struct Impl;

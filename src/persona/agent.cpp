@@ -105,6 +105,7 @@ struct Runtime {
   }
 
   llm::ModelManager& manager() {
+    if (opts.manager) return *opts.manager;
     if (!mm) mm = std::make_unique<llm::ModelManager>(llm::ManagerOptions{.n_ctx = opts.n_ctx, .n_threads = opts.n_threads, .env = img.env()});
     return *mm;
   }

@@ -20,6 +20,10 @@
 #include "image/image.h"
 #include "sandbox/sandbox.h"
 
+namespace a4ps::llm {
+class ModelManager;
+}
+
 namespace a4ps::persona {
 
 inline constexpr const char* kAgentGraph = "agent";
@@ -33,6 +37,9 @@ struct AgentOptions {
   int max_tokens = 0;      // caps every turn (0: each persona's own max_tokens)
   uint32_t n_ctx = 4096;   // context of embedded models
   int n_threads = 0;       // of embedded models; 0: every core
+  // Embedded models shared with other runtimes (one budget, each model loaded once); the
+  // runtime makes its own manager when null. Must outlive the graph.
+  llm::ModelManager* manager = nullptr;
   // Streaming: pieces of a persona's free text as it is generated (not routing JSON).
   std::function<void(const std::string& persona, std::string_view piece)> on_token;
 };

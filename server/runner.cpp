@@ -1,0 +1,293 @@
+#include "runner.h"
+
+#include <ctime>
+#include <random>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "a4ps/events.h"
+#include "a4ps/session.h"
+#include "request.h"
+
+namespace a4ps::server {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const char* run_state_name(RunState s) {
+  switch (s) {
+    case RunState::Pending: return "pending";
+    case RunState::Running: return "running";
+    case RunState::Success: return "success";
+    case RunState::Interrupted: return "interrupted";
+    case RunState::Error: return "error";
+    case RunState::Cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+namespace {
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char b[32];
+  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return b;
+}
+std::string run_prefix() {
+  std::random_device rd;
+  char b[16];
+  std::snprintf(b, sizeof b, "%08x", rd());
+  return b;
+}
+const std::string& prefix() {
+  static const std::string p = run_prefix();  // run ids of different server starts differ
+  return p;
+}
+}  // namespace
+
+Runner::Runner(RunnerOptions o) : o_(std::move(o)) {
+  if (o_.workers < 1) o_.workers = 1;
+  // Each worker opens its own handle now, so a bad image fails the start, not the first run.
+  std::vector<std::shared_ptr<Image>> images;
+  for (int i = 0; i < o_.workers; ++i)
+    images.push_back(std::make_shared<Image>(Image::open(o_.image, {.create_if_missing = false})));
+  for (auto& img : images) workers_.emplace_back([this, img] { work(*img); });
+}
+
+Runner::~Runner() { stop(); }
+
+std::shared_ptr<Run> Runner::submit(const std::string& thread, const std::string& task, bool resume, bool enqueue) {
+  auto r = std::make_shared<Run>();
+  r->thread = thread;
+  r->task = task;
+  r->resume = resume;
+  r->created_at = now_iso();
+  r->queued = Clock::now();
+  std::lock_guard lk(mu_);
+  if (stopping_) throw HttpError(503, "shutting_down", "the server is shutting down; retry against its next start");
+  if (active_[thread] > 0 && !enqueue)
+    throw Busy("thread '" + thread + "' has a run in progress; wait for it, or send \"multitask_strategy\": \"enqueue\"");
+  if (static_cast<int>(queue_.size()) >= o_.max_queue)
+    throw HttpError(503, "queue_full", "the run queue is full (" + std::to_string(o_.max_queue) + " runs); retry later");
+  r->id = prefix() + "-" + std::to_string(next_id_++);
+  runs_[r->id] = r;
+  by_thread_[thread].push_back(r->id);
+  ++active_[thread];
+  ++m_.runs_by_status["pending"];
+  queue_.push_back(r);
+  work_cv_.notify_one();
+  return r;
+}
+
+std::shared_ptr<Run> Runner::find(const std::string& id) const {
+  std::lock_guard lk(mu_);
+  auto it = runs_.find(id);
+  return it == runs_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Run>> Runner::runs_of(const std::string& thread) const {
+  std::lock_guard lk(mu_);
+  std::vector<std::shared_ptr<Run>> out;
+  if (auto it = by_thread_.find(thread); it != by_thread_.end())
+    for (auto& id : it->second)
+      if (auto r = runs_.find(id); r != runs_.end()) out.push_back(r->second);
+  return out;
+}
+
+bool Runner::busy(const std::string& thread) const {
+  std::lock_guard lk(mu_);
+  auto it = active_.find(thread);
+  return it != active_.end() && it->second > 0;
+}
+
+bool Runner::wait(const std::shared_ptr<Run>& r, Clock::time_point deadline) const {
+  std::unique_lock lk(mu_);
+  return done_cv_.wait_until(lk, deadline, [&] { return r->finished_state(); });
+}
+
+bool Runner::cancel(const std::shared_ptr<Run>& r) {
+  std::unique_lock lk(mu_);
+  if (r->finished_state()) return false;
+  r->cancel = true;
+  if (r->state == RunState::Pending) {
+    for (auto it = queue_.begin(); it != queue_.end(); ++it)
+      if (*it == r) {
+        queue_.erase(it);
+        break;
+      }
+    lk.unlock();
+    finish(r, RunState::Cancelled, "", "cancelled before it started");
+  }
+  return true;
+}
+
+RunData Runner::snapshot(const std::shared_ptr<Run>& r) const {
+  std::lock_guard lk(mu_);
+  return static_cast<const RunData&>(*r);
+}
+
+uint64_t Runner::version(const std::string& thread) const {
+  std::lock_guard lk(mu_);
+  auto it = versions_.find(thread);
+  return it == versions_.end() ? 0 : it->second;
+}
+
+void Runner::wait_change(const std::string& thread, uint64_t seen, std::chrono::milliseconds timeout) const {
+  std::unique_lock lk(mu_);
+  change_cv_.wait_for(lk, timeout, [&] {
+    auto it = versions_.find(thread);
+    return stopping_ || (it != versions_.end() && it->second != seen);
+  });
+}
+
+void Runner::bump(const std::string& thread) {
+  {
+    std::lock_guard lk(mu_);
+    ++versions_[thread];
+  }
+  change_cv_.notify_all();
+}
+
+void Runner::stop() {
+  std::deque<std::shared_ptr<Run>> dropped;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ && workers_.empty()) return;
+    stopping_ = true;
+    dropped.swap(queue_);
+    for (auto& [id, r] : runs_)
+      if (r->state == RunState::Running) r->cancel = true;
+  }
+  for (auto& r : dropped) finish(r, RunState::Cancelled, "", "the server shut down before the run started");
+  work_cv_.notify_all();
+  change_cv_.notify_all();
+  for (auto& w : workers_)
+    if (w.joinable()) w.join();
+  workers_.clear();
+}
+
+Metrics Runner::metrics() const {
+  Metrics m;
+  {
+    std::lock_guard lk(mu_);
+    m = m_;
+    m.queue_depth = static_cast<int64_t>(queue_.size());
+  }
+  // Outside the runner's lock: these wait for a model call in progress to end.
+  m.model_loads = models_->loads();
+  m.models_loaded = models_->loaded();
+  return m;
+}
+
+void Runner::finish(const std::shared_ptr<Run>& r, RunState s, std::string answer, std::string error) {
+  {
+    std::lock_guard lk(mu_);
+    --m_.runs_by_status[run_state_name(r->state)];
+    ++m_.runs_by_status[run_state_name(s)];
+    if (r->state == RunState::Running) {
+      --m_.running;
+      running_thread_.erase(r->thread);
+      m_.run_seconds_sum += std::chrono::duration<double>(Clock::now() - r->started).count();
+      ++m_.runs_finished;
+    }
+    r->state = s;
+    r->answer_json = std::move(answer);
+    r->error = std::move(error);
+    r->finished = Clock::now();
+    if (--active_[r->thread] <= 0) active_.erase(r->thread);
+    ++versions_[r->thread];
+    finished_order_.push_back(r->id);
+    while (finished_order_.size() > o_.keep_finished) {  // forget the oldest finished runs
+      auto old = runs_.find(finished_order_.front());
+      if (old != runs_.end()) {
+        auto& ids = by_thread_[old->second->thread];
+        std::erase(ids, old->first);
+        if (ids.empty()) by_thread_.erase(old->second->thread);
+        runs_.erase(old);
+      }
+      finished_order_.pop_front();
+    }
+  }
+  done_cv_.notify_all();
+  change_cv_.notify_all();
+  work_cv_.notify_all();  // a run queued behind this one on its thread may go now
+}
+
+void Runner::work(Image& img) {
+  for (;;) {
+    std::shared_ptr<Run> r;
+    {
+      std::unique_lock lk(mu_);
+      // The oldest queued run whose thread no worker has: runs of one thread keep their order.
+      work_cv_.wait(lk, [&] {
+        if (stopping_) return true;
+        for (auto& q : queue_)
+          if (!running_thread_.count(q->thread)) return true;
+        return false;
+      });
+      if (stopping_) return;
+      std::set<std::string> skipped;  // threads with an earlier queued run
+      for (auto it = queue_.begin(); it != queue_.end(); ++it) {
+        if (running_thread_.count((*it)->thread) || skipped.count((*it)->thread)) {
+          skipped.insert((*it)->thread);
+          continue;
+        }
+        r = *it;
+        queue_.erase(it);
+        break;
+      }
+      if (!r) continue;
+      running_thread_[r->thread] = true;
+      --m_.runs_by_status["pending"];
+      ++m_.runs_by_status["running"];
+      ++m_.running;
+      r->state = RunState::Running;
+      r->started = Clock::now();
+    }
+    try {
+      int64_t head = last_thread_event(img, r->thread);  // the run's own events come after it
+      std::lock_guard lk(mu_);
+      r->last_event = head;
+    } catch (const std::exception&) {
+    }
+    RunState end = RunState::Error;
+    std::string answer, error;
+    try {
+      SessionOptions so;
+      so.model = o_.model;
+      so.sandbox = o_.sandbox;
+      so.step_limit = o_.step_limit;
+      so.models = models_;
+      so.max_tokens = o_.max_tokens;
+      so.cancelled = [r] { return r->cancel.load(); };
+      so.on_turn = [this, r](const Turn& t) {
+        {
+          std::lock_guard lk(mu_);
+          ++m_.turns;
+          if (t.ran_code) ++m_.sandbox_calls, m_.sandbox_failures += t.code_ok ? 0 : 1;
+        }
+        bump(r->thread);  // wakes the thread's stream readers (the step lands just after)
+      };
+      Session s(img, so);
+      Answer a = r->resume ? s.resume(r->thread) : s.ask(r->thread, r->task);
+      end = a.status == RunStatus::Done ? RunState::Success : RunState::Interrupted;
+      answer = a.json;
+      json j = json::parse(a.json, nullptr, false);
+      if (j.is_object() && j["transcript"].is_array()) {
+        int64_t tokens = 0;
+        for (auto& t : j["transcript"]) tokens += t.value("tokens", int64_t{0});
+        std::lock_guard lk(mu_);
+        m_.tokens += tokens;
+      }
+    } catch (const std::exception& e) {
+      end = r->cancel ? RunState::Cancelled : RunState::Error;
+      error = e.what();
+    }
+    finish(r, end, std::move(answer), std::move(error));
+  }
+}
+
+}  // namespace a4ps::server

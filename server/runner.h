@@ -1,0 +1,132 @@
+// Runs: the agent's work, queued and done by a pool of workers.
+//
+// Why a pool of workers, each with its own Image handle: an a4ps::Image is used from one
+// thread at a time, but the image file is SQLite in WAL mode, so several handles on it can
+// read at once and take turns to write (each write is one short transaction; the event
+// log's hash chain is extended inside it). A run holds its worker for as long as it takes,
+// so runs on different threads go on side by side, and a slow model call on one thread
+// does not stop another thread's steps. One lock around one handle would serialise every
+// run behind the slowest. Each run gets a fresh Session (its own sandbox kernel, so no
+// Python state leaks from one conversation into another); the sessions share one
+// ModelCache, so an embedded model is loaded once, within one memory budget, and the
+// runs' model calls take turns in arrival order.
+//
+// One run at a time per thread: a second run on a busy thread is refused (Busy) unless it
+// asks to wait, in which case it queues behind the first, in order.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "a4ps/image.h"
+#include "a4ps/session.h"
+
+namespace a4ps::server {
+
+// Agent Protocol words for a run's status, plus cancelled.
+enum class RunState { Pending, Running, Success, Interrupted, Error, Cancelled };
+const char* run_state_name(RunState s);
+
+// What a run is and where it stands (a copy of it is what handlers present).
+struct RunData {
+  std::string id, thread;
+  std::string task;     // "" for a resume
+  bool resume = false;
+  std::string created_at;
+  RunState state = RunState::Pending;
+  std::string answer_json;  // the Answer's JSON once it ended as success or interrupted
+  std::string error;        // why it failed or was cancelled
+  int64_t last_event = 0;   // the thread's newest event id when the run was taken up
+  std::chrono::steady_clock::time_point queued, started, finished;
+  bool finished_state() const { return state != RunState::Pending && state != RunState::Running; }
+};
+
+// The runner's own record: fields change under its mutex; cancel is read by the run.
+struct Run : RunData {
+  std::atomic<bool> cancel{false};
+};
+
+struct RunnerOptions {
+  std::string image;
+  std::string model;    // as SessionOptions::model
+  std::string sandbox;  // as SessionOptions::sandbox
+  int workers = 4;
+  int max_queue = 1000;  // runs waiting at once; beyond it a 503
+  int step_limit = 200;
+  int max_tokens = 0;
+  size_t keep_finished = 10000;  // finished runs remembered for GET (oldest forgotten first)
+};
+
+struct Busy : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Metrics {
+  std::map<std::string, int64_t> runs_by_status;  // every run since start, by its state now
+  int64_t queue_depth = 0, running = 0, tokens = 0, turns = 0;
+  int64_t sandbox_calls = 0, sandbox_failures = 0;  // BRICK's code runs
+  double run_seconds_sum = 0;  // finished runs' wall time, summed
+  int64_t runs_finished = 0;
+  int64_t model_loads = 0, models_loaded = 0;  // embedded models, shared by every run
+};
+
+class Runner {
+ public:
+  explicit Runner(RunnerOptions o);
+  ~Runner();  // stop() then join
+
+  // Queues a run. Throws Busy when the thread has a run and !enqueue, HttpError(503)
+  // when the queue is full or the runner stops.
+  std::shared_ptr<Run> submit(const std::string& thread, const std::string& task, bool resume, bool enqueue);
+  std::shared_ptr<Run> find(const std::string& run_id) const;
+  std::vector<std::shared_ptr<Run>> runs_of(const std::string& thread) const;  // oldest first
+  bool busy(const std::string& thread) const;
+  // Waits until the run ended or the deadline passed; true when it ended.
+  bool wait(const std::shared_ptr<Run>& r, std::chrono::steady_clock::time_point deadline) const;
+  // A pending run is dropped at once; a running one stops before its next step.
+  // Returns false when the run had already ended.
+  bool cancel(const std::shared_ptr<Run>& r);
+  // Copies a run's fields under the lock (a consistent view for presenting it).
+  RunData snapshot(const std::shared_ptr<Run>& r) const;
+
+  // Something happened on `thread` (a step, a run's end): wakes whoever waits on it.
+  uint64_t version(const std::string& thread) const;
+  void wait_change(const std::string& thread, uint64_t seen, std::chrono::milliseconds timeout) const;
+
+  // SIGTERM: take no new runs, drop the queued ones, stop the running ones before their
+  // next step (every step so far is checkpointed: the threads resume), join the workers.
+  void stop();
+  bool stopping() const { return stopping_; }
+  Metrics metrics() const;
+
+ private:
+  void work(Image& img);
+  void finish(const std::shared_ptr<Run>& r, RunState s, std::string answer, std::string error);
+  void bump(const std::string& thread);
+
+  RunnerOptions o_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable work_cv_, done_cv_, change_cv_;
+  std::deque<std::shared_ptr<Run>> queue_;
+  std::map<std::string, std::shared_ptr<Run>> runs_;        // by id
+  std::deque<std::string> finished_order_;                  // for forgetting the oldest
+  std::map<std::string, std::vector<std::string>> by_thread_;  // run ids, oldest first
+  std::map<std::string, int> active_;                       // thread -> runs pending or running
+  std::map<std::string, bool> running_thread_;              // thread -> a worker has it
+  std::map<std::string, uint64_t> versions_;
+  Metrics m_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> next_id_{1};
+  std::shared_ptr<ModelCache> models_ = std::make_shared<ModelCache>();  // one budget for all runs
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace a4ps::server

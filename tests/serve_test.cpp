@@ -1,0 +1,458 @@
+// `a4ps serve` end to end: a real server process on loopback and an ephemeral port, real
+// HTTP clients, a real image and sandbox, and the scripted (fake) model.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "serve_util.h"
+
+namespace a4ps::test {
+namespace {
+
+const char kJson[] = "application/json";
+
+struct Serve : ::testing::Test {
+  TempDir d;
+  fs::path img = d / "agent.a4ps";
+  std::string quick, slow, forging;
+
+  void SetUp() override {
+    fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);  // bwrap's nobody user
+    ASSERT_EQ(a4ps("image init " + q(img)).code, 0);
+    quick = write_script(d / "quick.jsonl", {route("1", "ANSWER"), say("ALFRED", "Forty-two.", "Write the answer")});
+    slow = write_script(d / "slow.jsonl", {route("1", "BRICK", "rest a while"),
+                                           say("BRICK", "```python\nimport time\ntime.sleep(1.5)\nprint('rested')\n```"),
+                                           critique("accept", "fine"), route("2", "ANSWER"),
+                                           say("ALFRED", "Rested.", "Write the answer")});
+    forging = write_script(d / "forge.jsonl",
+                           {route("1", "BRICK", "convert 100 C"),
+                            say("BRICK", "I will use a converter.\n```python\nprint(celsius_to_fahrenheit(100))\n```"),
+                            say("BRICK", "```python\ndef celsius_to_fahrenheit(arg1):\n    return arg1 * 9 / 5 + 32\n```",
+                                "def celsius_to_fahrenheit"),
+                            critique("accept", "right"), route("2", "ANSWER"), say("ALFRED", "100 C is 212 F.", "212")});
+  }
+
+  static json post(httplib::Client& c, const std::string& path, const json& b, int expect = 200) {
+    auto r = c.Post(path.c_str(), b.dump(), kJson);
+    EXPECT_TRUE(r) << path;
+    if (!r) return nullptr;
+    EXPECT_EQ(r->status, expect) << path << ": " << r->body;
+    return body(r);
+  }
+  static json get(httplib::Client& c, const std::string& path, int expect = 200) {
+    auto r = c.Get(path.c_str());
+    EXPECT_TRUE(r) << path;
+    if (!r) return nullptr;
+    EXPECT_EQ(r->status, expect) << path << ": " << r->body;
+    return body(r);
+  }
+  static json task(const std::string& t) { return {{"input", {{"task", t}}}}; }
+
+  // Waits (bounded) until the thread's run has begun in the image.
+  static void wait_running(httplib::Client& c, const std::string& thread) {
+    for (int i = 0; i < 200; ++i) {
+      json t = body(c.Get(("/threads/" + thread).c_str()));
+      if (t.is_object() && t.value("status", "") == "running") return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ADD_FAILURE() << "thread " << thread << " never started running";
+  }
+
+  void expect_image_ok() {
+    auto r = a4ps("image check " + q(img));
+    EXPECT_EQ(r.code, 0) << r.out << r.err;
+  }
+};
+
+TEST_F(Serve, HealthAndMetrics) {
+  Server s(img, {"-m", quick});
+  auto c = s.client();
+  json h = get(c, "/health");
+  EXPECT_EQ(h["status"], "ok");
+  EXPECT_EQ(h["image"], img.string());
+  post(c, "/threads/m1/runs/wait", {{"input", "hi"}, {"if_not_exists", "create"}});
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->status, 200);
+  EXPECT_NE(m->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  EXPECT_NE(m->body.find("a4ps_runs{status=\"success\"} 1\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("a4ps_turns_total 2\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("# TYPE a4ps_approvals_pending gauge\na4ps_approvals_pending 0\n"), std::string::npos) << m->body;
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+TEST_F(Serve, ThreadsRunsHistoryCopyAndSearch) {
+  Server s(img, {"-m", quick});
+  auto c = s.client();
+  json t = post(c, "/threads", {{"thread_id", "alpha"}});
+  EXPECT_EQ(t["thread_id"], "alpha");
+  EXPECT_EQ(t["status"], "idle");
+  post(c, "/threads", {{"thread_id", "alpha"}}, 409);  // exists
+  json r = post(c, "/threads/alpha/runs/wait", task("what is 6*7?"));
+  EXPECT_EQ(r["status"], "success") << r.dump(2);
+  EXPECT_EQ(r["output"]["answer"], "Forty-two.");
+  EXPECT_EQ(r["thread_id"], "alpha");
+
+  json th = get(c, "/threads/alpha");
+  EXPECT_EQ(th["status"], "done");
+  EXPECT_EQ(th["graph"], "agent");
+  EXPECT_EQ(th["values"]["answer"], "Forty-two.");
+  EXPECT_FALSE(th["values"]["transcript"][0].contains("prompt"));  // prompts stay in the image
+
+  json hist = get(c, "/threads/alpha/history");
+  ASSERT_GE(hist.size(), 3u);
+  EXPECT_GT(hist[0]["step"].get<int>(), hist[1]["step"].get<int>());  // newest first
+  json st = get(c, "/threads/alpha/state?checkpoint=" + hist.back()["checkpoint_id"].get<std::string>());
+  EXPECT_EQ(st["step"], hist.back()["step"]);
+
+  json runs = get(c, "/threads/alpha/runs");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(get(c, "/threads/alpha/runs/" + runs[0]["run_id"].get<std::string>())["output"]["answer"], "Forty-two.");
+
+  json copy = post(c, "/threads/alpha/copy", {{"thread_id", "beta"}});
+  EXPECT_EQ(copy["thread_id"], "beta");
+  EXPECT_EQ(copy["values"]["answer"], "Forty-two.");
+  json second = post(c, "/threads/beta/runs/wait", task("and again?"));
+  EXPECT_EQ(second["status"], "success") << second.dump(2);
+
+  json found = post(c, "/threads/search", {{"text", "alpha"}});
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["thread_id"], "alpha");
+  EXPECT_EQ(get(c, "/threads?status=done").size(), 2u);
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  expect_image_ok();
+}
+
+TEST_F(Serve, StreamsCarryIdsAndReplayFromLastEventId) {
+  Server s(img, {"-m", quick});
+  auto c = s.client();
+  // A run streamed as it happens: metadata, one event per step, end.
+  int status = 0;
+  auto evs = read_sse(c, "POST", "/threads/s1/runs/stream", json{{"input", "hello"}, {"if_not_exists", "create"}}.dump(), {},
+                      [](const SseEvent&) { return false; }, &status);
+  EXPECT_EQ(status, 200);
+  ASSERT_GE(evs.size(), 4u);
+  EXPECT_EQ(evs.front().event, "metadata");
+  EXPECT_EQ(evs.back().event, "end");
+  EXPECT_EQ(json::parse(evs.back().data)["status"], "success");
+  EXPECT_EQ(json::parse(evs.back().data)["output"]["answer"], "Forty-two.");
+  std::vector<int64_t> ids;
+  for (auto& e : evs) {
+    ASSERT_FALSE(e.id.empty()) << e.event;  // every event has an id
+    if (e.event == "updates") ids.push_back(std::stoll(e.id));
+  }
+  for (size_t i = 0; i < ids.size(); ++i) EXPECT_EQ(ids[i], static_cast<int64_t>(i + 1));
+
+  // The thread's stream from the start, dropped after two events, then resumed from the
+  // last id seen: the rest comes exactly once, in order, read back from the image.
+  size_t total = ids.size();
+  auto first = read_sse(c, "GET", "/threads/s1/stream", "", {{"Last-Event-ID", "0"}},
+                        [](const SseEvent&) { return true; });
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].id, "1");
+  size_t seen = 1;
+  auto rest = read_sse(c, "GET", "/threads/s1/stream", "", {{"Last-Event-ID", first[0].id}},
+                       [&](const SseEvent&) { return ++seen >= total; });
+  ASSERT_EQ(rest.size() + 1, total);
+  for (size_t i = 0; i < rest.size(); ++i) EXPECT_EQ(rest[i].id, std::to_string(i + 2));
+  EXPECT_EQ(json::parse(rest.back().data)["next"], json::array());  // the last step: the run was over
+
+  // A reader that waits on the thread gets the next run's events live (?after= is
+  // Last-Event-ID for clients that cannot set headers, such as EventSource).
+  std::vector<SseEvent> live;
+  std::thread reader([&] {
+    auto rc = s.client();
+    live = read_sse(rc, "GET", "/threads/s1/stream?after=" + std::to_string(total), "", {}, [&](const SseEvent& e) {
+      return json::parse(e.data)["next"] == json::array();
+    });
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  post(c, "/threads/s1/runs/wait", task("again"));
+  reader.join();
+  ASSERT_FALSE(live.empty());
+  EXPECT_EQ(live.front().id, std::to_string(total + 1));
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+TEST_F(Serve, BusyThreadIs409UnlessItWaitsAndCancelStopsARunThatResumes) {
+  Server s(img, {"-m", slow});
+  auto c = s.client();
+  json r1 = post(c, "/threads/busy/runs", {{"input", "rest"}, {"if_not_exists", "create"}});
+  EXPECT_TRUE(r1["status"] == "pending" || r1["status"] == "running") << r1.dump();
+  json busy = post(c, "/threads/busy/runs", task("rest again"), 409);
+  EXPECT_EQ(busy["error"], "busy");
+  EXPECT_NE(busy["detail"].get<std::string>().find("enqueue"), std::string::npos);
+  // Waiting for the first instead: it runs after it, on the same thread.
+  json r2 = post(c, "/threads/busy/runs/wait", {{"input", "rest again"}, {"multitask_strategy", "enqueue"}});
+  EXPECT_EQ(r2["status"], "success") << r2.dump(2);
+  EXPECT_EQ(get(c, "/threads/busy/runs/" + r1["run_id"].get<std::string>())["status"], "success");
+
+  // Cancel: the run stops before its next step; the thread keeps its steps and resumes.
+  json r3 = post(c, "/threads/cx/runs", {{"input", "rest"}, {"if_not_exists", "create"}});
+  wait_running(c, "cx");
+  json cancelled = post(c, "/threads/cx/runs/" + r3["run_id"].get<std::string>() + "/cancel?wait=true", json::object());
+  EXPECT_EQ(cancelled["status"], "cancelled") << cancelled.dump(2);
+  post(c, "/threads/cx/runs/" + r3["run_id"].get<std::string>() + "/cancel", json::object(), 409);  // ended already
+  EXPECT_EQ(get(c, "/threads/cx")["status"], "error");
+  json resumed = post(c, "/threads/cx/runs/wait", {{"command", {{"resume", true}}}});
+  EXPECT_EQ(resumed["status"], "success") << resumed.dump(2);
+  EXPECT_EQ(resumed["output"]["answer"], "Rested.");
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  expect_image_ok();
+}
+
+TEST_F(Serve, ARunOutlivesAClientThatHangsUp) {
+  Server s(img, {"-m", slow});
+  auto c = s.client();
+  // The client reads the stream's first event and hangs up; the run goes on without it.
+  auto first = read_sse(c, "POST", "/threads/gone/runs/stream", json{{"input", "rest"}, {"if_not_exists", "create"}}.dump(), {},
+                        [](const SseEvent&) { return true; });
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].event, "metadata");
+  std::string run = json::parse(first[0].data)["run_id"];
+  json r;
+  for (int i = 0; i < 300; ++i) {
+    r = get(c, "/threads/gone/runs/" + run);
+    if (r["status"] != "pending" && r["status"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(r["status"], "success") << r.dump(2);
+  EXPECT_EQ(r["output"]["answer"], "Rested.");
+  EXPECT_EQ(get(c, "/health")["status"], "ok");
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+TEST_F(Serve, AnInterruptedRunWaitsForAnApprovalOverTheApiThenResumes) {
+  Server s(img, {"-m", forging});
+  auto c = s.client();
+  json r = post(c, "/threads/f1/runs/wait", {{"input", "what is 100 C in F?"}, {"if_not_exists", "create"}});
+  ASSERT_EQ(r["status"], "interrupted") << r.dump(2);
+  int64_t id = r["output"]["interrupts"][0]["payload"]["proposal"];
+  EXPECT_EQ(r["waiting_for"], json::array({id}));
+  EXPECT_EQ(get(c, "/threads/f1")["waiting_for"], json::array({id}));
+  // A task on a thread that waits for a human is refused; so is a resume before the decision? No: it stops again.
+  EXPECT_EQ(post(c, "/threads/f1/runs", task("something else"), 409)["error"], "waits_for_human");
+
+  json list = get(c, "/approvals");
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["id"], id);
+  EXPECT_EQ(list[0]["kind"], "tool.register");
+  json shown = get(c, "/approvals/" + std::to_string(id));
+  EXPECT_NE(shown["after"].get<std::string>().find("def celsius_to_fahrenheit"), std::string::npos) << shown.dump(2);
+  EXPECT_FALSE(shown["diff"].get<std::string>().empty());
+  EXPECT_TRUE(shown["codex_problems"].empty());
+  get(c, "/approvals/999", 404);
+  get(c, "/approvals/abc", 404);
+  EXPECT_EQ(post(c, "/approvals/" + std::to_string(id) + "/approve", json::object(), 400)["error"], "bad_request");  // no reason
+
+  json ok = post(c, "/approvals/" + std::to_string(id) + "/approve", {{"reason", "looks right"}, {"reviewer", "tester"}});
+  EXPECT_EQ(ok["status"], "approved");
+  EXPECT_EQ(ok["reviewer"], "human:tester");
+  post(c, "/approvals/" + std::to_string(id) + "/reject", {{"reason", "changed my mind"}}, 409);  // decided already
+  json done = post(c, "/threads/f1/runs/wait", {{"command", {{"resume", true}}}});
+  ASSERT_EQ(done["status"], "success") << done.dump(2);
+  EXPECT_EQ(done["output"]["answer"], "100 C is 212 F.");
+  EXPECT_EQ(get(c, "/approvals?status=applied").size(), 1u);
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  expect_image_ok();
+}
+
+// Bad input of every kind: a JSON error with the right status, never a crash, nothing
+// written to the image.
+TEST_F(Serve, AttacksGetJsonErrorsAndLeaveTheImageAsItWas) {
+  Server s(img, {"-m", quick, "--max-body", "4096", "--request-timeout", "1500"});
+  auto c = s.client();
+  auto events_before = a4ps_json("image info " + q(img))["events"];
+  auto expect_error = [&](const httplib::Result& r, int status, const std::string& code) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, status) << r->body;
+    EXPECT_EQ(r->get_header_value("Content-Type"), kJson);
+    json b = body(r);
+    ASSERT_TRUE(b.is_object()) << r->body;
+    EXPECT_EQ(b["error"], code) << r->body;
+    EXPECT_FALSE(b["detail"].get<std::string>().empty());
+    EXPECT_EQ(b["detail"].get<std::string>().find('\n'), std::string::npos);  // one line
+  };
+  expect_error(c.Post("/threads/x/runs", "{not json", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", "[1,2]", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", R"({"input": 5, "if_not_exists": "create"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", R"({"input": {"task": ["a"]}, "if_not_exists": "create"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", R"({"input": "a", "command": {"resume": true}})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", R"({"input": "   ", "if_not_exists": "create"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", R"({"input": "a", "multitask_strategy": "rollback"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", std::string(2000, '[') + std::string(2000, ']'), kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/x/runs", "{\"input\": \"\xff\xfe\"}", kJson), 400, "bad_request");  // not UTF-8
+  expect_error(c.Post("/threads/search", R"({"limit": "ten"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/search", R"({"limit": 100000})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads", R"({"thread_id": "../../etc"})", kJson), 400, "bad_request");
+  expect_error(c.Post("/threads/nope/runs", R"({"input": "a"})", kJson), 404, "not_found");
+  expect_error(c.Get("/threads/nope"), 404, "not_found");
+  expect_error(c.Get("/threads/nope/history"), 404, "not_found");
+  expect_error(c.Get("/threads/nope/stream"), 404, "not_found");
+  expect_error(c.Get("/threads/nope/runs/r-1"), 404, "not_found");
+  expect_error(c.Post("/threads/nope/runs/r-1/cancel", "{}", kJson), 404, "not_found");
+  expect_error(c.Get("/nowhere"), 404, "not_found");
+  expect_error(c.Post("/approvals/1/approve", R"({"reason": "x"})", kJson), 404, "not_found");
+  expect_error(c.Post("/threads", std::string(8192, ' '), kJson), 413, "payload_too_large");
+  expect_error(c.Get("/threads/s1/stream", {{"Last-Event-ID", "-3"}}), 404, "not_found");  // unknown thread first
+  post(c, "/threads", {{"thread_id", "known"}});
+  expect_error(c.Get("/threads/known/stream", {{"Last-Event-ID", "abc"}}), 400, "bad_request");
+  expect_error(c.Post("/threads/known/runs", R"({"command": {"resume": true}})", kJson), 409, "nothing_to_resume");
+  // A page whose own name resolves to 127.0.0.1 (DNS rebinding) still says its name in Host.
+  expect_error(c.Get("/threads", {{"Host", "evil.example:8420"}}), 403, "forbidden_host");
+  EXPECT_EQ(c.Get("/health", {{"Host", "localhost:8420"}})->status, 200);
+  // Cross-origin requests (a web page the user visits) are refused: CORS is closed.
+  expect_error(c.Post("/threads", {{"Origin", "http://evil.example"}}, "{}", kJson), 403, "forbidden_origin");
+  httplib::Request pre;
+  pre.method = "OPTIONS";
+  pre.path = "/threads";
+  pre.headers = {{"Origin", "http://evil.example"}, {"Access-Control-Request-Method", "POST"}};
+  auto pr = c.send(pre);
+  ASSERT_TRUE(pr);
+  EXPECT_EQ(pr->status, 403);
+  EXPECT_FALSE(pr->has_header("Access-Control-Allow-Origin"));
+
+  // Slowloris: a request line and headers dribbled out never reach a handler; at the
+  // deadline the client gets a JSON 408 and the connection closes.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(s.port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  std::string slow = "POST /threads HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+  auto start = std::chrono::steady_clock::now();
+  std::string got;
+  for (size_t i = 0; i < slow.size() + 40 && std::chrono::steady_clock::now() - start < std::chrono::seconds(10); ++i) {
+    char ch = i < slow.size() ? slow[i] : 'a';
+    if (send(fd, &ch, 1, MSG_NOSIGNAL) != 1) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) > 0) {
+      char b[512];
+      ssize_t n;
+      while ((n = recv(fd, b, sizeof b, 0)) > 0) got.append(b, static_cast<size_t>(n));
+      break;
+    }
+  }
+  close(fd);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_NE(got.find("HTTP/1.1 408"), std::string::npos) << got;
+  EXPECT_NE(got.find("\"error\":\"request_timeout\""), std::string::npos) << got;
+  EXPECT_LT(took, std::chrono::seconds(5));
+
+  // Not HTTP at all: a JSON 400.
+  {
+    int g = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_EQ(connect(g, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    std::string junk = "\x16\x03\x01 hello\r\n\r\n";
+    ASSERT_EQ(send(g, junk.data(), junk.size(), MSG_NOSIGNAL), static_cast<ssize_t>(junk.size()));
+    std::string reply;
+    char b[512];
+    ssize_t n;
+    pollfd p{g, POLLIN, 0};
+    while (reply.find('}') == std::string::npos && poll(&p, 1, 3000) > 0 && (n = recv(g, b, sizeof b, 0)) > 0)
+      reply.append(b, static_cast<size_t>(n));
+    close(g);
+    EXPECT_NE(reply.find("HTTP/1.1 400"), std::string::npos) << reply;
+    EXPECT_NE(reply.find("\"error\":\"bad_request\""), std::string::npos) << reply;
+  }
+  // The server still answers, and the image holds nothing from any of it.
+  EXPECT_EQ(get(c, "/health")["status"], "ok");
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  EXPECT_EQ(a4ps_json("image info " + q(img))["events"], events_before);
+  expect_image_ok();
+}
+
+TEST_F(Serve, ATokenGuardsEveryEndpointButHealth) {
+  std::ofstream(d / "token") << "0123456789abcdef0123456789abcdef\n";
+  Server s(img, {"-m", quick, "--token-file", (d / "token").string()});
+  auto c = s.client();
+  auto r = c.Get("/threads");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(body(r)["error"], "unauthorized");
+  EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Bearer");
+  r = c.Get("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdeX"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = c.Get("/threads", {{"Authorization", "Bearer 0123"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 401);
+  r = c.Get("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(get(c, "/health")["status"], "ok");
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+TEST_F(Serve, RefusesToStartWithoutATokenOffLoopbackOrOnABadImage) {
+  // Checked before anything listens: no socket is opened on another address.
+  auto r = a4ps("serve " + q(img) + " --listen 0.0.0.0:0");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("needs a bearer token"), std::string::npos) << r.err;
+  std::ofstream(d / "short") << "abc\n";
+  r = a4ps("serve " + q(img) + " --token-file " + q(d / "short"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("shorter than 16"), std::string::npos) << r.err;
+  r = a4ps("serve " + q(d / "missing.a4ps"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("no image"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(d / "missing.a4ps"));
+  r = a4ps("serve " + q(img) + " --listen 127.0.0.1:99999");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("--listen"), std::string::npos) << r.err;
+}
+
+// Runs on different threads share one loaded model (the ModelManager's budget), not one
+// model per run or per session.
+TEST_F(Serve, RunsShareOneLoadedModel) {
+  Server s(img, {"-m", model("synthetic-llama-tiny.gguf").string(), "--max-tokens", "4", "--workers", "2"});
+  auto c = s.client(120);
+  std::vector<std::thread> ts;
+  std::vector<json> out(3);
+  for (int i = 0; i < 3; ++i)
+    ts.emplace_back([&, i] {
+      auto ci = s.client(120);
+      out[i] = body(ci.Post(("/threads/m" + std::to_string(i) + "/runs/wait").c_str(),
+                            json{{"input", "hello"}, {"if_not_exists", "create"}}.dump(), kJson));
+    });
+  for (auto& t : ts) t.join();
+  for (auto& o : out) EXPECT_TRUE(o["status"] == "success" || o["status"] == "error") << o.dump();  // random weights: any answer
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->body.find("\na4ps_model_loads_total 1\n"), std::string::npos) << m->body;
+  EXPECT_NE(m->body.find("\na4ps_models_loaded 1\n"), std::string::npos) << m->body;
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+TEST_F(Serve, SigtermStopsARunningRunThatResumesAfterARestart) {
+  std::string thread_run;
+  {
+    Server s(img, {"-m", slow});
+    auto c = s.client();
+    post(c, "/threads/t1/runs", {{"input", "rest"}, {"if_not_exists", "create"}});
+    wait_running(c, "t1");
+    EXPECT_EQ(s.terminate(15), 0) << s.log;
+    EXPECT_NE(s.log.find("stopped"), std::string::npos) << s.log;
+  }
+  expect_image_ok();
+  Server s(img, {"-m", slow});
+  auto c = s.client();
+  json t = get(c, "/threads/t1");
+  EXPECT_EQ(t["status"], "error");  // cut off before a step: it resumes from its newest one
+  EXPECT_GE(t["checkpoints"].get<int>(), 1);
+  json r = post(c, "/threads/t1/runs/wait", {{"command", {{"resume", true}}}});
+  EXPECT_EQ(r["status"], "success") << r.dump(2);
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  expect_image_ok();
+}
+
+}  // namespace
+}  // namespace a4ps::test
