@@ -2,6 +2,8 @@
 // Protocol send fields this server does not use, such as assistant_id or config).
 #include "request.h"
 
+#include <arpa/inet.h>
+
 #include <cctype>
 #include <charconv>
 
@@ -186,7 +188,13 @@ Listen parse_listen(const std::string& s) {
 }
 
 bool is_loopback(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  // Only literal addresses (and the name localhost): a name such as 127.0.0.1.evil.example
+  // starts like one but resolves anywhere, and would open the door to DNS rebinding.
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  return inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 bool token_equals(const std::string& presented, const std::string& expected) {

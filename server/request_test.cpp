@@ -69,6 +69,12 @@ TEST(Request, ListenAddressesAndTokens) {
   EXPECT_TRUE(is_loopback("::1"));
   EXPECT_FALSE(is_loopback("0.0.0.0"));
   EXPECT_FALSE(is_loopback("10.0.0.1"));
+  // Names that only look like loopback addresses resolve anywhere (DNS rebinding).
+  EXPECT_FALSE(is_loopback("127.0.0.1.evil.example"));
+  EXPECT_FALSE(is_loopback("127.evil.example"));
+  EXPECT_FALSE(is_loopback("localhost.evil.example"));
+  EXPECT_TRUE(is_loopback("127.1.2.3"));
+  EXPECT_TRUE(is_loopback("0:0:0:0:0:0:0:1"));
   EXPECT_TRUE(token_equals("secret-token", "secret-token"));
   EXPECT_FALSE(token_equals("secret-tokeX", "secret-token"));
   EXPECT_FALSE(token_equals("secret", "secret-token"));
