@@ -1,7 +1,7 @@
 #include "runner.h"
 
-#include <ctime>
 #include <algorithm>
+#include <ctime>
 #include <random>
 #include <set>
 
