@@ -23,6 +23,8 @@ struct ServeOptions {
   int read_timeout_s = 10, write_timeout_s = 10;
   int request_deadline_ms = 15000;       // to read a request whole (line, headers, body)
   int max_wait_s = 3600;                 // runs/wait gives up (the run goes on) after this
+  int max_kernels = 16;                  // idle threads' sandbox kernels kept (least recently used closed first)
+  int kernel_idle_ms = 600000;           // a thread's kernel idle this long is closed
   std::vector<std::string> allow_origins;  // CORS: browsers' cross-origin requests; none by default
   std::function<void(const std::string&)> log;  // one line per notable thing (start, stop)
 };

@@ -1,12 +1,15 @@
 #include "runner.h"
 
+#include <algorithm>
 #include <ctime>
 #include <random>
 #include <set>
 
 #include <nlohmann/json.hpp>
 
+#include "a4ps/error.h"
 #include "a4ps/events.h"
+#include "a4ps/runs.h"
 #include "a4ps/session.h"
 #include "request.h"
 
@@ -25,6 +28,27 @@ const char* run_state_name(RunState s) {
     case RunState::Cancelled: return "cancelled";
   }
   return "?";
+}
+
+RunState run_state_from_name(const std::string& n) {
+  for (RunState s : {RunState::Pending, RunState::Running, RunState::Success, RunState::Interrupted, RunState::Error,
+                     RunState::Cancelled})
+    if (n == run_state_name(s)) return s;
+  throw a4ps::Error("unknown run status '" + n + "'");
+}
+
+RunData run_from_record(const RunRecord& r) {
+  RunData d;
+  d.id = r.id;
+  d.thread = r.thread;
+  d.task = r.task;
+  d.resume = r.kind == "resume";
+  d.created_at = r.created_at;
+  d.finished_at = r.finished_at;
+  d.state = run_state_from_name(r.status);
+  d.answer_json = r.output_json;
+  d.error = r.error;
+  return d;
 }
 
 namespace {
@@ -50,11 +74,16 @@ const std::string& prefix() {
 
 Runner::Runner(RunnerOptions o) : o_(std::move(o)) {
   if (o_.workers < 1) o_.workers = 1;
+  records_ = std::make_unique<Image>(Image::open(o_.image, {.create_if_missing = false}));
+  // Runs a previous start left unfinished (it was stopped mid-run, or killed) end here.
+  settle_unfinished_runs(*records_, "the server stopped before the run ended; its steps so far are kept: resume the "
+                                    "thread with {\"command\": {\"resume\": true}}");
   // Each worker opens its own handle now, so a bad image fails the start, not the first run.
   std::vector<std::shared_ptr<Image>> images;
   for (int i = 0; i < o_.workers; ++i)
     images.push_back(std::make_shared<Image>(Image::open(o_.image, {.create_if_missing = false})));
   for (auto& img : images) workers_.emplace_back([this, img] { work(*img); });
+  reaper_ = std::thread([this] { reap(); });
 }
 
 Runner::~Runner() { stop(); }
@@ -73,6 +102,11 @@ std::shared_ptr<Run> Runner::submit(const std::string& thread, const std::string
   if (static_cast<int>(queue_.size()) >= o_.max_queue)
     throw HttpError(503, "queue_full", "the run queue is full (" + std::to_string(o_.max_queue) + " runs); retry later");
   r->id = prefix() + "-" + std::to_string(next_id_++);
+  try {  // durable before anyone can see it: under the lock, so no later record of it comes first
+    record(*r);
+  } catch (const std::exception& e) {
+    throw HttpError(503, "unavailable", std::string("cannot record the run in the image: ") + e.what());
+  }
   runs_[r->id] = r;
   by_thread_[thread].push_back(r->id);
   ++active_[thread];
@@ -159,7 +193,7 @@ void Runner::stop() {
     stopping_ = true;
     dropped.swap(queue_);
     for (auto& [id, r] : runs_)
-      if (r->state == RunState::Running) r->cancel = true;
+      if (r->state == RunState::Running && !r->cancel.exchange(true)) r->shutdown = true;
   }
   for (auto& r : dropped) finish(r, RunState::Cancelled, "", "the server shut down before the run started");
   work_cv_.notify_all();
@@ -167,6 +201,68 @@ void Runner::stop() {
   for (auto& w : workers_)
     if (w.joinable()) w.join();
   workers_.clear();
+  reap_cv_.notify_all();
+  if (reaper_.joinable()) reaper_.join();
+  std::map<std::string, Kept> closing;
+  {
+    std::lock_guard lk(mu_);
+    closing.swap(kernels_);
+    m_.kernels_idle = 0;
+  }
+  closing.clear();  // each kernel's process ends here, outside the lock
+}
+
+std::shared_ptr<SandboxKernel> Runner::take_kernel(const std::string& thread) {
+  std::lock_guard lk(mu_);
+  auto it = kernels_.find(thread);
+  if (it == kernels_.end()) return std::make_shared<SandboxKernel>();
+  auto k = std::move(it->second.kernel);
+  kernels_.erase(it);
+  m_.kernels_idle = static_cast<int64_t>(kernels_.size());
+  ++m_.kernel_reuses;
+  return k;
+}
+
+void Runner::keep_kernel(const std::string& thread, std::shared_ptr<SandboxKernel> k) {
+  if (!k->started() || stopping_) return;  // nothing to keep (or closing anyway): it ends here
+  std::vector<std::shared_ptr<SandboxKernel>> evicted;
+  {
+    std::lock_guard lk(mu_);
+    kernels_[thread] = {std::move(k), Clock::now()};
+    while (static_cast<int>(kernels_.size()) > std::max(o_.max_kernels, 0)) {
+      auto lru = kernels_.begin();
+      for (auto it = kernels_.begin(); it != kernels_.end(); ++it)
+        if (it->second.used < lru->second.used) lru = it;
+      evicted.push_back(std::move(lru->second.kernel));
+      kernels_.erase(lru);
+      ++m_.kernels_closed_evicted;
+    }
+    m_.kernels_idle = static_cast<int64_t>(kernels_.size());
+  }
+  // evicted kernels end here, outside the lock
+}
+
+void Runner::reap() {
+  auto tick = std::min<std::chrono::milliseconds>(std::chrono::seconds(1), std::max(o_.kernel_idle / 4, std::chrono::milliseconds(10)));
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    reap_cv_.wait_for(lk, tick, [&] { return stopping_.load(); });
+    std::vector<std::shared_ptr<SandboxKernel>> idle;
+    auto now = Clock::now();
+    for (auto it = kernels_.begin(); it != kernels_.end();)
+      if (now - it->second.used >= o_.kernel_idle) {
+        idle.push_back(std::move(it->second.kernel));
+        it = kernels_.erase(it);
+        ++m_.kernels_closed_idle;
+      } else {
+        ++it;
+      }
+    m_.kernels_idle = static_cast<int64_t>(kernels_.size());
+    if (idle.empty()) continue;
+    lk.unlock();
+    idle.clear();  // their processes end outside the lock
+    lk.lock();
+  }
 }
 
 Metrics Runner::metrics() const {
@@ -182,7 +278,15 @@ Metrics Runner::metrics() const {
   return m;
 }
 
+void Runner::record(const RunData& r) {
+  std::lock_guard lk(records_mu_);
+  save_run(*records_, {.id = r.id, .thread = r.thread, .kind = r.resume ? "resume" : "task", .task = r.task,
+                       .status = run_state_name(r.state), .error = r.error, .created_at = r.created_at,
+                       .finished_at = r.finished_at, .output_json = r.answer_json});
+}
+
 void Runner::finish(const std::shared_ptr<Run>& r, RunState s, std::string answer, std::string error) {
+  RunData ended;
   {
     std::lock_guard lk(mu_);
     --m_.runs_by_status[run_state_name(r->state)];
@@ -197,6 +301,8 @@ void Runner::finish(const std::shared_ptr<Run>& r, RunState s, std::string answe
     r->answer_json = std::move(answer);
     r->error = std::move(error);
     r->finished = Clock::now();
+    r->finished_at = now_iso();
+    ended = static_cast<const RunData&>(*r);
     if (--active_[r->thread] <= 0) active_.erase(r->thread);
     ++versions_[r->thread];
     finished_order_.push_back(r->id);
@@ -210,6 +316,12 @@ void Runner::finish(const std::shared_ptr<Run>& r, RunState s, std::string answe
       }
       finished_order_.pop_front();
     }
+  }
+  try {
+    record(ended);
+  } catch (const std::exception&) {
+    // The run itself is in the thread's checkpoints; its record stays as last written, and
+    // the next start settles it.
   }
   done_cv_.notify_all();
   change_cv_.notify_all();
@@ -248,6 +360,10 @@ void Runner::work(Image& img) {
       r->started = Clock::now();
     }
     try {
+      record(snapshot(r));
+    } catch (const std::exception&) {
+    }
+    try {
       int64_t head = last_thread_event(img, r->thread);  // the run's own events come after it
       std::lock_guard lk(mu_);
       r->last_event = head;
@@ -255,6 +371,7 @@ void Runner::work(Image& img) {
     }
     RunState end = RunState::Error;
     std::string answer, error;
+    auto kernel = take_kernel(r->thread);
     try {
       SessionOptions so;
       so.model = o_.model;
@@ -263,6 +380,15 @@ void Runner::work(Image& img) {
       so.models = models_;
       so.max_tokens = o_.max_tokens;
       so.cancelled = [r] { return r->cancel.load(); };
+      so.kernel = kernel;
+      so.on_sandbox_call = [this](double seconds, bool) {
+        size_t b = 0;
+        while (b < std::size(kSandboxBuckets) && seconds > kSandboxBuckets[b]) ++b;
+        std::lock_guard lk(mu_);
+        ++m_.sandbox_timed;
+        m_.sandbox_seconds_sum += seconds;
+        ++m_.sandbox_bucket[b];
+      };
       so.on_turn = [this, r](const Turn& t) {
         {
           std::lock_guard lk(mu_);
@@ -283,9 +409,12 @@ void Runner::work(Image& img) {
         m_.tokens += tokens;
       }
     } catch (const std::exception& e) {
-      end = r->cancel ? RunState::Cancelled : RunState::Error;
-      error = e.what();
+      end = r->shutdown ? RunState::Interrupted : r->cancel ? RunState::Cancelled : RunState::Error;
+      error = r->shutdown ? "the server stopped before the run ended; its steps so far are kept: resume the thread with "
+                            "{\"command\": {\"resume\": true}}"
+                          : e.what();
     }
+    keep_kernel(r->thread, std::move(kernel));
     finish(r, end, std::move(answer), std::move(error));
   }
 }

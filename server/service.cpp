@@ -1,7 +1,11 @@
 #include "a4ps_serve.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <iterator>
+#include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 
@@ -11,6 +15,7 @@
 #include "a4ps/events.h"
 #include "a4ps/governance.h"
 #include "a4ps/image.h"
+#include "a4ps/runs.h"
 #include "a4ps/threads.h"
 #include "guarded_server.h"
 #include "request.h"
@@ -90,6 +95,7 @@ json summary_json(const ThreadSummary& t) {
 json run_json(const RunData& r, bool with_output) {
   json j = {{"run_id", r.id}, {"thread_id", r.thread}, {"status", run_state_name(r.state)},
             {"kind", r.resume ? "resume" : "task"}, {"created_at", r.created_at}};
+  if (!r.finished_at.empty()) j["finished_at"] = r.finished_at;
   if (!r.resume) j["task"] = r.task;
   if (!r.error.empty()) j["error"] = r.error;
   if (!r.answer_json.empty()) {
@@ -255,7 +261,9 @@ struct Service::Impl {
 
   // SSE of a thread's events after `cursor`; with `run`, ends once that run ended and
   // every event it made was sent (with an "end" event carrying the run).
-  void stream(Response& res, const std::string& thread, int64_t cursor, std::shared_ptr<Run> run) {
+  // `after` (a run's stream joined with Last-Event-ID): start after that event instead,
+  // when it is past the run's start.
+  void stream(Response& res, const std::string& thread, int64_t cursor, std::shared_ptr<Run> run, int64_t after = -1) {
     struct State {
       int64_t cursor;
       bool started = false;
@@ -267,7 +275,7 @@ struct Service::Impl {
     ++streams_open;
     res.set_chunked_content_provider(
         "text/event-stream",
-        [this, thread, run, st](size_t, httplib::DataSink& sink) {
+        [this, thread, run, st, after](size_t, httplib::DataSink& sink) {
           auto write = [&](const std::string& s) {
             st->last_write = Clock::now();
             return sink.write(s.data(), s.size());
@@ -286,7 +294,7 @@ struct Service::Impl {
               sink.done();
               return true;
             }
-            st->cursor = r.last_event;
+            st->cursor = std::max(r.last_event, after);
             st->started = true;
             if (!write(sse(st->cursor, "metadata", json{{"run_id", r.id}, {"thread_id", r.thread}}.dump()))) return false;
           }
@@ -335,6 +343,21 @@ struct Service::Impl {
     line("a4ps_models_loaded", "Embedded models in memory now.", "gauge", m.models_loaded);
     line("a4ps_sandbox_calls_total", "Code runs in the sandbox.", "counter", m.sandbox_calls);
     line("a4ps_sandbox_failures_total", "Code runs in the sandbox that failed.", "counter", m.sandbox_failures);
+    out += "# HELP a4ps_sandbox_call_seconds Wall time of each code run in the sandbox.\n"
+           "# TYPE a4ps_sandbox_call_seconds histogram\n";
+    int64_t cumulative = 0;
+    for (size_t b = 0; b <= std::size(kSandboxBuckets); ++b) {
+      cumulative += m.sandbox_bucket[b];
+      std::string le = b < std::size(kSandboxBuckets) ? json(kSandboxBuckets[b]).dump() : "+Inf";
+      out += "a4ps_sandbox_call_seconds_bucket{le=\"" + le + "\"} " + std::to_string(cumulative) + "\n";
+    }
+    out += "a4ps_sandbox_call_seconds_sum " + json(m.sandbox_seconds_sum).dump() + "\na4ps_sandbox_call_seconds_count " +
+           std::to_string(m.sandbox_timed) + "\n";
+    line("a4ps_sandbox_kernels_idle", "Threads' sandbox kernels kept between their runs now.", "gauge", m.kernels_idle);
+    line("a4ps_sandbox_kernel_reuses_total", "Runs that went on in their thread's kept kernel.", "counter", m.kernel_reuses);
+    out += "# HELP a4ps_sandbox_kernels_closed_total Kept kernels closed, by why.\n# TYPE a4ps_sandbox_kernels_closed_total counter\n";
+    out += "a4ps_sandbox_kernels_closed_total{reason=\"idle\"} " + std::to_string(m.kernels_closed_idle) + "\n";
+    out += "a4ps_sandbox_kernels_closed_total{reason=\"evicted\"} " + std::to_string(m.kernels_closed_evicted) + "\n";
     out += "# HELP a4ps_run_seconds Wall time of finished runs.\n# TYPE a4ps_run_seconds summary\n";
     out += "a4ps_run_seconds_sum " + json(m.run_seconds_sum).dump() + "\na4ps_run_seconds_count " + std::to_string(m.runs_finished) + "\n";
     int64_t pending = 0;
@@ -525,8 +548,24 @@ void Service::Impl::routes() {
          }));
   s.Get(R"(/threads/([^/]+)/runs)", guard([this](const Request& req, Response& res) {
           std::string id = thread_id(req);
+          int limit = parse_int_param(req.get_param_value("limit"), "limit", 1, 10000, 1000);
+          // The image's records (every run, across restarts), each replaced by the runner's
+          // own view while it still has the run (fresher: written to the image after).
+          std::vector<RunRecord> records;
+          {
+            auto img = pool.take();
+            records = thread_runs(*img, id, limit);
+          }
+          std::map<std::string, std::shared_ptr<Run>> live;
+          for (auto& r : runner->runs_of(id)) live[r->id] = r;
           json out = json::array();
-          for (auto& r : runner->runs_of(id)) out.push_back(run_json(runner->snapshot(r), false));
+          for (auto& rec : records) {
+            auto it = live.find(rec.id);
+            out.push_back(run_json(it != live.end() ? runner->snapshot(it->second) : run_from_record(rec), false));
+            if (it != live.end()) live.erase(it);
+          }
+          for (auto& r : runner->runs_of(id))  // not recorded (the image refused the write): still shown
+            if (live.count(r->id)) out.push_back(run_json(runner->snapshot(r), false));
           send_json(res, 200, out);
         }));
   auto find_run = [this](const Request& req) {
@@ -536,8 +575,34 @@ void Service::Impl::routes() {
     if (!r || r->thread != id) throw HttpError(404, "not_found", "no run '" + run_id + "' on thread '" + id + "'");
     return r;
   };
-  s.Get(R"(/threads/([^/]+)/runs/([^/]+))", guard([this, find_run](const Request& req, Response& res) {
-          send_json(res, 200, run_json(runner->snapshot(find_run(req)), true));
+  s.Get(R"(/threads/([^/]+)/runs/([^/]+))", guard([this](const Request& req, Response& res) {
+          std::string id = thread_id(req), run_id = req.matches[2];
+          check_id(run_id, "run id");
+          if (auto r = runner->find(run_id); r && r->thread == id) return send_json(res, 200, run_json(runner->snapshot(r), true));
+          std::optional<RunRecord> rec;  // a run of an earlier start, or one the runner forgot
+          {
+            auto img = pool.take();
+            rec = a4ps::find_run(*img, run_id);
+          }
+          if (!rec || rec->thread != id) throw HttpError(404, "not_found", "no run '" + run_id + "' on thread '" + id + "'");
+          send_json(res, 200, run_json(run_from_record(*rec), true));
+        }));
+  // Joins a run's stream: its steps from its start (or after Last-Event-ID), then "end".
+  s.Get(R"(/threads/([^/]+)/runs/([^/]+)/stream)", guard([this](const Request& req, Response& res) {
+          std::string id = thread_id(req), run_id = req.matches[2];
+          check_id(run_id, "run id");
+          int64_t after = req.has_header("Last-Event-ID") ? parse_event_id(req.get_header_value("Last-Event-ID")) : -1;
+          if (auto r = runner->find(run_id); r && r->thread == id) return stream(res, id, 0, r, after);
+          std::optional<RunRecord> rec;  // ended in an earlier start: nothing more will come
+          {
+            auto img = pool.take();
+            rec = a4ps::find_run(*img, run_id);
+          }
+          if (!rec || rec->thread != id) throw HttpError(404, "not_found", "no run '" + run_id + "' on thread '" + id + "'");
+          res.set_header("Cache-Control", "no-store");
+          res.set_content(sse(0, "metadata", json{{"run_id", rec->id}, {"thread_id", rec->thread}}.dump()) +
+                              sse(0, "end", run_json(run_from_record(*rec), true).dump()),
+                          "text/event-stream");
         }));
   s.Post(R"(/threads/([^/]+)/runs/([^/]+)/cancel)", guard([this, find_run](const Request& req, Response& res) {
            auto r = find_run(req);
@@ -631,7 +696,9 @@ Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
   // Opens (and so checks) the image before anything listens.
   s.runner = std::make_unique<Runner>(RunnerOptions{.image = s.o.image, .model = s.o.model, .sandbox = s.o.sandbox,
                                                     .workers = s.o.workers, .max_queue = s.o.max_queue,
-                                                    .step_limit = s.o.step_limit, .max_tokens = s.o.max_tokens});
+                                                    .step_limit = s.o.step_limit, .max_tokens = s.o.max_tokens,
+                                                    .max_kernels = s.o.max_kernels,
+                                                    .kernel_idle = std::chrono::milliseconds(s.o.kernel_idle_ms)});
   s.http.new_task_queue = [n = s.o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   s.http.set_payload_max_length(s.o.max_body);
   s.http.set_read_timeout(s.o.read_timeout_s, 0);

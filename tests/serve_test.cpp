@@ -85,6 +85,71 @@ TEST_F(Serve, HealthAndMetrics) {
   EXPECT_EQ(s.terminate(), 0) << s.log;
 }
 
+// A kernel per active thread: a thread's Python globals carry over to its next run, no other
+// thread sees them, and a kernel idle past --kernel-idle is closed (its globals gone).
+TEST_F(Serve, AThreadKeepsItsSandboxKernelUntilIdle) {
+  std::string counting = write_script(
+      d / "count.jsonl", {route("1", "BRICK", "count"),
+                          say("BRICK", "```python\ntry:\n    counter += 1\nexcept NameError:\n    counter = 1\nprint('counter', counter)\n```"),
+                          critique("accept", "fine"), route("2", "ANSWER"), say("ALFRED", "Counted.", "Write the answer")});
+  Server s(img, {"-m", counting, "--kernel-idle", "1500"});
+  auto c = s.client();
+  auto count_of = [&](const std::string& thread) {
+    json r = post(c, "/threads/" + thread + "/runs/wait", {{"input", "count"}, {"if_not_exists", "create"}});
+    EXPECT_EQ(r["status"], "success") << r.dump(2);
+    for (auto& t : r["output"]["transcript"])
+      if (t.value("persona", "") == "BRICK") {
+        std::string out = t.dump();  // what it printed: "counter N" (the code says "counter +=" / "= 1")
+        std::smatch m;
+        if (std::regex_search(out, m, std::regex(R"(counter (\d+))"))) return std::stoi(m[1]);
+      }
+    ADD_FAILURE() << "no counter printed: " << r.dump(2);
+    return 0;
+  };
+  auto metrics = [&] { return c.Get("/metrics")->body; };
+  EXPECT_EQ(count_of("k1"), 1);
+  EXPECT_EQ(count_of("k1"), 2);  // the same kernel: the global survived between runs
+  EXPECT_EQ(count_of("k2"), 1);  // another thread, another kernel
+  std::string m = metrics();
+  EXPECT_NE(m.find("a4ps_sandbox_kernel_reuses_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("a4ps_sandbox_kernels_idle 2\n"), std::string::npos) << m;
+  // Every code run timed: a histogram whose +Inf bucket equals its count.
+  EXPECT_NE(m.find("# TYPE a4ps_sandbox_call_seconds histogram\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("a4ps_sandbox_call_seconds_bucket{le=\"+Inf\"} 3\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("a4ps_sandbox_call_seconds_count 3\n"), std::string::npos) << m;
+  EXPECT_EQ(m.find("a4ps_sandbox_call_seconds_sum 0\n"), std::string::npos) << m;
+  // Idle past the limit: both kernels are closed, and the thread starts afresh.
+  for (int i = 0; i < 100 && metrics().find("a4ps_sandbox_kernels_idle 0\n") == std::string::npos; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  m = metrics();
+  EXPECT_NE(m.find("a4ps_sandbox_kernels_idle 0\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("a4ps_sandbox_kernels_closed_total{reason=\"idle\"} 2\n"), std::string::npos) << m;
+  EXPECT_EQ(count_of("k1"), 1);
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+// Beyond --max-kernels the least recently used thread's kernel is closed first.
+TEST_F(Serve, KeptKernelsAreBoundedLeastRecentlyUsedFirst) {
+  std::string counting = write_script(
+      d / "count.jsonl", {route("1", "BRICK", "count"),
+                          say("BRICK", "```python\ntry:\n    counter += 1\nexcept NameError:\n    counter = 1\nprint('counter', counter)\n```"),
+                          critique("accept", "fine"), route("2", "ANSWER"), say("ALFRED", "Counted.", "Write the answer")});
+  Server s(img, {"-m", counting, "--max-kernels", "1"});
+  auto c = s.client();
+  auto run = [&](const std::string& thread) {
+    json r = post(c, "/threads/" + thread + "/runs/wait", {{"input", "count"}, {"if_not_exists", "create"}});
+    return r.dump().find("counter 2") != std::string::npos;
+  };
+  EXPECT_FALSE(run("a"));
+  EXPECT_FALSE(run("b"));  // a's kernel is evicted to keep b's
+  EXPECT_FALSE(run("a"));  // so a starts afresh
+  EXPECT_TRUE(run("a"));
+  std::string m = c.Get("/metrics")->body;
+  EXPECT_NE(m.find("a4ps_sandbox_kernels_closed_total{reason=\"evicted\"} 2\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("a4ps_sandbox_kernels_idle 1\n"), std::string::npos) << m;
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
 TEST_F(Serve, ThreadsRunsHistoryCopyAndSearch) {
   Server s(img, {"-m", quick});
   auto c = s.client();
@@ -369,6 +434,7 @@ TEST_F(Serve, AttacksGetJsonErrorsAndLeaveTheImageAsItWas) {
 
 TEST_F(Serve, ATokenGuardsEveryEndpointButHealth) {
   std::ofstream(d / "token") << "0123456789abcdef0123456789abcdef\n";
+  fs::permissions(d / "token", fs::perms::owner_read | fs::perms::owner_write);
   Server s(img, {"-m", quick, "--token-file", (d / "token").string()});
   auto c = s.client();
   auto r = c.Get("/threads");
@@ -398,9 +464,21 @@ TEST_F(Serve, RefusesToStartWithoutATokenOffLoopbackOrOnABadImage) {
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("needs a bearer token"), std::string::npos) << r.err;
   std::ofstream(d / "short") << "abc\n";
+  fs::permissions(d / "short", fs::perms::owner_read | fs::perms::owner_write);
   r = a4ps("serve " + q(img) + " --token-file " + q(d / "short"));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("shorter than 16"), std::string::npos) << r.err;
+  // A token file others may read is no secret; an empty one is no token.
+  std::ofstream(d / "shared") << "0123456789abcdef0123456789abcdef\n";
+  fs::permissions(d / "shared", fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  r = a4ps("serve " + q(img) + " --token-file " + q(d / "shared"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("readable or writable by others; make it private with chmod 600"), std::string::npos) << r.err;
+  std::ofstream(d / "empty") << "\n";
+  fs::permissions(d / "empty", fs::perms::owner_read | fs::perms::owner_write);
+  r = a4ps("serve " + q(img) + " --token-file " + q(d / "empty"));
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("is empty"), std::string::npos) << r.err;
   r = a4ps("serve " + q(d / "missing.a4ps"));
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find("no image"), std::string::npos) << r.err;
@@ -450,6 +528,100 @@ TEST_F(Serve, SigtermStopsARunningRunThatResumesAfterARestart) {
   EXPECT_GE(t["checkpoints"].get<int>(), 1);
   json r = post(c, "/threads/t1/runs/wait", {{"command", {{"resume", true}}}});
   EXPECT_EQ(r["status"], "success") << r.dump(2);
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  expect_image_ok();
+}
+
+// A client joins a run's stream by its id: the run's steps from its start (or after the
+// Last-Event-ID it saw), then "end"; a run of an earlier start gives its end at once.
+TEST_F(Serve, JoinsARunsStreamByItsId) {
+  std::string run_id;
+  std::vector<int64_t> all;
+  {
+    Server s(img, {"-m", slow});
+    auto c = s.client();
+    run_id = post(c, "/threads/j/runs", {{"input", "rest"}, {"if_not_exists", "create"}})["run_id"];
+    int status = 0;
+    auto evs = read_sse(c, "GET", "/threads/j/runs/" + run_id + "/stream", "", {}, [](const SseEvent&) { return false; },
+                        &status);
+    EXPECT_EQ(status, 200);
+    ASSERT_GE(evs.size(), 4u);
+    EXPECT_EQ(evs.front().event, "metadata");
+    EXPECT_EQ(json::parse(evs.front().data)["run_id"], run_id);
+    EXPECT_EQ(evs.back().event, "end");
+    EXPECT_EQ(json::parse(evs.back().data)["status"], "success");
+    for (auto& e : evs)
+      if (e.event == "updates") all.push_back(std::stoll(e.id));
+    for (size_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i], static_cast<int64_t>(i + 1));  // every step, once
+    // Joined again with the last id seen mid-way: only what came after.
+    auto rest = read_sse(c, "GET", "/threads/j/runs/" + run_id + "/stream", "", {{"Last-Event-ID", "2"}},
+                         [](const SseEvent&) { return false; });
+    ASSERT_FALSE(rest.empty());
+    EXPECT_EQ(rest.back().event, "end");
+    int64_t updates = 0;
+    for (auto& e : rest)
+      if (e.event == "updates") {
+        EXPECT_GT(std::stoll(e.id), 2);
+        ++updates;
+      }
+    EXPECT_EQ(updates, static_cast<int64_t>(all.size()) - 2);
+    status = 0;
+    read_sse(c, "GET", "/threads/other/runs/" + run_id + "/stream", "", {}, [](const SseEvent&) { return false; }, &status);
+    EXPECT_EQ(status, 404);
+    EXPECT_EQ(s.terminate(), 0) << s.log;
+  }
+  Server s(img, {"-m", slow});
+  auto c = s.client();
+  auto evs = read_sse(c, "GET", "/threads/j/runs/" + run_id + "/stream", "", {}, [](const SseEvent&) { return false; });
+  ASSERT_EQ(evs.size(), 2u);
+  EXPECT_EQ(evs[1].event, "end");
+  EXPECT_EQ(json::parse(evs[1].data)["status"], "success");
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+// Runs are records in the image: after a restart they are still listed and shown, a run cut
+// off by SIGTERM shows as interrupted (and its thread resumes), and one cut off by SIGKILL
+// is settled as interrupted by the next start.
+TEST_F(Serve, RunsSurviveARestartAsRecords) {
+  std::string done_id, stopped_id, killed_id;
+  {
+    Server s(img, {"-m", slow});
+    auto c = s.client();
+    json r = post(c, "/threads/q/runs/wait", {{"input", "rest"}, {"if_not_exists", "create"}});
+    EXPECT_EQ(r["status"], "success") << r.dump(2);
+    done_id = r["run_id"];
+    stopped_id = post(c, "/threads/t/runs", {{"input", "rest"}, {"if_not_exists", "create"}})["run_id"];
+    wait_running(c, "t");
+    EXPECT_EQ(s.terminate(15), 0) << s.log;
+  }
+  {
+    Server s(img, {"-m", slow});
+    auto c = s.client();
+    json runs = get(c, "/threads/q/runs");
+    ASSERT_EQ(runs.size(), 1u) << runs.dump(2);
+    EXPECT_EQ(runs[0]["run_id"], done_id);
+    EXPECT_EQ(runs[0]["status"], "success");
+    EXPECT_FALSE(runs[0].value("finished_at", "").empty()) << runs.dump(2);
+    json one = get(c, "/threads/q/runs/" + done_id);
+    EXPECT_EQ(one["output"]["answer"], "Rested.") << one.dump(2);
+    json cut = get(c, "/threads/t/runs/" + stopped_id);
+    EXPECT_EQ(cut["status"], "interrupted") << cut.dump(2);
+    EXPECT_NE(cut.value("error", "").find("resume"), std::string::npos) << cut.dump(2);
+    get(c, "/threads/q/runs/" + stopped_id, 404);  // a run is found on its own thread only
+    json resumed = post(c, "/threads/t/runs/wait", {{"command", {{"resume", true}}}});
+    EXPECT_EQ(resumed["status"], "success") << resumed.dump(2);
+    EXPECT_EQ(get(c, "/threads/t/runs").size(), 2u);
+    // Killed mid-run: nothing ran its shutdown, so the record still says running...
+    killed_id = post(c, "/threads/k/runs", {{"input", "rest"}, {"if_not_exists", "create"}})["run_id"];
+    wait_running(c, "k");
+    kill(s.pid, SIGKILL);
+  }
+  Server s(img, {"-m", slow});
+  auto c = s.client();
+  json killed = get(c, "/threads/k/runs/" + killed_id);  // ...until this start settles it
+  EXPECT_EQ(killed["status"], "interrupted") << killed.dump(2);
+  EXPECT_FALSE(killed.value("finished_at", "").empty()) << killed.dump(2);
+  EXPECT_EQ(get(c, "/threads/q/runs/" + done_id)["status"], "success");
   EXPECT_EQ(s.terminate(), 0) << s.log;
   expect_image_ok();
 }

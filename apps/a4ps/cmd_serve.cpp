@@ -3,6 +3,7 @@
 // next step (checkpointed, resumable), then it exits.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <a4ps_serve.h>
 
@@ -19,12 +20,20 @@ namespace a4ps::cli {
 namespace {
 
 std::string read_token(const std::string& path) {
+  // A token others on the machine can read is no secret: refuse it, as ssh does a key.
+  struct stat st{};
+  if (::stat(path.c_str(), &st) != 0)
+    throw a4ps::Error("cannot read the token file " + path + "; check the path and its permissions");
+  if (st.st_mode & (S_IRWXG | S_IRWXO))
+    throw a4ps::Error("the token file " + path + " is readable or writable by others; make it private with chmod 600 " + path);
   std::ifstream in(path);
   if (!in) throw a4ps::Error("cannot read the token file " + path + "; check the path and its permissions");
   std::stringstream ss;
   ss << in.rdbuf();
   std::string t = ss.str();
   while (!t.empty() && (t.back() == '\n' || t.back() == '\r' || t.back() == ' ')) t.pop_back();
+  if (t.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw a4ps::Error("the token file " + path + " is empty; put a long random token in it");
   if (t.size() < 16) throw a4ps::Error("the token in " + path + " is shorter than 16 characters; use a long random one");
   return t;
 }
@@ -45,6 +54,9 @@ void add_serve_command(CLI::App& app, Globals&) {
   c->add_option("--max-body", o.max_body, "largest request body in bytes (default 1 MiB)")->check(CLI::Range(1024, 1 << 30));
   c->add_option("--request-timeout", o.request_deadline_ms, "milliseconds a client has to send a request whole (default 15000)")
       ->check(CLI::Range(100, 600000));
+  c->add_option("--kernel-idle", o.kernel_idle_ms, "milliseconds a thread's sandbox kernel is kept idle between its runs (default 600000)")
+      ->check(CLI::Range(10, 86400000));
+  c->add_option("--max-kernels", o.max_kernels, "idle threads' sandbox kernels kept at once (default 16)")->check(CLI::Range(0, 4096));
   c->add_option("--allow-origin", o.allow_origins, "a browser origin allowed cross-origin (CORS is closed by default)");
   c->callback([] {
     if (!token_file.empty()) o.token = read_token(token_file);

@@ -10,6 +10,7 @@
 #include "a4ps/memory.h"
 #include "a4ps/models.h"
 #include "a4ps/personas.h"
+#include "a4ps/runs.h"
 #include "a4ps/sandbox.h"
 #include "a4ps/session.h"
 #include "a4ps/text.h"

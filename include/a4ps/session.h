@@ -92,6 +92,27 @@ class ModelCache {
   std::unique_ptr<Impl> impl_;
 };
 
+// A sandbox kernel (one Python process) kept between sessions, e.g. one per conversation a
+// server keeps active, so an action does not pay a kernel start and the globals one run's
+// code set are there in the next. Empty until a session given it runs code (it starts it
+// then); it keeps running when that session ends, until close() or its destruction. One
+// session at a time may use it (not thread-safe).
+class SandboxKernel {
+ public:
+  SandboxKernel();
+  ~SandboxKernel();
+  SandboxKernel(const SandboxKernel&) = delete;
+  SandboxKernel& operator=(const SandboxKernel&) = delete;
+  bool started() const;
+  void close();  // stops the process; a later session starts a fresh one
+
+  struct Impl;
+  Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 struct SessionOptions {
   // A GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE. "" = $A4PS_MODEL, the
   // image's "model" setting, its base model, else the pinned default (downloaded once).
@@ -111,6 +132,12 @@ struct SessionOptions {
   std::function<bool()> cancelled;
   // Models shared with other sessions (must outlive this one); null: the session loads its own.
   std::shared_ptr<ModelCache> models;
+  // The kernel agent code runs in, kept by the caller between sessions (must not be used by
+  // another session at the same time); null: the session starts its own, ending with it.
+  std::shared_ptr<SandboxKernel> kernel;
+  // Each run of agent code in the sandbox, with its wall time in seconds and whether it
+  // succeeded (called from the thread running the session; nothing of it enters the transcript).
+  std::function<void(double seconds, bool ok)> on_sandbox_call;
 };
 
 // One step of a conversation (a checkpoint in the image).

@@ -12,6 +12,7 @@
 #include "graph/graph.h"
 #include "image/image.h"
 #include "persona/state.h"
+#include "sandbox/sandbox.h"
 
 namespace a4ps {
 
@@ -19,6 +20,11 @@ struct Image::Impl {
   std::string path;
   image::Image img;
   bool read_only = false;
+};
+
+struct SandboxKernel::Impl {
+  // Shared with the agent runtime of each session given it (persona::AgentOptions::kept_kernel).
+  std::shared_ptr<std::unique_ptr<sandbox::Kernel>> slot = std::make_shared<std::unique_ptr<sandbox::Kernel>>();
 };
 
 struct Session::Impl {

@@ -134,7 +134,9 @@ Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>(
   s.cp = graph::image_checkpointer(img);
   persona::AgentOptions ao{.sandbox = s.opts.sandbox, .max_rounds = s.opts.max_rounds, .max_turns = s.opts.max_turns,
                            .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads,
-                           .manager = s.opts.models ? &s.opts.models->impl().mm : nullptr, .on_token = s.opts.on_token};
+                           .manager = s.opts.models ? &s.opts.models->impl().mm : nullptr, .on_token = s.opts.on_token,
+                           .kept_kernel = s.opts.kernel ? s.opts.kernel->impl().slot : nullptr,
+                           .on_code_run = s.opts.on_sandbox_call};
   s.graph = std::make_unique<graph::CompiledGraph>(
       persona::agent_graph(img, ao).compile({.checkpointer = s.cp.get(), .name = persona::kAgentGraph}));
 }
@@ -145,6 +147,11 @@ ModelCache::~ModelCache() = default;
 int64_t ModelCache::loads() const { return static_cast<int64_t>(impl_->mm.loads()); }
 int64_t ModelCache::loaded() const { return static_cast<int64_t>(impl_->mm.loaded().size()); }
 uint64_t ModelCache::budget() const { return impl_->mm.budget(); }
+
+SandboxKernel::SandboxKernel() : impl_(std::make_unique<Impl>()) {}
+SandboxKernel::~SandboxKernel() = default;
+bool SandboxKernel::started() const { return *impl_->slot != nullptr; }
+void SandboxKernel::close() { impl_->slot->reset(); }
 
 Session::Session(Session&&) noexcept = default;
 Session::~Session() = default;

@@ -1,5 +1,6 @@
 #include "persona/agent.h"
 
+#include <chrono>
 #include <map>
 #include <memory>
 
@@ -54,8 +55,11 @@ struct Runtime {
     std::string adapter;  // "name vN" of the adapter, "" for none
   };
   std::map<std::string, Bound> backends;  // by persona
-  std::unique_ptr<sandbox::Kernel> kernel;
+  std::unique_ptr<sandbox::Kernel> own_kernel;
+  bool kernel_ready = false;  // the kernel has this runtime's image tools and reflection
   std::string kernel_error;
+
+  std::unique_ptr<sandbox::Kernel>& kernel() { return opts.kept_kernel ? *opts.kept_kernel : own_kernel; }
 
   // What an Imagefile gave the image (initialised from img, which is declared before them):
   std::string preamble = img.setting("system");       // SYSTEM: every persona's prompt starts with it
@@ -183,21 +187,35 @@ struct Runtime {
   }
 
   sandbox::Kernel* sandbox() {
-    if (kernel) return kernel.get();
+    auto& k = kernel();
+    if (k && !kernel_ready) {
+      // Kept from an earlier runtime: its Python state stays, but tools approved since and
+      // the reflection must be this runtime's image handle's.
+      try {
+        forge::load_tools(*k, img);
+        forge::serve_reflection(*k, img);
+      } catch (const Error&) {
+        k.reset();  // a kernel that cannot take them is started afresh below
+      }
+    }
+    kernel_ready = true;
+    if (k) return k.get();
     if (!kernel_error.empty()) return nullptr;
     try {
-      kernel = forge::image_kernel(img, opts.sandbox, {}, opts.kernel);
+      k = forge::image_kernel(img, opts.sandbox, {}, opts.kernel);
     } catch (const Error& e) {
       kernel_error = e.what();
       return nullptr;
     }
-    return kernel.get();
+    return k.get();
   }
 
   CodeResult run_code(const std::string& code) {
     auto* k = sandbox();
     if (!k) return {.ok = false, .error_type = "SandboxUnavailable", .error = kernel_error + " (see `a4ps doctor`)"};
+    auto t0 = std::chrono::steady_clock::now();
     auto r = k->run(code);
+    if (opts.on_code_run) opts.on_code_run(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), r.ok);
     return {r.ok, r.stdout_text, r.value, r.error_type, r.error};
   }
 
@@ -337,7 +355,7 @@ Update approve_node(Runtime& rt, const AgentState& s, NodeContext& ctx) {
 
 Update register_node(Runtime& rt, const AgentState& s) {
   governance::apply(rt.img, s.proposal.value_or(0));
-  if (rt.kernel) forge::load_tools(*rt.kernel, rt.img);
+  if (auto& k = rt.kernel()) forge::load_tools(*k, rt.img);
   return Update().proposal(std::nullopt);
 }
 

@@ -13,6 +13,7 @@
 // judge and train on it.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -42,6 +43,12 @@ struct AgentOptions {
   llm::ModelManager* manager = nullptr;
   // Streaming: pieces of a persona's free text as it is generated (not routing JSON).
   std::function<void(const std::string& persona, std::string_view piece)> on_token;
+  // A kernel kept by the caller between runtimes (e.g. one per conversation a server keeps
+  // active): used and started here when empty, left running when the runtime ends. Null:
+  // the runtime starts its own, which ends with it.
+  std::shared_ptr<std::unique_ptr<sandbox::Kernel>> kept_kernel;
+  // Each code run in the sandbox, with its wall time (for a server's latency metrics).
+  std::function<void(double seconds, bool ok)> on_code_run;
 };
 
 // The graph for `img` (which must outlive it). Input: {"task": "...", "model": "spec"}.
