@@ -15,10 +15,6 @@ using json = nlohmann::json;
 
 namespace {
 
-void writable(const Image& im) {
-  if (im.impl().read_only) throw Error("the image " + im.path() + " was opened read-only");
-}
-
 ProposalInfo info_of(const image::Proposal& p) {
   return {.id = p.id, .kind = p.kind, .target = p.target, .status = p.status, .created_at = p.created_at,
           .decided_at = p.decided_at, .reviewer = p.reviewer, .reason = p.reason, .payload_json = p.payload.dump()};
