@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "a4ps/image.h"
+#include "a4ps/tools.h"
 #include "mcp.h"
 #include "mcp_message.h"
 #include "testutil.h"
@@ -164,6 +166,21 @@ TEST_F(McpServerTest, TheRevisionChangesWhenAToolIsApprovedOrRolledBack) {
   ASSERT_EQ(a4ps("approvals apply " + q(img) + " " + id).code, 0);
   EXPECT_NE(s.revision(), after);
   EXPECT_EQ(call(s, "boom", {{"msg", "v"}})["result"]["content"][0]["text"], "ValueError: v");
+}
+
+// A second handle on the image in this process must not blind the first: its open once read
+// the header through a descriptor of its own, whose close dropped the process's locks, and
+// the CLI's last close then checkpointed and deleted the WAL and -shm under the first,
+// which kept reading its old snapshot (a frozen tool list under `a4ps serve`).
+TEST_F(McpServerTest, AHandleSeesOtherProcessesWritesAfterASecondOpens) {
+  Image first = Image::open(img, {.create_if_missing = false, .read_only = true});
+  EXPECT_EQ(list_tools(first).size(), 2u);
+  add_tool("late", "def late(x):\n    return x", "x", "assert late(1) == 1");  // frames stay in the WAL: we read it
+  EXPECT_EQ(list_tools(first).size(), 3u);
+  Image second = Image::open(img, {.create_if_missing = false, .read_only = true});
+  add_tool("later", "def later(x):\n    return x", "x", "assert later(1) == 1");
+  EXPECT_EQ(list_tools(first).size(), 4u);
+  EXPECT_EQ(list_tools(second).size(), 4u);
 }
 
 TEST_F(McpServerTest, StdioAnswersEachLineAndRefusesAnOversizedOne) {
