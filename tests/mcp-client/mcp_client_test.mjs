@@ -115,12 +115,11 @@ async function exercise(client, label, addTool) {
     const now = (await client.listTools()).tools.map(t => t.name).sort();
     assert.ok(now.length === tools.length + 1, JSON.stringify(now));
   });
-  // Last: under `a4ps serve`, image handles of the process were seen to keep an old
-  // snapshot after a sandbox run timed out (reported; the MCP watcher reads through fresh ones).
+  // Last, so a slow stop cannot delay the checks above.
   await check(`${label}: a tool that runs too long is stopped, as an isError result, and the next call works`, async () => {
     const r = await client.callTool({ name: "spin", arguments: { n: 1 } });
     assert.equal(r.isError, true);
-    // Stopped at the time limit; on a second kernel of the process the sandbox was seen to
+    // Stopped at the time limit; on a loaded machine the sandbox was seen, now and then, to
     // report the stop as a died kernel instead (reported): either way an isError result.
     assert.match(r.content[0].text, /ran longer than \d+ ms|the sandbox kernel died/);
     const again = await client.callTool({ name: "divide", arguments: { a: 1, b: 4 } });
