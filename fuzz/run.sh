@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds a parser fuzzer with clang's libFuzzer (+ASan/UBSan) and runs it for a bounded
-# time:  fuzz/run.sh BUILD_DIR SECONDS [rule_parser|imagefile_parser|request_parser]
+# time:  fuzz/run.sh BUILD_DIR SECONDS [rule_parser|imagefile_parser|request_parser|mcp_parser]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-build}/fuzz
@@ -10,6 +10,7 @@ case "$target" in
   rule_parser) srcs=("$here/../src/codex/rules.cpp"); deps=("$here/../src/codex/codex.h"); seeds="$here/corpus"; max_len=256 ;;
   imagefile_parser) srcs=("$here/../src/imagefile/parser.cpp"); deps=("$here/../src/imagefile/parser.h"); seeds="$here/corpus-imagefile"; max_len=1024 ;;
   request_parser) srcs=("$here/../server/request.cpp"); deps=("$here/../server/request.h"); seeds="$here/corpus-request"; max_len=2048 ;;
+  mcp_parser) srcs=("$here/../server/mcp_message.cpp" "$here/../server/request.cpp"); deps=("$here/../server/mcp_message.h"); seeds="$here/corpus-mcp"; max_len=2048 ;;
   *) echo "fuzz: unknown target $target"; exit 1 ;;
 esac
 mkdir -p "$out" "$out/corpus-$target"

@@ -109,4 +109,16 @@ case "$A4PS_LLAMA" in
   *) die "A4PS_LLAMA must be source, prebuilt or system (got '$A4PS_LLAMA')" ;;
 esac
 echo "$LLAMA_DIR/src" > "$CACHE/llama-source"
+
+# ---- the MCP test client ---------------------------------------------------
+# The official TypeScript SDK, pinned by tests/mcp-client/package-lock.json: installed
+# only when node_modules is missing or the lockfile changed since the last install.
+MCP_CLIENT=$(cd "$(dirname "$0")/.." && pwd)/tests/mcp-client
+lock_sum=$(sha256sum "$MCP_CLIENT/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$MCP_CLIENT/node_modules/.a4ps-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
+  say "installing the MCP test client (npm ci in tests/mcp-client)"
+  (cd "$MCP_CLIENT" && npm ci --silent --no-audit --no-fund >/dev/null) \
+    || die "npm ci in tests/mcp-client failed; is the npm registry reachable?"
+  echo "$lock_sum" > "$MCP_CLIENT/node_modules/.a4ps-lock-sha256"
+fi
 say "ready (llama.cpp: $A4PS_LLAMA)"

@@ -18,6 +18,8 @@
 #include "a4ps/runs.h"
 #include "a4ps/threads.h"
 #include "guarded_server.h"
+#include "mcp.h"
+#include "mcp_message.h"
 #include "request.h"
 #include "runner.h"
 
@@ -161,6 +163,7 @@ struct Service::Impl {
   ServeOptions o;
   Listen listen;
   std::unique_ptr<Runner> runner;
+  std::unique_ptr<McpServer> mcp;  // /mcp: the image's approved tools over MCP
   ImagePool pool;
   GuardedServer http;
   int port = 0;
@@ -401,11 +404,13 @@ void Service::Impl::routes() {
       }
       if (!same) {
         res.set_header("Access-Control-Allow-Origin", origin);
+        res.set_header("Access-Control-Expose-Headers", "Mcp-Session-Id");
         res.set_header("Vary", "Origin");
       }
       if (req.method == "OPTIONS") {
-        res.set_header("Access-Control-Allow-Methods", "GET, POST");
-        res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+        res.set_header("Access-Control-Allow-Methods", "GET, POST, DELETE");
+        res.set_header("Access-Control-Allow-Headers",
+                       "Authorization, Content-Type, Last-Event-ID, Mcp-Session-Id, MCP-Protocol-Version");
         res.status = 204;
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -425,6 +430,11 @@ void Service::Impl::routes() {
   // httplib's own refusals (no route, a body over the limit, bad headers) as JSON too.
   s.set_error_handler(httplib::Server::HandlerWithResponse([](const Request& req, Response& res) {
     if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (req.path == "/mcp" && res.status == 413) {  // MCP clients read JSON-RPC's error shape
+      res.set_content(McpError(kInvalidRequest, "the message is larger than this server's --max-body").response().dump(),
+                      "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     std::string detail = res.status == 404   ? "no such endpoint: " + printable(req.method, 16) + " " + printable(req.path, 200)
                          : res.status == 413 ? "the request body is too large"
                                              : "the request could not be read (" + std::to_string(res.status) + ")";
@@ -682,6 +692,8 @@ void Service::Impl::routes() {
            j["reviewer"] = reviewer;
            send_json(res, 200, j);
          }));
+
+  add_mcp_routes(s, *mcp, [this] { return runner->stopping(); });
 }
 
 Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
@@ -699,6 +711,7 @@ Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
                                                     .step_limit = s.o.step_limit, .max_tokens = s.o.max_tokens,
                                                     .max_kernels = s.o.max_kernels,
                                                     .kernel_idle = std::chrono::milliseconds(s.o.kernel_idle_ms)});
+  s.mcp = std::make_unique<McpServer>(McpOptions{.image = s.o.image, .sandbox = s.o.sandbox, .max_message = s.o.max_body});
   s.http.new_task_queue = [n = s.o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   s.http.set_payload_max_length(s.o.max_body);
   s.http.set_read_timeout(s.o.read_timeout_s, 0);

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   add_persona_commands(app, g);
   add_build_commands(app, g);
   add_serve_command(app, g);
+  add_mcp_command(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -15,4 +15,5 @@
 #include "a4ps/session.h"
 #include "a4ps/text.h"
 #include "a4ps/tools.h"
+#include "a4ps/tool_host.h"
 #include "a4ps/threads.h"

@@ -2,9 +2,12 @@
 #include "image/image.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <optional>
 #include <fstream>
@@ -21,6 +24,33 @@
 
 namespace a4ps::image {
 
+namespace {
+// POSIX advisory locks belong to the process: closing *any* descriptor of a file drops every
+// lock SQLite holds on it through this process's other connections. Another process closing
+// its last connection may then take the file for itself, checkpoint and delete the WAL and
+// -shm, and the connections here keep reading a stale snapshot. So the image's header is
+// read raw only while no connection of this process has the file open (the first open
+// checked it already). Keyed by device and inode; counts live connections.
+struct OpenFiles {
+  std::mutex mu;
+  std::map<std::pair<dev_t, ino_t>, int> live;
+};
+OpenFiles& open_files() {
+  static OpenFiles f;
+  return f;
+}
+std::optional<std::pair<dev_t, ino_t>> file_key(const fs::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return std::nullopt;
+  return std::make_pair(st.st_dev, st.st_ino);
+}
+bool open_here(const fs::path& p) {
+  auto k = file_key(p);
+  std::lock_guard lk(open_files().mu);
+  return k && open_files().live.count(*k) > 0;
+}
+}  // namespace
+
 struct Image::Impl {
   sqlite3* db = nullptr;
   fs::path path;
@@ -32,9 +62,14 @@ struct Image::Impl {
   std::unique_ptr<sql::StmtCache> stmts;  // created with the connection
   std::shared_ptr<EventGuard> guard;
   std::vector<json> refused;  // violations to record once their transaction is rolled back
+  std::optional<std::pair<dev_t, ino_t>> key;  // counted in open_files() while the connection lives
   ~Impl() {
     stmts.reset();  // statements before the connection
     if (db) sqlite3_close_v2(db);
+    if (key) {
+      std::lock_guard lk(open_files().mu);
+      if (--open_files().live[*key] <= 0) open_files().live.erase(*key);
+    }
   }
 };
 
@@ -167,7 +202,7 @@ void Image::set_setting(std::string_view key, std::string_view value) {
 }
 
 Image Image::open(const fs::path& path, const OpenOptions& opts) {
-  validate_header(path);
+  if (!open_here(path)) validate_header(path);  // never a raw read beside a live connection (see OpenFiles)
   auto impl = std::make_unique<Impl>();
   impl->path = path;
   if (opts.env) impl->env = opts.env;
@@ -175,6 +210,10 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
   impl->read_only = opts.read_only;
   impl->sync = opts.sync;
   impl->db = open_db(path, opts.read_only, false, opts.vfs);
+  if ((impl->key = file_key(path))) {
+    std::lock_guard lk(open_files().mu);
+    ++open_files().live[*impl->key];
+  }
   impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
   sqlite3* db = impl->db;
   int ver = static_cast<int>(sql::scalar_i64(db, "PRAGMA user_version"));
