@@ -109,4 +109,13 @@ case "$A4PS_LLAMA" in
   *) die "A4PS_LLAMA must be source, prebuilt or system (got '$A4PS_LLAMA')" ;;
 esac
 echo "$LLAMA_DIR/src" > "$CACHE/llama-source"
+
+# ---- client libraries the end-to-end tests use (tests/clients: the openai npm package) ----
+CLIENTS=$(cd "$(dirname "$0")/.." && pwd)/tests/clients
+LOCK_SUM=$(sha256sum "$CLIENTS/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$CLIENTS/node_modules/.a4ps-lock" 2>/dev/null)" != "$LOCK_SUM" ]; then
+  say "installing the test clients (npm ci in tests/clients)"
+  (cd "$CLIENTS" && npm ci --silent --no-audit --no-fund >/dev/null) || die "npm ci in $CLIENTS failed; is the npm registry reachable?"
+  echo "$LOCK_SUM" > "$CLIENTS/node_modules/.a4ps-lock"
+fi
 say "ready (llama.cpp: $A4PS_LLAMA)"

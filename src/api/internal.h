@@ -13,7 +13,14 @@
 #include "image/image.h"
 #include "persona/state.h"
 
+namespace a4ps::llm {
+class ModelManager;
+}
+
 namespace a4ps {
+
+// The model manager a ModelCache shares (its Impl stays in session.cpp).
+llm::ModelManager& manager_of(const ModelCache& cache);
 
 struct Image::Impl {
   std::string path;
