@@ -321,7 +321,8 @@ void add_openai_routes(httplib::Server& s, OpenAIDoor door) {
   s.Get("/v1/models", d->guard([d](const Request&, Response& res) { send(res, 200, d->models()); }));
   s.Get(R"(/v1/models/(.+))", d->guard([d](const Request& req, Response& res) {
           std::string id = req.matches[1];
-          for (auto& m : d->models()["data"])
+          json all = d->models();
+          for (auto& m : all["data"])
             if (m["id"] == id) return send(res, 200, m);
           persona_of_model(id);  // 404 in OpenAI's words
           throw ApiError(404, "invalid_request_error", "the model '" + printable(id, 80) + "' does not exist (see GET /v1/models)",

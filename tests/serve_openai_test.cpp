@@ -163,6 +163,22 @@ TEST_F(ServeOpenAI, TheDeliberationRunsOnANamedThreadTheAgentProtocolSees) {
   json t = body(c.Get("/threads/oai-named"));
   EXPECT_EQ(t["status"], "done") << t.dump();
   EXPECT_EQ(t["values"]["answer"], "Forty-two.");
+  // Streamed: OpenAI's chunks as SSE, the answer in them, ending with data: [DONE].
+  b["stream"] = true;
+  auto st = c.Post("/v1/chat/completions", b.dump(), kJson);
+  ASSERT_TRUE(st);
+  EXPECT_EQ(st->status, 200);
+  EXPECT_EQ(st->get_header_value("Content-Type"), "text/event-stream");
+  ASSERT_GE(st->body.size(), 14u);
+  EXPECT_EQ(st->body.substr(st->body.size() - 14), "data: [DONE]\n\n") << st->body;
+  std::string text;
+  for (size_t p = 0; (p = st->body.find("data: {", p)) != std::string::npos; ++p) {
+    json ch = json::parse(st->body.substr(p + 6, st->body.find("\n\n", p) - p - 6));
+    EXPECT_EQ(ch["object"], "chat.completion.chunk");
+    for (auto& choice : ch["choices"]) text += choice["delta"].value("content", "");
+  }
+  EXPECT_EQ(text, "Forty-two.");
+  b.erase("stream");
   // A response_format is for a persona alone: ALFRED's answer is prose.
   b["response_format"] = {{"type", "json_object"}};
   EXPECT_EQ(error_of(c.Post("/v1/chat/completions", b.dump(), kJson), 400)["param"], "response_format");
