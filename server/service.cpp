@@ -392,9 +392,10 @@ void Service::Impl::routes() {
       std::string presented = bearer_token(req.get_header_value("Authorization"));
       if (!token_equals(presented, o.token)) {
         res.set_header("WWW-Authenticate", "Bearer");
-        send_error(res, 401, "unauthorized",
-                   presented.empty() ? "this server needs a bearer token: send Authorization: Bearer TOKEN"
-                                     : "the bearer token is wrong");
+        std::string why = presented.empty() ? "this server needs a bearer token: send Authorization: Bearer TOKEN"
+                                            : "the bearer token is wrong";
+        if (is_openai_path(req.path)) res.status = 401, res.set_content(openai_error(401, why).dump(), "application/json");
+        else send_error(res, 401, "unauthorized", why);
         return httplib::Server::HandlerResponse::Handled;
       }
     }

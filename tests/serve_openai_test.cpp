@@ -184,6 +184,18 @@ TEST_F(ServeOpenAI, TheDeliberationRunsOnANamedThreadTheAgentProtocolSees) {
   EXPECT_EQ(error_of(c.Post("/v1/chat/completions", b.dump(), kJson), 400)["param"], "response_format");
 }
 
+TEST_F(ServeOpenAI, ATokenGuardsTheDoorInOpenAIsWords) {
+  std::ofstream(d / "token") << "0123456789abcdef0123456789abcdef\n";
+  Server s(img, {"-m", script, "--token-file", (d / "token").string()});
+  auto c = s.client();
+  EXPECT_EQ(error_of(c.Get("/v1/models"), 401)["type"], "authentication_error");
+  EXPECT_EQ(error_of(c.Get("/v1/models", {{"Authorization", "Bearer wrong"}}), 401)["message"], "the bearer token is wrong");
+  auto r = c.Get("/v1/models", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}});
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(body(r)["data"][0]["id"], "a4ps");
+}
+
 TEST_F(ServeOpenAI, TheOpenAINpmClient) {
   fs::path clients = A4PS_CLIENTS;
   ASSERT_TRUE(fs::exists(clients / "node_modules" / "openai" / "package.json"))
