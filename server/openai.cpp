@@ -182,7 +182,8 @@ struct Door {
             {"choices", json::array({{{"index", 0},
                                       {"message", {{"role", "assistant"}, {"content", r.text}}},
                                       {"finish_reason", r.finish_reason == "length" ? "length" : "stop"}}})},
-            {"usage", usage(r.prompt_tokens, r.completion_tokens)}});
+            {"usage", usage(r.prompt_tokens, r.completion_tokens)},
+            {"a4ps", {{"persona", r.persona}, {"model", r.model}, {"adapter", r.adapter}}}});
       return;
     }
     res.set_header("Cache-Control", "no-store");

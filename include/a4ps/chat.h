@@ -37,6 +37,7 @@ struct PersonaChatOptions {
 struct PersonaReply {
   std::string persona;        // its name as the image spells it
   std::string model;          // the model spec that answered
+  std::string adapter;        // its LoRA adapter(s), name and version ("" = none)
   std::string text;
   std::string finish_reason;  // stop | length | cancelled
   int prompt_tokens = 0, completion_tokens = 0;

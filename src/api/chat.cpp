@@ -45,7 +45,12 @@ PersonaReply persona_chat(const Image& image, const std::string& name, const std
   if (messages.empty()) throw Error("a chat needs at least one message");
   std::string model = model_for(img, spec->model, o.model);
   Manager m(o.models, img);
-  llm::Persona lp{spec->name, is_local(model) ? fs::path(model) : fs::path(), {}};
+  llm::Persona lp{spec->name, {}, {}};
+  std::string adapter;
+  if (is_local(model)) {  // its trained adapter, as in the deliberation
+    lp.model = model;
+    lp.adapters = persona::persona_adapters(img, *spec, model, adapter);
+  }
   auto backend = llm::open_backend(model, *m.mm, lp);
 
   llm::ChatRequest req;
@@ -64,7 +69,7 @@ PersonaReply persona_chat(const Image& image, const std::string& name, const std
   req.json_schema = o.json_schema;
   if (o.on_token) req.on_token = o.on_token;
   auto r = backend->chat(req);
-  return {spec->name, model, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens};
+  return {spec->name, model, adapter, r.text, r.finish_reason, r.prompt_tokens, r.completion_tokens};
 }
 
 std::vector<float> embed_text(const Image& image, const std::string& text, const EmbedOptions& o) {
