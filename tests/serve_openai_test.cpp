@@ -92,6 +92,15 @@ TEST(OpenAIParse, EmbeddingsAndModelIds) {
   }
 }
 
+TEST(OpenAIParse, AStreamNeverSplitsACharacter) {
+  EXPECT_EQ(server::complete_utf8("abc"), 3u);
+  EXPECT_EQ(server::complete_utf8("a\xc3"), 1u);          // the first byte of é
+  EXPECT_EQ(server::complete_utf8("a\xc3\xa9"), 3u);      // all of it
+  EXPECT_EQ(server::complete_utf8("\xe2\x82"), 0u);       // two of €'s three bytes
+  EXPECT_EQ(server::complete_utf8("\xf0\x9f\x98\x80"), 4u);  // an emoji, whole
+  EXPECT_EQ(server::dump(json("bad \xff byte")), "\"bad \xef\xbf\xbd byte\"");  // never throws
+}
+
 struct ServeOpenAI : ::testing::Test {
   TempDir d;
   fs::path img = d / "agent.a4ps";
