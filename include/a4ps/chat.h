@@ -2,6 +2,7 @@
 // of `a4ps serve` reaches as the model "a4ps/PERSONA" and /v1/embeddings. No deliberation,
 // no thread, nothing written to the image: one model call with the persona's character.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
