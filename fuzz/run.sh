@@ -9,7 +9,7 @@ target=${3:-rule_parser}
 case "$target" in
   rule_parser) srcs=("$here/../src/codex/rules.cpp"); deps=("$here/../src/codex/codex.h"); seeds="$here/corpus"; max_len=256 ;;
   imagefile_parser) srcs=("$here/../src/imagefile/parser.cpp"); deps=("$here/../src/imagefile/parser.h"); seeds="$here/corpus-imagefile"; max_len=1024 ;;
-  request_parser) srcs=("$here/../server/request.cpp"); deps=("$here/../server/request.h"); seeds="$here/corpus-request"; max_len=2048 ;;
+  request_parser) srcs=("$here/../server/request.cpp" "$here/../server/openai_request.cpp"); deps=("$here/../server/request.h" "$here/../server/openai_request.h"); seeds="$here/corpus-request"; max_len=2048 ;;
   mcp_parser) srcs=("$here/../server/mcp_message.cpp" "$here/../server/request.cpp"); deps=("$here/../server/mcp_message.h"); seeds="$here/corpus-mcp"; max_len=2048 ;;
   *) echo "fuzz: unknown target $target"; exit 1 ;;
 esac

@@ -110,15 +110,17 @@ case "$A4PS_LLAMA" in
 esac
 echo "$LLAMA_DIR/src" > "$CACHE/llama-source"
 
-# ---- the MCP test client ---------------------------------------------------
-# The official TypeScript SDK, pinned by tests/mcp-client/package-lock.json: installed
-# only when node_modules is missing or the lockfile changed since the last install.
-MCP_CLIENT=$(cd "$(dirname "$0")/.." && pwd)/tests/mcp-client
-lock_sum=$(sha256sum "$MCP_CLIENT/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$MCP_CLIENT/node_modules/.a4ps-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
-  say "installing the MCP test client (npm ci in tests/mcp-client)"
-  (cd "$MCP_CLIENT" && npm ci --silent --no-audit --no-fund >/dev/null) \
-    || die "npm ci in tests/mcp-client failed; is the npm registry reachable?"
-  echo "$lock_sum" > "$MCP_CLIENT/node_modules/.a4ps-lock-sha256"
-fi
+# ---- client libraries the end-to-end tests use ------------------------------
+# tests/clients: the openai npm package; tests/mcp-client: the official MCP TypeScript SDK.
+# Each pinned by its package-lock.json and installed only when node_modules is missing or
+# the lockfile changed since the last install.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+for CLIENTS in "$ROOT/tests/clients" "$ROOT/tests/mcp-client"; do
+  LOCK_SUM=$(sha256sum "$CLIENTS/package-lock.json" | cut -d' ' -f1)
+  if [ "$(cat "$CLIENTS/node_modules/.a4ps-lock" 2>/dev/null)" != "$LOCK_SUM" ]; then
+    say "installing the test clients (npm ci in ${CLIENTS#"$ROOT"/})"
+    (cd "$CLIENTS" && npm ci --silent --no-audit --no-fund >/dev/null) || die "npm ci in $CLIENTS failed; is the npm registry reachable?"
+    echo "$LOCK_SUM" > "$CLIENTS/node_modules/.a4ps-lock"
+  fi
+done
 say "ready (llama.cpp: $A4PS_LLAMA)"

@@ -137,6 +137,8 @@ class Runner {
   void stop();
   bool stopping() const { return stopping_; }
   Metrics metrics() const;
+  // The runs' models, for other callers that must share their memory budget (the /v1 door).
+  std::shared_ptr<ModelCache> models() const { return models_; }
 
  private:
   void work(Image& img);

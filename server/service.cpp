@@ -20,6 +20,7 @@
 #include "guarded_server.h"
 #include "mcp.h"
 #include "mcp_message.h"
+#include "openai.h"
 #include "request.h"
 #include "runner.h"
 
@@ -419,9 +420,10 @@ void Service::Impl::routes() {
       std::string presented = bearer_token(req.get_header_value("Authorization"));
       if (!token_equals(presented, o.token)) {
         res.set_header("WWW-Authenticate", "Bearer");
-        send_error(res, 401, "unauthorized",
-                   presented.empty() ? "this server needs a bearer token: send Authorization: Bearer TOKEN"
-                                     : "the bearer token is wrong");
+        std::string why = presented.empty() ? "this server needs a bearer token: send Authorization: Bearer TOKEN"
+                                            : "the bearer token is wrong";
+        if (is_openai_path(req.path)) res.status = 401, res.set_content(openai_error(401, why).dump(), "application/json");
+        else send_error(res, 401, "unauthorized", why);
         return httplib::Server::HandlerResponse::Handled;
       }
     }
@@ -438,12 +440,21 @@ void Service::Impl::routes() {
     std::string detail = res.status == 404   ? "no such endpoint: " + printable(req.method, 16) + " " + printable(req.path, 200)
                          : res.status == 413 ? "the request body is too large"
                                              : "the request could not be read (" + std::to_string(res.status) + ")";
-    send_error(res, res.status, code_for(res.status), detail);
+    if (is_openai_path(req.path)) res.set_content(openai_error(res.status, detail).dump(), "application/json");  // its clients' shape
+    else send_error(res, res.status, code_for(res.status), detail);
     return httplib::Server::HandlerResponse::Handled;
   }));
   s.set_exception_handler([](const Request&, Response& res, std::exception_ptr) {
     send_error(res, 500, "internal", "the server failed on this request");
   });
+
+  // --- the OpenAI-compatible door (/v1) ---
+  add_openai_routes(http, {.runner = runner.get(), .models = runner->models(),
+                           .image = [this] {
+                             std::shared_ptr<ImagePool::Lease> l(new ImagePool::Lease(pool.take()));
+                             return std::shared_ptr<Image>(l, l->img.get());
+                           },
+                           .model = o.model, .max_tokens = o.max_tokens, .max_wait_s = o.max_wait_s});
 
   s.Get("/health", guard([this](const Request&, Response& res) {
           auto img = pool.take();

@@ -2,6 +2,7 @@
 // Everything else (src/) is internal. See examples/simple/simple.cpp for a start.
 #pragma once
 #include "a4ps/build.h"
+#include "a4ps/chat.h"
 #include "a4ps/error.h"
 #include "a4ps/events.h"
 #include "a4ps/governance.h"

@@ -14,7 +14,14 @@
 #include "persona/state.h"
 #include "sandbox/sandbox.h"
 
+namespace a4ps::llm {
+class ModelManager;
+}
+
 namespace a4ps {
+
+// The model manager a ModelCache shares (its Impl stays in session.cpp).
+llm::ModelManager& manager_of(const ModelCache& cache);
 
 struct Image::Impl {
   std::string path;

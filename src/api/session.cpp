@@ -82,6 +82,8 @@ struct ModelCache::Impl {
   llm::ModelManager mm;
 };
 
+llm::ModelManager& manager_of(const ModelCache& cache) { return cache.impl().mm; }
+
 namespace {
 
 Answer answer_of(const Session::Impl& s, const std::string& thread, const graph::RunResult& r) {

@@ -114,40 +114,6 @@ struct Runtime {
     return *mm;
   }
 
-  // A persona's adapter as a file llama.cpp can load (stored once per sha256).
-  std::vector<llm::Adapter> adapters(const Spec& p, const std::string& model, std::string& name) {
-    // Every turn asks: read the two meta keys, not info() (which counts the whole image).
-    std::string base_path = img.meta("base_model_path");
-    std::error_code ec;  // the same file, however the model was named (relative, absolute)
-    bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
-    auto file_of = [&](const image::Object& a) {
-      fs::path f = llm::models_dir() / "adapters" / (a.blob_sha256 + ".gguf");
-      if (!fs::exists(f)) {
-        fs::create_directories(f.parent_path());
-        write_file(f, img.blob(a.blob_sha256));
-      }
-      return f;
-    };
-    std::vector<llm::Adapter> out;
-    // The image-wide stack (an Imagefile's ADAPTER lines), in order, each with its scale,
-    // on the base model it was built for; then the persona's own adapter.
-    if (base) {
-      json stack = json::parse(img.setting("adapters").empty() ? "[]" : img.setting("adapters"), nullptr, false);
-      if (stack.is_array())
-        for (auto& s : stack) {
-          auto a = img.get(image::Kind::Adapter, s.value("name", ""));
-          if (!a || a->removed) continue;
-          out.push_back({file_of(*a), s.value("scale", 1.0f)});
-          name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
-        }
-    }
-    auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
-    if (!a) return out;
-    name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
-    out.push_back({file_of(*a), 1.0f});
-    return out;
-  }
-
   // The persona's backend; rebuilt when its adapter changed (an approved adapter is
   // hot-swapped into a running conversation at its next turn).
   Bound& bound(const Spec& p, const AgentState& state) {
@@ -156,7 +122,7 @@ struct Runtime {
     bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
     if (local) {
       lp.model = m;
-      lp.adapters = adapters(p, m, adapter);
+      lp.adapters = persona_adapters(img, p, m, adapter);
     }
     std::string key = m;
     for (auto& a : lp.adapters) key += "|" + a.path.string();
@@ -493,6 +459,39 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   });
   g.edge("babs", "route").edge("respond", "route").edge("answer", graph::END);
   return g;
+}
+
+std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name) {
+  // Every turn asks: read the two meta keys, not info() (which counts the whole image).
+  std::string base_path = img.meta("base_model_path");
+  std::error_code ec;  // the same file, however the model was named (relative, absolute)
+  bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
+  auto file_of = [&](const image::Object& a) {
+    fs::path f = llm::models_dir() / "adapters" / (a.blob_sha256 + ".gguf");
+    if (!fs::exists(f)) {
+      fs::create_directories(f.parent_path());
+      write_file(f, img.blob(a.blob_sha256));
+    }
+    return f;
+  };
+  std::vector<llm::Adapter> out;
+  // The image-wide stack (an Imagefile's ADAPTER lines), in order, each with its scale,
+  // on the base model it was built for; then the persona's own adapter.
+  if (base) {
+    json stack = json::parse(img.setting("adapters").empty() ? "[]" : img.setting("adapters"), nullptr, false);
+    if (stack.is_array())
+      for (auto& s : stack) {
+        auto a = img.get(image::Kind::Adapter, s.value("name", ""));
+        if (!a || a->removed) continue;
+        out.push_back({file_of(*a), s.value("scale", 1.0f)});
+        name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
+      }
+  }
+  auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
+  if (!a) return out;
+  name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
+  out.push_back({file_of(*a), 1.0f});
+  return out;
 }
 
 std::string choose_model(const image::Image& img, const std::string& flag) {

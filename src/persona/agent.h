@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "graph/graph.h"
 #include "image/image.h"
@@ -23,6 +24,7 @@
 
 namespace a4ps::llm {
 class ModelManager;
+struct Adapter;
 }
 
 namespace a4ps::persona {
@@ -57,6 +59,12 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts = {});
 // The model spec a run uses: `flag`, else $A4PS_MODEL, else the image's "model" setting,
 // else its base model; "" when none is set (the caller then pulls the pinned default).
 std::string choose_model(const image::Image& img, const std::string& flag);
+
+// A persona's adapters on `model` as files llama.cpp loads (stored once per sha256 under
+// the models directory): the image-wide stack when `model` is the image's base model, then
+// the persona's own. `name` gets their names and versions ("" when none).
+struct Spec;
+std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name);
 
 // The input that starts a new task on a thread (a chat's next message): it clears the
 // previous task's working state and keeps the conversation.
