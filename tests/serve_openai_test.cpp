@@ -195,6 +195,7 @@ TEST_F(ServeOpenAI, TheDeliberationRunsOnANamedThreadTheAgentProtocolSees) {
 
 TEST_F(ServeOpenAI, ATokenGuardsTheDoorInOpenAIsWords) {
   std::ofstream(d / "token") << "0123456789abcdef0123456789abcdef\n";
+  fs::permissions(d / "token", fs::perms::owner_read | fs::perms::owner_write);  // serve wants it private
   Server s(img, {"-m", script, "--token-file", (d / "token").string()});
   auto c = s.client();
   EXPECT_EQ(error_of(c.Get("/v1/models"), 401)["type"], "authentication_error");
