@@ -32,6 +32,7 @@ namespace {
 // read raw only while no connection of this process has the file open (the first open
 // checked it already). Keyed by device and inode; counts live connections.
 struct OpenFiles {
+  std::mutex opening;  // one open at a time: no connection appears while a header is read raw
   std::mutex mu;
   std::map<std::pair<dev_t, ino_t>, int> live;
 };
@@ -202,6 +203,7 @@ void Image::set_setting(std::string_view key, std::string_view value) {
 }
 
 Image Image::open(const fs::path& path, const OpenOptions& opts) {
+  std::unique_lock gate(open_files().opening);
   if (!open_here(path)) validate_header(path);  // never a raw read beside a live connection (see OpenFiles)
   auto impl = std::make_unique<Impl>();
   impl->path = path;
@@ -214,6 +216,7 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
     std::lock_guard lk(open_files().mu);
     ++open_files().live[*impl->key];
   }
+  gate.unlock();
   impl->stmts = std::make_unique<sql::StmtCache>(impl->db);
   sqlite3* db = impl->db;
   int ver = static_cast<int>(sql::scalar_i64(db, "PRAGMA user_version"));
