@@ -2,11 +2,11 @@
 #include "a4ps/runs.h"
 
 #include <algorithm>
-#include <ctime>
 #include <iterator>
 
 #include "api/internal.h"
 #include "runs/store.h"
+#include "util/util.h"
 
 namespace a4ps {
 
@@ -15,15 +15,6 @@ namespace {
 RunRecord public_run(runs::store::RunRow r) {
   return {std::move(r.id), std::move(r.thread), std::move(r.kind), std::move(r.task), std::move(r.status),
           std::move(r.error), std::move(r.created_at), std::move(r.finished_at), std::move(r.output)};
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char b[32];
-  std::strftime(b, sizeof b, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return b;
 }
 
 }  // namespace
@@ -52,7 +43,7 @@ std::vector<RunRecord> thread_runs(const Image& image, const std::string& thread
 }
 
 int settle_unfinished_runs(Image& image, const std::string& why) {
-  return runs::store::settle(writable(image), "interrupted", "cancelled", why, now_iso());
+  return runs::store::settle(writable(image), "interrupted", "cancelled", why, now_utc());
 }
 
 }  // namespace a4ps
