@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "a4ps/tool_host.h"
+#include "bench_util.h"
 #include "mcp.h"
 
 using Clock = std::chrono::steady_clock;
@@ -26,14 +27,9 @@ using nlohmann::json;
 
 namespace {
 
-struct Stats {
-  double p50, p99;
-};
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
-}
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+using a4ps::bench::ms_since;
+using a4ps::bench::Stats;
+using a4ps::bench::stats;
 
 bool sh(const std::string& cmd) { return std::system((cmd + " >/dev/null").c_str()) == 0; }
 

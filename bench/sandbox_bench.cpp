@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "sandbox/sandbox.h"
 
 using namespace a4ps::sandbox;
@@ -20,14 +21,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-struct Stats {
-  double median, p99;
-};
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return {v[v.size() / 2], v[std::min(v.size() - 1, v.size() * 99 / 100)]};
-}
-double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+using a4ps::bench::ms_since;
+using a4ps::bench::stats;
 
 const char* kCall = "def add(a, b):\n    return a + b\nadd(20, 22)";
 
@@ -51,7 +46,7 @@ int main(int argc, char** argv) {
     plain.push_back(ms_since(t0));
   }
   auto p = stats(plain);
-  std::printf("%-34s %8.1f ms %8.1f ms\n", "plain python3 process per call", p.median, p.p99);
+  std::printf("%-34s %8.1f ms %8.1f ms\n", "plain python3 process per call", p.p50, p.p99);
   for (Provider pr : {Provider::GVisor, Provider::Bwrap}) {
     std::vector<double> c, w;
     try {
@@ -75,9 +70,9 @@ int main(int argc, char** argv) {
       continue;
     }
     auto cs = stats(c), ws = stats(w);
-    std::printf("%-34s %8.1f ms %8.1f ms\n", (std::string(provider_name(pr)) + " cold start").c_str(), cs.median, cs.p99);
+    std::printf("%-34s %8.1f ms %8.1f ms\n", (std::string(provider_name(pr)) + " cold start").c_str(), cs.p50, cs.p99);
     std::printf("%-34s %8.3f ms %8.3f ms   (%.0fx faster than a plain process)\n",
-                (std::string(provider_name(pr)) + " warm tool call").c_str(), ws.median, ws.p99, p.median / ws.median);
+                (std::string(provider_name(pr)) + " warm tool call").c_str(), ws.p50, ws.p99, p.p50 / ws.p50);
   }
   std::printf("targets: warm call <= 5 ms median; gVisor cold start <= 500 ms\n");
   std::string rm = "rm -rf '" + tmpl + "'";

@@ -26,27 +26,14 @@
 #include "a4ps/image.h"
 #include "a4ps/session.h"
 
-extern char** environ;
+#include "bench_util.h"
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
-
-namespace {
-
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-struct Stats {
-  double p50, p99, mean;
-};
-Stats stats(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  double sum = 0;
-  for (double x : v) sum += x;
-  auto at = [&](double p) { return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())))]; };
-  return {at(0.50), at(0.99), sum / static_cast<double>(v.size())};
-}
-
-}  // namespace
+using a4ps::bench::Clock;
+using a4ps::bench::ms;
+using a4ps::bench::Stats;
+using a4ps::bench::stats;
 
 int main(int argc, char** argv) {
   int n = 200;
@@ -68,22 +55,14 @@ int main(int argc, char** argv) {
     a4ps::Image img = a4ps::Image::open((dir / "http.a4ps").string());
   }
   std::vector<std::string> args = {A4PS_BIN, "serve", (dir / "http.a4ps").string(), "--listen", "127.0.0.1:0", "-m", model};
-  int fds[2];
-  if (pipe(fds) != 0) return 1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  pid_t pid;
-  if (posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ) != 0) return std::fprintf(stderr, "cannot start a4ps serve\n"), 1;
-  close(fds[1]);
+  int err = -1;
+  pid_t pid = a4ps::bench::spawn(args, &err);
+  if (pid < 0) return std::fprintf(stderr, "cannot start a4ps serve\n"), 1;
   std::string log;
   std::smatch m;
   std::regex re(R"(on http://127\.0\.0\.1:(\d+))");
   char b[512];
-  for (ssize_t k; !std::regex_search(log, m, re) && (k = read(fds[0], b, sizeof b)) > 0;) log.append(b, static_cast<size_t>(k));
+  for (ssize_t k; !std::regex_search(log, m, re) && (k = read(err, b, sizeof b)) > 0;) log.append(b, static_cast<size_t>(k));
   if (!std::regex_search(log, m, re)) return std::fprintf(stderr, "a4ps serve did not start: %s\n", log.c_str()), 1;
   int port = std::stoi(m[1]);
   httplib::Client c("127.0.0.1", port);

@@ -28,39 +28,15 @@
 
 #include <nlohmann/json.hpp>
 
-extern char** environ;
+#include "bench_util.h"
+
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using Clock = std::chrono::steady_clock;
+using a4ps::bench::Clock;
+using a4ps::bench::ms;
+using a4ps::bench::spawn;
 
 namespace {
-
-double ms(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// Starts a program; with err_fd its stderr comes back through a pipe, else both its outputs
-// go to `log` (a chatty server must never block on a pipe nobody reads).
-pid_t spawn(std::vector<std::string> args, int* err_fd, const fs::path& log = {}) {
-  int fds[2];
-  if (pipe(fds) != 0) return -1;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (err_fd) {
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-  } else {
-    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  }
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  close(fds[1]);
-  if (err_fd) *err_fd = fds[0];
-  else close(fds[0]);
-  return pid;
-}
 
 int free_port() {  // the kernel's pick for port 0, released for llama-server to take
   int fd = socket(AF_INET, SOCK_STREAM, 0);
