@@ -1,8 +1,10 @@
 // bench_serve_openai: /v1/chat/completions, streamed, on a synthetic Qwen2-0.5B-shaped GGUF
 // (a4ps-synth-gguf, q8_0) through `a4ps serve` (the persona model a4ps/BRICK) against
 // llama.cpp's own llama-server on the same file, the same thread count (every core) and the
-// same request, interleaved in one run. Prints time to first token and decode tokens/s for
-// both, and the ratios. Random weights: the text means nothing, the speed is real.
+// same prompt — llama-server is sent BRICK's system prompt (its character and the codex) as
+// a system message, so both evaluate the same tokens and greedy decoding yields the same
+// reply — interleaved in one run. Prints time to first token and decode tokens/s for both,
+// and the ratios. Random weights: the text means nothing, the speed is real.
 //
 //   build/bench/bench_serve_openai [--n N] [--tokens T] [--dir DIR]
 #include <arpa/inet.h>
@@ -28,6 +30,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "a4ps/image.h"
+#include "a4ps/personas.h"
 #include "bench_util.h"
 
 namespace fs = std::filesystem;
@@ -60,11 +64,16 @@ struct Sample {
 
 // One streamed completion: when the first piece of text came, when the stream ended, and
 // the token counts the server reports (usage), else the content chunks.
-Sample stream_once(int port, const std::string& model, int max_tokens) {
+const char* kAsk = "Write a long story about a lighthouse keeper.";
+
+Sample stream_once(int port, const std::string& model, int max_tokens, const std::string& system) {
   httplib::Client c("127.0.0.1", port);
   c.set_read_timeout(600, 0);
+  json messages = json::array();
+  if (!system.empty()) messages.push_back({{"role", "system"}, {"content", system}});
+  messages.push_back({{"role", "user"}, {"content", kAsk}});
   json body = {{"model", model}, {"stream", true}, {"stream_options", {{"include_usage", true}}}, {"max_tokens", max_tokens},
-               {"temperature", 0}, {"messages", json::array({{{"role", "user"}, {"content", "Write a long story about a lighthouse keeper."}}})}};
+               {"temperature", 0}, {"messages", messages}};
   Sample s;
   int chunks = 0;
   std::string buf;
@@ -135,6 +144,8 @@ int main(int argc, char** argv) {
   if (std::system((std::string(A4PS_BIN) + " image init '" + img.string() + "' >/dev/null").c_str()) != 0)
     return std::fprintf(stderr, "a4ps image init failed\n"), 1;
   unsigned threads = std::max(1u, std::thread::hardware_concurrency());
+  // What BRICK's calls carry before the user's message: llama-server gets it verbatim.
+  std::string brick_system = a4ps::persona_system_prompt(a4ps::Image::open(img.string(), {.read_only = true}), "BRICK");
 
   std::fprintf(stderr, "bench: model and image ready; starting both servers\n");
   int a_err;
@@ -163,12 +174,12 @@ int main(int argc, char** argv) {
   }
   std::fprintf(stderr, "bench: both servers up; warming up\n");
   // One warm-up each (a4ps loads the model on the first call), then interleaved requests.
-  stream_once(aport, "a4ps/BRICK", 4);
-  stream_once(lport, "synthetic", 4);
+  stream_once(aport, "a4ps/BRICK", 4, "");
+  stream_once(lport, "synthetic", 4, brick_system);
   std::vector<Sample> as, ls;
   for (int i = 0; i < n; ++i) {
-    as.push_back(stream_once(aport, "a4ps/BRICK", tokens));
-    ls.push_back(stream_once(lport, "synthetic", tokens));
+    as.push_back(stream_once(aport, "a4ps/BRICK", tokens, ""));
+    ls.push_back(stream_once(lport, "synthetic", tokens, brick_system));
   }
   kill(a, SIGTERM);
   kill(l, SIGTERM);
@@ -182,6 +193,10 @@ int main(int argc, char** argv) {
   std::printf("a4ps serve (a4ps/BRICK)      %9.1f   %12.1f   %6.0f   %13.0f\n", am.ttft, am.tps, am.tokens, am.prompt_tokens);
   std::printf("llama-server                 %9.1f   %12.1f   %6.0f   %13.0f\n", lm.ttft, lm.tps, lm.tokens, lm.prompt_tokens);
   std::printf("a4ps / llama-server: TTFT %.2fx, decode rate %.2fx\n", am.ttft / lm.ttft, am.tps / lm.tps);
-  std::printf("(BRICK's prompt carries its system prompt and the codex; llama-server gets the user message alone)\n");
+  if (am.prompt_tokens != lm.prompt_tokens)
+    std::printf("note: the prompts differ in length (%.0f vs %.0f tokens): the chat templates rendered them differently\n",
+                am.prompt_tokens, lm.prompt_tokens);
+  else
+    std::printf("both evaluated the same %.0f-token prompt (BRICK's system prompt and the user's message)\n", am.prompt_tokens);
   return 0;
 }

@@ -27,6 +27,9 @@ std::vector<PersonaInfo> builtin_personas();
 std::vector<PersonaInfo> list_personas(const Image& image);
 // One persona by name (case-insensitive); nullopt when the image has none of that name.
 std::optional<PersonaInfo> find_persona(const Image& image, const std::string& name);
+// The system prompt a persona's model calls carry: its character and the image's codex,
+// as persona_chat (chat.h) and the deliberation send it. Throws Error for an unknown name.
+std::string persona_system_prompt(const Image& image, const std::string& name);
 // Files a persona.change proposal for a spec (validated first: an error names the field
 // and how to fix it). Returns the proposal's id.
 int64_t propose_persona(Image& image, const std::string& toml, const std::string& reason);

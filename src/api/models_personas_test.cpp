@@ -110,6 +110,9 @@ TEST(PersonasApi, ListFindAndProposeANewOne) {
   EXPECT_TRUE(brick->builtin);
   EXPECT_NE(brick->toml.find("name = 'BRICK'"), std::string::npos) << brick->toml;
   EXPECT_FALSE(find_persona(img, "nobody"));
+  std::string sys = persona_system_prompt(img, "brick");
+  EXPECT_NE(sys.find("BRICK"), std::string::npos) << sys;
+  EXPECT_NE(error_of([&] { persona_system_prompt(img, "nobody"); }).find("no persona 'nobody'"), std::string::npos);
 
   const int64_t events = img.info().events;
   EXPECT_NE(error_of([&] { propose_persona(img, "name = \"POET\"\nrole = \"verse\"\n", "x"); }).find("needs 'system'"),

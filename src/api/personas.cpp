@@ -2,6 +2,7 @@
 #include "a4ps/personas.h"
 
 #include "api/internal.h"
+#include "codex/codex.h"
 #include "persona/persona.h"
 
 namespace a4ps {
@@ -27,6 +28,13 @@ std::optional<PersonaInfo> find_persona(const Image& image, const std::string& n
   auto s = persona::find(image.impl().img, name);
   if (!s) return std::nullopt;
   return info_of(*s);
+}
+
+std::string persona_system_prompt(const Image& image, const std::string& name) {
+  const auto& img = image.impl().img;
+  auto s = persona::find(img, name);
+  if (!s) throw Error("no persona '" + name + "' in " + image.path() + "; see `a4ps persona ls`");
+  return persona::system_prompt(*s, codex::image_codex(img));
 }
 
 int64_t propose_persona(Image& image, const std::string& toml, const std::string& reason) {

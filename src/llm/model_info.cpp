@@ -2,6 +2,8 @@
 #include <gguf.h>
 
 #include <fstream>
+#include <map>
+#include <mutex>
 
 #include "llm/llm.h"
 #include "util/util.h"
@@ -31,12 +33,41 @@ std::string get_str(gguf_context* g, const std::string& key) {
   return id >= 0 && gguf_get_kv_type(g, id) == GGUF_TYPE_STRING ? gguf_get_val_str(g, id) : "";
 }
 
+ModelInfo read_model_info_uncached(const fs::path& path);
+
 }  // namespace
 
 ModelInfo read_model_info(const fs::path& path) {
   std::error_code ec;
   const std::string p = path.string();
   if (!fs::is_regular_file(path, ec)) throw Error("no model file at " + p + "; check the path");
+  // Parsing a header reads the whole vocabulary (150k strings for Qwen): ~10 ms that every
+  // persona call paid again. A file is known by its size and mtime; a changed file is re-read.
+  struct Known {
+    uintmax_t size;
+    fs::file_time_type mtime;
+    ModelInfo info;
+  };
+  static std::mutex mu;
+  static std::map<std::string, Known> known;
+  const uintmax_t size = fs::file_size(path, ec);
+  const auto mtime = fs::last_write_time(path, ec);
+  {
+    std::lock_guard g(mu);
+    if (auto it = known.find(p); it != known.end() && it->second.size == size && it->second.mtime == mtime)
+      return it->second.info;
+  }
+  ModelInfo m = read_model_info_uncached(path);
+  std::lock_guard g(mu);
+  if (known.size() > 64) known.clear();  // a bound, not a policy: few models are ever in use
+  known[p] = {size, mtime, m};
+  return m;
+}
+
+namespace {
+ModelInfo read_model_info_uncached(const fs::path& path) {
+  std::error_code ec;
+  const std::string p = path.string();
   {
     std::ifstream in(path, std::ios::binary);
     char magic[4] = {};
@@ -82,5 +113,7 @@ ModelInfo read_model_info(const fs::path& path) {
   for (auto& c : m.quantization) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
   return m;
 }
+
+}  // namespace
 
 }  // namespace a4ps::llm

@@ -11,10 +11,14 @@
 #include <cstdlib>
 #include <fstream>
 #include <condition_variable>
+#include <deque>
+#include <functional>
+#include <future>
 #include <list>
 #include <mutex>
 #include <map>
 #include <thread>
+#include <type_traits>
 
 #include "llm/llm.h"
 #include "util/util.h"
@@ -100,12 +104,69 @@ class FairLock {
   uint64_t next_ = 0, serving_ = 0;
 };
 
+// Every llama.cpp call of a manager runs on this one thread. ggml's CPU backend (built with
+// OpenMP) keeps a team of worker threads per thread that calls it: a server's many request
+// threads made many teams, more threads than cores, and libgomp then parks its workers on a
+// futex between tokens instead of spinning. Waking them cost about a fifth of decode time.
+class ComputeThread {
+ public:
+  ~ComputeThread() {
+    {
+      std::lock_guard g(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+  // Runs f there and returns its result (or rethrows its exception) here.
+  template <class F>
+  std::invoke_result_t<F&> run(F f) {
+    using R = std::invoke_result_t<F&>;
+    if (std::this_thread::get_id() == id_) return f();
+    std::packaged_task<R()> task(std::move(f));
+    auto done = task.get_future();
+    {
+      std::lock_guard g(mu_);
+      if (!thread_.joinable()) {
+        thread_ = std::thread([this] { loop(); });
+        id_ = thread_.get_id();
+      }
+      jobs_.push_back([&task] { task(); });
+    }
+    cv_.notify_all();
+    return done.get();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock g(mu_);
+    for (;;) {
+      cv_.wait(g, [&] { return stop_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      g.unlock();
+      job();
+      g.lock();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false;
+  std::thread thread_;
+  std::thread::id id_;
+};
+
 struct ModelManager::Impl {
   ManagerOptions opts;
   uint64_t budget = 0;
   std::list<std::unique_ptr<Model>> models;  // most recently used first
   mutable FairLock lock;
   uint64_t loads = 0;
+  ComputeThread compute;  // last: joined before the models are freed
 
   uint64_t used() const {
     uint64_t n = 0;
@@ -315,6 +376,10 @@ void ModelManager::forget(const std::string& persona) {
 
 std::vector<float> ModelManager::next_logits(const Persona& p, const std::vector<Message>& msgs) {
   auto turn = impl_->lock.hold();
+  return impl_->compute.run([&] { return next_logits_here(p, msgs); });
+}
+
+std::vector<float> ModelManager::next_logits_here(const Persona& p, const std::vector<Message>& msgs) {
   ChatResult r;
   std::vector<llama_token> toks;
   Model& m = impl_->ready(p, msgs, r, toks);
@@ -326,6 +391,10 @@ std::vector<float> ModelManager::next_logits(const Persona& p, const std::vector
 
 ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
   auto turn = impl_->lock.hold();
+  return impl_->compute.run([&] { return chat_here(p, req); });
+}
+
+ChatResult ModelManager::chat_here(const Persona& p, const ChatRequest& req) {
   ChatResult r;
   std::vector<llama_token> toks;
   Model& m = impl_->ready(p, req.messages, r, toks);
@@ -389,6 +458,7 @@ ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
       }
     }
     if (r.finish_reason == "stop") break;
+    if (i + 1 == req.max_tokens) break;  // the last token's KV would never be read: skip its decode
     llama_batch b = llama_batch_get_one(&t, 1);
     if (llama_decode(m.ctx, b) != 0) throw Error("llama.cpp failed while generating (context full?)");
     m.tokens.push_back(t);
@@ -403,6 +473,10 @@ ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
 
 std::vector<float> ModelManager::embed(const Persona& p, const std::string& text) {
   auto turn = impl_->lock.hold();
+  return impl_->compute.run([&] { return embed_here(p, text); });
+}
+
+std::vector<float> ModelManager::embed_here(const Persona& p, const std::string& text) {
   double load_ms = 0;
   Model& m = impl_->acquire(p, load_ms);
   auto cp = llama_context_default_params();

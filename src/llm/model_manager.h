@@ -71,6 +71,11 @@ class ModelManager {
   uint64_t loads() const;  // models loaded from disk so far (a reload after eviction counts again)
 
  private:
+  // The bodies of the calls above, run on the manager's compute thread.
+  ChatResult chat_here(const Persona& p, const ChatRequest& req);
+  std::vector<float> next_logits_here(const Persona& p, const std::vector<Message>& messages);
+  std::vector<float> embed_here(const Persona& p, const std::string& text);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
