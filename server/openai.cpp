@@ -70,7 +70,7 @@ std::string sse_data(const json& j) { return "data: " + dump(j) + "\n\n"; }
 // What the deliberation's run came to, as a reply: ALFRED's answer, or why there is none.
 struct Outcome {
   std::string text;
-  int tokens = 0;
+  int tokens = 0, prompt_tokens = 0;  // over every model call of the deliberation
 };
 Outcome outcome_of(const RunData& r) {
   if (r.state == RunState::Error || r.state == RunState::Cancelled)
@@ -79,7 +79,11 @@ Outcome outcome_of(const RunData& r) {
   Outcome o;
   if (a.is_object())
     for (auto& t : a.value("transcript", json::array()))
-      if (t.is_object() && t.contains("tokens") && t["tokens"].is_number_integer()) o.tokens += t["tokens"].get<int>();
+      if (t.is_object()) {
+        if (t.contains("tokens") && t["tokens"].is_number_integer()) o.tokens += t["tokens"].get<int>();
+        if (t.contains("prompt_tokens") && t["prompt_tokens"].is_number_integer())
+          o.prompt_tokens += t["prompt_tokens"].get<int>();
+      }
   if (r.state == RunState::Interrupted) {
     std::string ids;
     if (a.is_object())
@@ -244,7 +248,7 @@ struct Door {
             {"choices", json::array({{{"index", 0},
                                       {"message", {{"role", "assistant"}, {"content", o.text}}},
                                       {"finish_reason", "stop"}}})},
-            {"usage", usage(0, o.tokens)},
+            {"usage", usage(o.prompt_tokens, o.tokens)},
             {"a4ps", {{"thread_id", thread}, {"run_id", r.id}, {"status", run_state_name(r.state)}}}});
       return;
     }
@@ -252,6 +256,7 @@ struct Door {
     res.set_header("X-Accel-Buffering", "no");
     struct State {
       bool started = false;
+      size_t sent = 0;  // bytes of the live answer already in the stream
       Clock::time_point last_write = Clock::now(), deadline;
     };
     auto st = std::make_shared<State>();
@@ -269,6 +274,17 @@ struct Door {
           }
           uint64_t v = d.runner->version(thread);
           RunData r = d.runner->snapshot(run);
+          // The answer's words as they are written; a client that left stops the run (its
+          // steps stay in the thread: resume it, or ask again).
+          if (r.live_answer.size() > st->sent) {
+            size_t n = complete_utf8(r.live_answer.substr(st->sent));
+            if (n > 0) {
+              bool ok = write(sse_data(chunk(id, created, "a4ps", {{"content", r.live_answer.substr(st->sent, n)}}, nullptr)));
+              st->sent += n;
+              if (!ok) d.runner->cancel(run);
+              return ok;
+            }
+          }
           if (!r.finished_state()) {
             if (Clock::now() > st->deadline || d.runner->stopping()) {
               write(sse_data(openai_error(504, "the deliberation goes on past this stream; see /threads/" + thread)));
@@ -276,18 +292,27 @@ struct Door {
               sink.done();
               return true;
             }
-            if (Clock::now() - st->last_write > std::chrono::seconds(15) && !write(": ping\n\n")) return false;
+            if (Clock::now() - st->last_write > std::chrono::seconds(15) && !write(": ping\n\n")) {
+              d.runner->cancel(run);
+              return false;
+            }
             d.runner->wait_change(thread, v, std::chrono::milliseconds(500));
             return true;
           }
           try {
             Outcome o = outcome_of(r);
-            write(sse_data(chunk(id, created, "a4ps", {{"content", o.text}}, nullptr)));
+            // What did not stream live: all of it, or the rest after what did (the final
+            // text is the streamed one, cleaned of invalid UTF-8; a mismatch sends nothing more).
+            std::string rest = st->sent == 0 ? o.text
+                               : o.text.compare(0, st->sent, r.live_answer, 0, st->sent) == 0 && o.text.size() > st->sent
+                                   ? o.text.substr(st->sent)
+                                   : "";
+            if (!rest.empty()) write(sse_data(chunk(id, created, "a4ps", {{"content", rest}}, nullptr)));
             write(sse_data(chunk(id, created, "a4ps", json::object(), "stop")));
             if (include_usage) {
               json u = chunk(id, created, "a4ps", json::object(), nullptr);
               u["choices"] = json::array();
-              u["usage"] = usage(0, o.tokens);
+              u["usage"] = usage(o.prompt_tokens, o.tokens);
               write(sse_data(u));
             }
           } catch (const ApiError& e) {

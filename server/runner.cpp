@@ -397,6 +397,13 @@ void Runner::work(Image& img) {
         }
         bump(r->thread);  // wakes the thread's stream readers (the step lands just after)
       };
+      so.on_answer_token = [this, r](std::string_view piece) {
+        {
+          std::lock_guard lk(mu_);
+          r->live_answer.append(piece);
+        }
+        bump(r->thread);
+      };
       Session s(img, so);
       Answer a = r->resume ? s.resume(r->thread) : s.ask(r->thread, r->task);
       end = a.status == RunStatus::Done ? RunState::Success : RunState::Interrupted;

@@ -59,6 +59,7 @@ struct RunData {
   std::string answer_json;  // the Answer's JSON once it ended as success or interrupted
   std::string error;        // why it failed or was cancelled
   int64_t last_event = 0;   // the thread's newest event id when the run was taken up
+  std::string live_answer;  // the final answer's words generated so far (not durable)
   std::chrono::steady_clock::time_point queued, started, finished;
   bool finished_state() const { return state != RunState::Pending && state != RunState::Running; }
 };

@@ -169,6 +169,11 @@ TEST_F(ServeOpenAI, TheDeliberationRunsOnANamedThreadTheAgentProtocolSees) {
   json j = body(r);
   EXPECT_EQ(j["choices"][0]["message"]["content"], "Forty-two.");
   EXPECT_EQ(j["a4ps"]["thread_id"], "oai-named");
+  // Usage counts every model call of the deliberation (the scripted fake counts bytes).
+  EXPECT_GT(j["usage"]["prompt_tokens"].get<int>(), 0) << j.dump();
+  EXPECT_GT(j["usage"]["completion_tokens"].get<int>(), 0) << j.dump();
+  EXPECT_EQ(j["usage"]["total_tokens"].get<int>(),
+            j["usage"]["prompt_tokens"].get<int>() + j["usage"]["completion_tokens"].get<int>());
   json t = body(c.Get("/threads/oai-named"));
   EXPECT_EQ(t["status"], "done") << t.dump();
   EXPECT_EQ(t["values"]["answer"], "Forty-two.");

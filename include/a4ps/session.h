@@ -138,6 +138,9 @@ struct SessionOptions {
   // Each run of agent code in the sandbox, with its wall time in seconds and whether it
   // succeeded (called from the thread running the session; nothing of it enters the transcript).
   std::function<void(double seconds, bool ok)> on_sandbox_call;
+  // The words of the run's final answer as they are generated (the answering persona's
+  // last turn), for a client that shows the answer live; the Answer still carries it whole.
+  std::function<void(std::string_view piece)> on_answer_token;
 };
 
 // One step of a conversation (a checkpoint in the image).

@@ -138,7 +138,7 @@ Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>(
                            .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads,
                            .manager = s.opts.models ? &s.opts.models->impl().mm : nullptr, .on_token = s.opts.on_token,
                            .kept_kernel = s.opts.kernel ? s.opts.kernel->impl().slot : nullptr,
-                           .on_code_run = s.opts.on_sandbox_call};
+                           .on_code_run = s.opts.on_sandbox_call, .on_answer_token = s.opts.on_answer_token};
   s.graph = std::make_unique<graph::CompiledGraph>(
       persona::agent_graph(img, ao).compile({.checkpointer = s.cp.get(), .name = persona::kAgentGraph}));
 }

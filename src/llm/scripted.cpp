@@ -45,6 +45,8 @@ class Scripted final : public Backend {
         if (auto p = r.text.find(s); !s.empty() && p != std::string::npos) r.text.resize(p);
       if (req.on_token && !req.on_token(r.text)) r.finish_reason = "cancelled";
       r.completion_tokens = static_cast<int>(r.text.size());
+      // The fake's tokens are bytes, the prompt's as well: usage counts move like a model's.
+      for (auto& m : req.messages) r.prompt_tokens += static_cast<int>(m.content.size());
       return r;
     }
     throw Error("scripted backend " + path_.string() + " has no response left for " +

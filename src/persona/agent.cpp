@@ -141,13 +141,20 @@ struct Runtime {
     req.max_tokens = opts.max_tokens > 0 ? std::min(opts.max_tokens, p.max_tokens) : p.max_tokens;
     req.json_schema = schema;
     if (!schema.empty()) req.max_tokens = std::max(req.max_tokens, 512);  // the schema bounds the JSON well below this
-    if (stream && opts.on_token) req.on_token = [&](std::string_view piece) { opts.on_token(p.name, piece); return true; };
+    const bool answer = kind == "answer" && opts.on_answer_token;
+    if (stream && (opts.on_token || answer))
+      req.on_token = [&](std::string_view piece) {
+        if (opts.on_token) opts.on_token(p.name, piece);
+        if (answer) opts.on_answer_token(piece);
+        return true;
+      };
     Bound& b = bound(p, state);
     auto r = b.backend->chat(req);
     Turn t{.persona = p.name, .kind = kind, .content = utf8_clean(r.text), .task = state.task_no()};
     t.prompt.emplace();
     for (auto& m : req.messages) t.prompt->push_back({m.role, m.content});
     t.tokens = r.completion_tokens;
+    t.prompt_tokens = r.prompt_tokens;
     t.adapter = b.adapter;
     return t;
   }

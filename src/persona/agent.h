@@ -51,6 +51,8 @@ struct AgentOptions {
   std::shared_ptr<std::unique_ptr<sandbox::Kernel>> kept_kernel;
   // Each code run in the sandbox, with its wall time (for a server's latency metrics).
   std::function<void(double seconds, bool ok)> on_code_run;
+  // The answer turn's pieces alone (what a client streams as the reply).
+  std::function<void(std::string_view piece)> on_answer_token;
 };
 
 // The graph for `img` (which must outlive it). Input: {"task": "...", "model": "spec"}.

@@ -112,6 +112,7 @@ Turn turn_from_json(const json& j) {
       if (m.is_object()) t.prompt->push_back({str(m, "role"), str(m, "content")});
   }
   if (auto it = j.find("tokens"); it != j.end() && it->is_number()) t.tokens = it->get<int>();
+  if (auto it = j.find("prompt_tokens"); it != j.end() && it->is_number()) t.prompt_tokens = it->get<int>();
   if (auto it = j.find("adapter"); it != j.end() && it->is_string()) t.adapter = it->get<std::string>();
   if (auto* r = obj(j, "route")) t.route = route_from(*r);
   if (auto* c = obj(j, "critique")) t.critique = critique_from(*c);
@@ -129,6 +130,7 @@ json to_json(const Turn& t) {
     j["prompt"] = std::move(p);
   }
   if (t.tokens) j["tokens"] = *t.tokens;
+  if (t.prompt_tokens) j["prompt_tokens"] = *t.prompt_tokens;
   if (t.adapter) j["adapter"] = *t.adapter;
   if (t.route) j["route"] = to_json(*t.route);
   if (t.critique) j["critique"] = to_json(*t.critique, false);

@@ -85,7 +85,8 @@ struct Turn {
   std::string content;
   int task = 0;  // which task of the conversation (the answers given before it)
   std::optional<std::vector<Message>> prompt;
-  std::optional<int> tokens;
+  std::optional<int> tokens;         // generated
+  std::optional<int> prompt_tokens;  // evaluated as its prompt (cached prefix included)
   std::optional<std::string> adapter;
   std::optional<Route> route;
   std::optional<Critique> critique;
