@@ -39,10 +39,15 @@ uint64_t available_memory() {
   return 8ull << 30;
 }
 
-// A persona's sequence while another persona uses the context.
-struct Saved {
-  std::vector<uint8_t> state;
-  std::vector<llama_token> tokens;
+// Each persona on a model keeps its own KV sequence in the model's context (a slot), so a
+// switch costs an adapter swap, not a copy of its cache out and in.
+constexpr uint32_t kSlots = 4;
+
+struct Seq {
+  llama_seq_id id = 0;
+  std::vector<llama_token> tokens;  // what the slot's KV holds
+  std::string adapters;             // the adapter set its KV was computed with
+  uint64_t used = 0;                // for least-recently-used eviction
 };
 
 struct Model {
@@ -53,9 +58,10 @@ struct Model {
   std::string tmpl;
   uint64_t bytes = 0;
   std::map<std::string, llama_adapter_lora*> adapters;  // by path; freed with the model
-  std::string active;                                  // persona whose sequence is in ctx
-  std::vector<llama_token> tokens;                     // what ctx's KV holds for it
-  std::map<std::string, Saved> saved;
+  uint32_t slots = 1;                                  // sequences the context holds
+  std::map<std::string, Seq> seqs;                     // by persona
+  std::string adapters_set;                            // the adapter set ctx computes with now
+  uint64_t clock = 0;
   ~Model() {
     if (ctx) llama_free(ctx);
     if (model) llama_model_free(model);
@@ -183,6 +189,11 @@ struct ModelManager::Impl {
       }
     auto t0 = Clock::now();
     uint64_t need = estimate_bytes(p.model, opts.n_ctx);
+    // As many persona slots as the budget allows beside the other models, at least one.
+    uint32_t slots = kSlots;
+    uint64_t kv = need - read_model_info(p.model).file_bytes;  // one slot's KV cache
+    while (slots > 1 && need + kv * (slots - 1) > budget) --slots;
+    need += kv * (slots - 1);
     if (need > budget)
       throw Error("model " + p.model.string() + " needs about " + human_bytes(need) + " but the memory budget is " +
                   human_bytes(budget) + "; raise the budget or use a smaller (more quantized) model");
@@ -191,14 +202,16 @@ struct ModelManager::Impl {
     auto m = std::make_unique<Model>();
     m->path = key;
     m->bytes = need;
+    m->slots = slots;
     m->model = llama_model_load_from_file(key.c_str(), llama_model_default_params());
     if (!m->model)
       throw Error("llama.cpp could not load " + p.model.string() + " (unsupported architecture or damaged file)");
     auto cp = llama_context_default_params();
     uint32_t train = static_cast<uint32_t>(llama_model_n_ctx_train(m->model));
-    cp.n_ctx = train ? std::min(opts.n_ctx, train) : opts.n_ctx;
+    cp.n_ctx = (train ? std::min(opts.n_ctx, train) : opts.n_ctx) * slots;
     cp.n_batch = std::min<uint32_t>(512, cp.n_ctx);
-    cp.n_seq_max = 1;
+    cp.n_seq_max = slots;
+    cp.kv_unified = false;  // each slot its own cells: a decode attends to its persona's tokens only
     int threads = opts.n_threads > 0 ? opts.n_threads : static_cast<int>(std::thread::hardware_concurrency());
     cp.n_threads = cp.n_threads_batch = threads;
     m->ctx = llama_init_from_model(m->model, cp);
@@ -211,10 +224,12 @@ struct ModelManager::Impl {
     return *models.front();
   }
 
-  // Makes p the persona in m's context: its adapters, and its own KV prefix.
-  void activate(Model& m, const Persona& p) {
+  // Makes p the persona in m's context: its adapters, and its own sequence (a free slot, or
+  // the least recently used persona's).
+  Seq& activate(Model& m, const Persona& p) {
     std::vector<llama_adapter_lora*> ptrs;
     std::vector<float> scales;
+    std::string set;
     for (auto& a : p.adapters) {
       std::string key = fs::absolute(a.path).lexically_normal().string();
       auto it = m.adapters.find(key);
@@ -229,26 +244,56 @@ struct ModelManager::Impl {
       }
       ptrs.push_back(it->second);
       scales.push_back(a.scale);
+      set += key + "@" + std::to_string(a.scale) + ";";
     }
-    llama_set_adapters_lora(m.ctx, ptrs.data(), ptrs.size(), scales.data());
-    if (m.active == p.name) return;
-    llama_memory_t mem = llama_get_memory(m.ctx);
-    if (!m.active.empty() && !m.tokens.empty()) {
-      Saved s;
-      s.state.resize(llama_state_seq_get_size(m.ctx, 0));
-      s.state.resize(llama_state_seq_get_data(m.ctx, s.state.data(), s.state.size(), 0));
-      s.tokens = m.tokens;
-      m.saved[m.active] = std::move(s);
+    if (set != m.adapters_set) {  // setting them makes llama.cpp plan its graphs again: only on a change
+      llama_set_adapters_lora(m.ctx, ptrs.data(), ptrs.size(), scales.data());
+      m.adapters_set = set;
     }
-    llama_memory_clear(mem, true);
-    m.tokens.clear();
-    if (auto it = m.saved.find(p.name); it != m.saved.end()) {
-      if (llama_state_seq_set_data(m.ctx, it->second.state.data(), it->second.state.size(), 0) > 0)
-        m.tokens = it->second.tokens;
-      else
-        llama_memory_clear(mem, true);
+    auto it = m.seqs.find(p.name);
+    if (it == m.seqs.end()) {
+      Seq fresh;
+      std::vector<bool> taken(m.slots, false);
+      for (auto& [name, sq] : m.seqs) taken[static_cast<size_t>(sq.id)] = true;
+      auto free_slot = std::find(taken.begin(), taken.end(), false);
+      if (free_slot != taken.end()) {
+        fresh.id = static_cast<llama_seq_id>(free_slot - taken.begin());
+      } else {
+        auto lru = std::min_element(m.seqs.begin(), m.seqs.end(),
+                                    [](auto& a, auto& b) { return a.second.used < b.second.used; });
+        fresh.id = lru->second.id;
+        m.seqs.erase(lru);
+        llama_memory_seq_rm(llama_get_memory(m.ctx), fresh.id, -1, -1);
+      }
+      it = m.seqs.emplace(p.name, std::move(fresh)).first;
     }
-    m.active = p.name;
+    Seq& sq = it->second;
+    if (sq.adapters != set) {  // its cache was computed with other adapters: not reusable
+      llama_memory_seq_rm(llama_get_memory(m.ctx), sq.id, -1, -1);
+      sq.tokens.clear();
+      sq.adapters = set;
+    }
+    sq.used = ++m.clock;
+    return sq;
+  }
+
+  // Evaluates n tokens of sq at its end; logits for the last one only.
+  static void decode(Model& m, Seq& sq, const llama_token* toks, size_t n, const char* what) {
+    llama_batch b = llama_batch_init(static_cast<int32_t>(n), 0, 1);
+    struct Free {
+      llama_batch& b;
+      ~Free() { llama_batch_free(b); }
+    } free_batch{b};
+    for (size_t i = 0; i < n; ++i) {
+      b.token[i] = toks[i];
+      b.pos[i] = static_cast<llama_pos>(sq.tokens.size() + i);
+      b.n_seq_id[i] = 1;
+      b.seq_id[i][0] = sq.id;
+      b.logits[i] = i + 1 == n;
+    }
+    b.n_tokens = static_cast<int32_t>(n);
+    if (llama_decode(m.ctx, b) != 0) throw Error(what);
+    sq.tokens.insert(sq.tokens.end(), toks, toks + n);
   }
 
   std::vector<llama_token> prompt_tokens(Model& m, const std::vector<Message>& msgs) {
@@ -274,35 +319,32 @@ struct ModelManager::Impl {
     return toks;
   }
 
-  // Evaluates the prompt, reusing the longest prefix already in the KV cache.
-  int prefill(Model& m, const std::vector<llama_token>& toks) {
-    if (toks.size() >= llama_n_ctx(m.ctx))
+  // Evaluates the prompt, reusing the longest prefix already in the persona's sequence.
+  int prefill(Model& m, Seq& sq, const std::vector<llama_token>& toks) {
+    const uint32_t room = llama_n_ctx_seq(m.ctx);
+    if (toks.size() >= room)
       throw Error("the conversation (" + std::to_string(toks.size()) + " tokens) does not fit the context of " +
-                  std::to_string(llama_n_ctx(m.ctx)) + " tokens; shorten it or raise n_ctx");
+                  std::to_string(room) + " tokens; shorten it or raise n_ctx");
     size_t common = 0;
-    while (common < m.tokens.size() && common < toks.size() && m.tokens[common] == toks[common]) ++common;
+    while (common < sq.tokens.size() && common < toks.size() && sq.tokens[common] == toks[common]) ++common;
     if (common == toks.size()) --common;  // re-evaluate the last token to get its logits
-    llama_memory_seq_rm(llama_get_memory(m.ctx), 0, static_cast<llama_pos>(common), -1);
-    m.tokens.assign(toks.begin(), toks.begin() + static_cast<long>(common));
+    llama_memory_seq_rm(llama_get_memory(m.ctx), sq.id, static_cast<llama_pos>(common), -1);
+    sq.tokens.resize(common);
     const size_t batch = llama_n_batch(m.ctx);
-    for (size_t i = common; i < toks.size(); i += batch) {
-      size_t n = std::min(batch, toks.size() - i);
-      llama_batch b = llama_batch_get_one(const_cast<llama_token*>(toks.data() + i), static_cast<int32_t>(n));
-      if (llama_decode(m.ctx, b) != 0) throw Error("llama.cpp failed to evaluate the prompt");
-      m.tokens.insert(m.tokens.end(), toks.begin() + static_cast<long>(i), toks.begin() + static_cast<long>(i + n));
-    }
+    for (size_t i = common; i < toks.size(); i += batch)
+      decode(m, sq, toks.data() + i, std::min(batch, toks.size() - i), "llama.cpp failed to evaluate the prompt");
     return static_cast<int>(common);
   }
 
-  Model& ready(const Persona& p, const std::vector<Message>& msgs, ChatResult& r, std::vector<llama_token>& toks) {
+  std::pair<Model*, Seq*> ready(const Persona& p, const std::vector<Message>& msgs, ChatResult& r) {
     Model& m = acquire(p, r.load_ms);
-    activate(m, p);
-    toks = prompt_tokens(m, msgs);
+    Seq& sq = activate(m, p);
+    std::vector<llama_token> toks = prompt_tokens(m, msgs);
     auto t0 = Clock::now();
     r.prompt_tokens = static_cast<int>(toks.size());
-    r.reused_tokens = prefill(m, toks);
+    r.reused_tokens = prefill(m, sq, toks);
     r.prefill_ms = ms_since(t0);
-    return m;
+    return {&m, &sq};
   }
 
   void after_call() {
@@ -354,9 +396,10 @@ std::vector<LoadedModel> ModelManager::loaded() const {
   std::vector<LoadedModel> out;
   for (auto& m : impl_->models) {
     LoadedModel l{m->path, m->bytes, {}};
-    if (!m->active.empty()) l.personas_cached.push_back(m->active);
-    for (auto& [name, s] : m->saved)
-      if (name != m->active) l.personas_cached.push_back(name);
+    std::vector<std::pair<uint64_t, std::string>> by_use;
+    for (auto& [name, sq] : m->seqs) by_use.push_back({sq.used, name});
+    std::sort(by_use.rbegin(), by_use.rend());  // the persona that ran last first
+    for (auto& [used, name] : by_use) l.personas_cached.push_back(name);
     out.push_back(l);
   }
   return out;
@@ -365,11 +408,9 @@ std::vector<LoadedModel> ModelManager::loaded() const {
 void ModelManager::forget(const std::string& persona) {
   auto turn = impl_->lock.hold();
   for (auto& m : impl_->models) {
-    m->saved.erase(persona);
-    if (m->active == persona) {
-      llama_memory_clear(llama_get_memory(m->ctx), true);
-      m->tokens.clear();
-      m->active.clear();
+    if (auto it = m->seqs.find(persona); it != m->seqs.end()) {
+      llama_memory_seq_rm(llama_get_memory(m->ctx), it->second.id, -1, -1);
+      m->seqs.erase(it);
     }
   }
 }
@@ -381,8 +422,7 @@ std::vector<float> ModelManager::next_logits(const Persona& p, const std::vector
 
 std::vector<float> ModelManager::next_logits_here(const Persona& p, const std::vector<Message>& msgs) {
   ChatResult r;
-  std::vector<llama_token> toks;
-  Model& m = impl_->ready(p, msgs, r, toks);
+  Model& m = *impl_->ready(p, msgs, r).first;
   const float* l = llama_get_logits_ith(m.ctx, -1);
   std::vector<float> out(l, l + llama_vocab_n_tokens(m.vocab));
   impl_->after_call();
@@ -396,8 +436,8 @@ ChatResult ModelManager::chat(const Persona& p, const ChatRequest& req) {
 
 ChatResult ModelManager::chat_here(const Persona& p, const ChatRequest& req) {
   ChatResult r;
-  std::vector<llama_token> toks;
-  Model& m = impl_->ready(p, req.messages, r, toks);
+  auto [mp, sq] = impl_->ready(p, req.messages, r);
+  Model& m = *mp;
 
   std::string grammar = req.grammar;
   if (!req.json_schema.empty()) {
@@ -459,9 +499,8 @@ ChatResult ModelManager::chat_here(const Persona& p, const ChatRequest& req) {
     }
     if (r.finish_reason == "stop") break;
     if (i + 1 == req.max_tokens) break;  // the last token's KV would never be read: skip its decode
-    llama_batch b = llama_batch_get_one(&t, 1);
-    if (llama_decode(m.ctx, b) != 0) throw Error("llama.cpp failed while generating (context full?)");
-    m.tokens.push_back(t);
+    if (sq->tokens.size() + 1 >= llama_n_ctx_seq(m.ctx)) break;  // the context is full: "length"
+    Impl::decode(m, *sq, &t, 1, "llama.cpp failed while generating");
   }
   if (req.on_token && streamed < r.text.size() && r.finish_reason != "cancelled")
     req.on_token(std::string_view(r.text).substr(streamed));

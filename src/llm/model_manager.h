@@ -1,9 +1,10 @@
 // The ModelManager runs personas on embedded llama.cpp within a memory budget.
 //
-// Personas that share a base model share one loaded model and one context: switching
-// persona sets that persona's LoRA adapter(s) and restores its cached KV prefix (its
-// sequence state, kept in host memory while another persona runs) instead of prefilling
-// its conversation again. Models beyond the budget are unloaded least-recently-used.
+// Personas that share a base model share one loaded model and one context, in which each
+// keeps its own KV sequence (up to four, as the budget allows; the least recently used
+// persona's goes first): switching persona sets its LoRA adapter(s) and goes on from its
+// resident prefix instead of prefilling its conversation again. Models beyond the budget
+// are unloaded least-recently-used.
 // Policy::Reload instead loads and frees the model on every call: the seed's design
 // (Ollama keep_alive 0), kept for comparison.
 #pragma once

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -119,6 +120,36 @@ TEST(ModelManager, ARestoredKvPrefixGivesTheLogitsOfAFreshPrefill) {
   EXPECT_LT(max_diff(restored, prefilled), 2e-3f);
   auto cached = mm.loaded().at(0).personas_cached;
   EXPECT_EQ(cached.size(), 2u);
+}
+
+// Each persona keeps its own sequence: more personas than slots evict the least recently
+// used one's, which then prefills again and still gets a fresh prefill's logits.
+TEST(ModelManager, MorePersonasThanSlotsEvictTheLeastRecentlyUsedSequence) {
+  ModelManager mm(small());
+  auto msgs = [](int i) { return std::vector<Message>{{"system", "You are persona number " + std::to_string(i) + "."}, {"user", "Hello there."}}; };
+  for (int i = 0; i < 5; ++i) mm.next_logits(llama_persona("P" + std::to_string(i)), msgs(i));
+  auto cached = mm.loaded().at(0).personas_cached;
+  ASSERT_EQ(cached.size(), 4u);
+  EXPECT_EQ(cached.front(), "P4");  // the most recent first
+  EXPECT_EQ(std::find(cached.begin(), cached.end(), "P0"), cached.end());
+  ChatResult again = mm.chat(llama_persona("P1"), {.messages = msgs(1), .max_tokens = 1});
+  EXPECT_GT(again.reused_tokens, 5);  // P1 kept its slot
+  ChatResult back = mm.chat(llama_persona("P0"), {.messages = msgs(0), .max_tokens = 1});
+  EXPECT_EQ(back.reused_tokens, 0);  // P0's slot went to P4
+  ModelManager fresh(small());
+  EXPECT_LT(max_diff(mm.next_logits(llama_persona("P0"), msgs(0)), fresh.next_logits(llama_persona("P0"), msgs(0))), 2e-3f);
+}
+
+// A persona's cache computed under one adapter is never reused under another.
+TEST(ModelManager, ANewAdapterNeverReusesTheOldCache) {
+  ModelManager mm(small());
+  std::vector<Message> msgs = {{"user", "What is two plus two?"}};
+  mm.next_logits(llama_persona("BRICK"), msgs);
+  ChatResult r = mm.chat(llama_persona("BRICK", true), {.messages = msgs, .max_tokens = 1});
+  EXPECT_EQ(r.reused_tokens, 0);
+  ModelManager fresh(small());
+  EXPECT_LT(max_diff(mm.next_logits(llama_persona("BRICK", true), msgs), fresh.next_logits(llama_persona("BRICK", true), msgs)),
+            2e-3f);
 }
 
 TEST(ModelManager, EvictsTheLeastRecentlyUsedModelOverBudget) {
