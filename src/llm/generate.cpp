@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "llm/llm.h"
+#include "llm/sampling.h"
 #include "util/env.h"
 #include "util/util.h"
 
@@ -23,7 +24,6 @@ double ms_since(Clock::time_point t) {
 
 struct ModelDel { void operator()(llama_model* m) const { llama_model_free(m); } };
 struct CtxDel { void operator()(llama_context* c) const { llama_free(c); } };
-struct SmplDel { void operator()(llama_sampler* s) const { llama_sampler_free(s); } };
 
 std::vector<llama_token> tokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
   int n = -llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), nullptr, 0, add_special, true);
@@ -93,13 +93,8 @@ GenerateResult generate(const fs::path& gguf, std::string_view prompt, const Gen
     throw Error("prompt (" + std::to_string(toks.size()) + " tokens) plus " + std::to_string(opts.n_predict) +
                 " to generate exceeds the context of " + std::to_string(opts.n_ctx) + "; raise --ctx");
 
-  std::unique_ptr<llama_sampler, SmplDel> smpl(llama_sampler_chain_init(llama_sampler_chain_default_params()));
-  if (opts.temperature > 0) {
-    llama_sampler_chain_add(smpl.get(), llama_sampler_init_temp(opts.temperature));
-    llama_sampler_chain_add(smpl.get(), llama_sampler_init_dist(opts.seed));
-  } else {
-    llama_sampler_chain_add(smpl.get(), llama_sampler_init_greedy());
-  }
+  LogitSampler sampler({.temperature = opts.temperature, .seed = opts.seed});
+  const int32_t n_vocab = llama_vocab_n_tokens(vocab);
 
   auto t1 = Clock::now();
   llama_batch batch = llama_batch_get_one(toks.data(), static_cast<int32_t>(toks.size()));
@@ -107,7 +102,7 @@ GenerateResult generate(const fs::path& gguf, std::string_view prompt, const Gen
   r.prefill_ms = ms_since(t1);
   auto t2 = Clock::now();
   for (int i = 0; i < opts.n_predict; ++i) {
-    llama_token t = llama_sampler_sample(smpl.get(), ctx.get(), -1);
+    llama_token t = sampler.sample(llama_get_logits_ith(ctx.get(), -1), n_vocab);
     if (llama_vocab_is_eog(vocab, t)) break;
     r.text += piece(vocab, t);
     ++r.generated_tokens;

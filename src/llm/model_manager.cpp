@@ -16,11 +16,13 @@
 #include <future>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <map>
 #include <thread>
 #include <type_traits>
 
 #include "llm/llm.h"
+#include "llm/sampling.h"
 #include "util/util.h"
 
 namespace a4ps::llm {
@@ -464,6 +466,11 @@ ChatResult ModelManager::chat_here(const Persona& p, const ChatRequest& req) {
     llama_sampler_chain_add(smpl.get(), llama_sampler_init_greedy());
   }
 
+  // Without a grammar, our own sampler: no 150k-entry candidate array per token.
+  std::optional<LogitSampler> fast;
+  if (grammar.empty() && LogitSampler::supports(s)) fast.emplace(s);
+  const int32_t n_vocab = llama_vocab_n_tokens(m.vocab);
+
   size_t hold = 0;  // stream nothing that could still become a stop string
   for (auto& st : req.stop) hold = std::max(hold, st.size() ? st.size() - 1 : 0);
   size_t streamed = 0;
@@ -474,7 +481,7 @@ ChatResult ModelManager::chat_here(const Persona& p, const ChatRequest& req) {
       r.finish_reason = "cancelled";
       break;
     }
-    llama_token t = llama_sampler_sample(smpl.get(), m.ctx, -1);
+    llama_token t = fast ? fast->sample(llama_get_logits_ith(m.ctx, -1), n_vocab) : llama_sampler_sample(smpl.get(), m.ctx, -1);
     if (llama_vocab_is_eog(m.vocab, t) && !req.ignore_eos) {
       r.finish_reason = "stop";
       break;
