@@ -78,6 +78,10 @@ void add_console_api(httplib::Server& s, const ConsoleOptions& o) {
           } catch (const a4ps::Error& e) {
             throw HttpError(404, "not_found", e.what());
           }
+          json losses = json::array();  // an adapter's: the loss curve of the run that trained it
+          if (d.info.kind == "adapter.activate")
+            for (auto& r : training_runs(*img))
+              if (r.sha256 == d.blob_sha256) losses = r.losses;
           json waiting = json::array();
           for (auto& t : list_threads(*img, {.status = "interrupted"})) {
             ThreadDetail td = get_thread(*img, t.id);
@@ -91,7 +95,7 @@ void add_console_api(httplib::Server& s, const ConsoleOptions& o) {
                      {"tests_passed", d.tests_passed}, {"forge_attempts", d.forge_attempts},
                      {"codex_problems", d.codex_problems}, {"drops_builtin_rules", d.drops_builtin_rules},
                      {"adapter", {{"persona", d.persona}, {"base_sha256", d.base_sha256}, {"blob_sha256", d.blob_sha256},
-                                  {"metrics", parsed(d.metrics_json)}}},
+                                  {"metrics", parsed(d.metrics_json)}, {"losses", losses}}},
                      {"waiting_threads", waiting}});
         }));
 
@@ -168,7 +172,7 @@ void add_console_api(httplib::Server& s, const ConsoleOptions& o) {
           for (auto& r : training_runs(*img))
             runs.push_back({{"seq", r.seq}, {"sha256", r.sha256}, {"persona", r.persona},
                             {"train_loss_first", r.train_loss_first}, {"train_loss_last", r.train_loss_last},
-                            {"lineage", parsed(r.lineage_json)}});
+                            {"lineage", parsed(r.lineage_json)}, {"losses", r.losses}});
           json golden = json::array();
           for (auto& g : golden_counts(*img)) golden.push_back({{"persona", g.persona}, {"examples", g.examples}});
           json personas = json::array();

@@ -42,11 +42,6 @@ function metricsTable(m) {
                      : h("p", { class: "muted", text: "no metrics recorded" });
 }
 
-function lossSeries(m) {
-  for (const k of ["losses", "train_losses", "loss_curve"]) if (Array.isArray(m?.[k])) return m[k].filter(Number.isFinite);
-  const pts = [m?.train_loss_first, m?.train_loss_last].filter(Number.isFinite);
-  return pts;
-}
 
 export async function proposal(main, id) {
   const p = await get(`/console/api/approvals/${enc(id)}`);
@@ -62,7 +57,7 @@ export async function proposal(main, id) {
   } else if (p.kind === "adapter.activate") {
     const m = p.adapter.metrics || {};
     parts.push(section("Adapter", h("p", { text: `persona ${p.adapter.persona}, weights ${String(p.adapter.blob_sha256).slice(0, 12)}` }),
-      metricsTable(m), lineChart(lossSeries(m), { label: "training loss" })));
+      metricsTable(m.metrics || m), h("h3", { text: "Training loss" }), lineChart(p.adapter.losses || [], { label: "training loss" })));
   } else {
     if (p.why) parts.push(section("Why", h("p", { class: "text", text: p.why })));
     parts.push(section("Diff", diffView(p.diff)));

@@ -83,8 +83,7 @@ export async function learning(main) {
       h("td", {}, action("Propose rollback", async () => proposed((await post("/console/api/learning/rollback", { persona: p.name })).proposal)))))),
     h("h2", { text: "Training runs" }),
     l.runs.length ? l.runs.map(r => {
-      const m = r.lineage?.metrics || {};
-      const curve = Array.isArray(r.lineage?.losses) ? r.lineage.losses : Array.isArray(m.losses) ? m.losses : [r.train_loss_first, r.train_loss_last];
+      const curve = r.losses?.length ? r.losses : [r.train_loss_first, r.train_loss_last];
       return h("section", { class: "card" }, h("h3", { text: `${r.persona}: ${r.sha256.slice(0, 12)}` }),
         h("p", { text: `training loss ${r.train_loss_first.toFixed(3)} → ${r.train_loss_last.toFixed(3)}` }),
         lineChart(curve.filter(Number.isFinite), { label: `loss curve of ${r.sha256.slice(0, 12)}` }),

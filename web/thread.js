@@ -29,7 +29,7 @@ function turnView(thread, t, index) {
     const all = await get(`/console/api/threads/${enc(thread)}/transcript?prompts=true`);
     const p = all[index]?.prompt;
     prompt.replaceChildren(h("pre", { class: "prompt", text: Array.isArray(p) ? p.map(m => `[${m.role}]\n${m.content}`).join("\n\n") : "(no prompt recorded)" }));
-  }, { class: "show-prompt", "aria-label": `Show the prompt ${t.persona} saw` })), prompt);
+  }, { class: "show-prompt small", "aria-label": `Show the prompt ${t.persona} saw` })), prompt);
   return el;
 }
 
@@ -77,12 +77,17 @@ export async function page(main, id) {
   const answer = h("div", { id: "answer" });
   const timelineBox = h("div", { id: "timeline" });
   const inspect = h("div", { id: "checkpoint" });
+  const resume = action("Resume", async () => {
+    await post(`/threads/${enc(id)}/runs`, { command: { resume: true } });
+    later(0);
+  }, { id: "resume" });
   let turns = 0;
   let source = null;
 
   const showStatus = t => {
     status.textContent = t.busy ? "running" : t.status;
     status.dataset.status = status.textContent;
+    resume.hidden = t.busy || !(t.status === "interrupted" || t.status === "error");
     const a = t.values?.answer;
     answer.replaceChildren(a && !t.busy && t.status === "done" ? h("div", { class: "card" }, h("strong", { text: "Answer: " }), h("span", { class: "text", text: a })) : "");
     const w = t.waiting_for || [];
@@ -138,11 +143,7 @@ export async function page(main, id) {
   const ask = h("textarea", { id: "ask", placeholder: "Ask this thread something new" });
   mount(main, h("p", {}, h("a", { href: "#/threads", text: "← Threads" })),
     h("h1", { text: `Thread ${id}`, tabindex: "-1" }),
-    h("p", {}, detail.title ? h("span", { text: detail.title + " — " }) : "", status, " ",
-      action("Resume", async () => {
-        await post(`/threads/${enc(id)}/runs`, { command: { resume: true } });
-        later(0);
-      }, { id: "resume" })),
+    h("p", {}, detail.title ? h("span", { text: detail.title + " — " }) : "", status, " ", resume),
     answer,
     h("h2", { text: "Checkpoints" }), timelineBox, inspect,
     h("h2", { text: "Transcript" }), transcript,

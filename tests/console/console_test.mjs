@@ -3,7 +3,7 @@
 // makes the agent forge a tool that waits in the inbox, and say things meant to attack
 // the page.
 //
-//   node console_test.mjs A4PS_BINARY WORK_DIR ARTIFACT_DIR
+//   node console_test.mjs A4PS_BINARY WORK_DIR ARTIFACT_DIR SYNTH_GGUF_BINARY
 import { spawn, execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync, chmodSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
@@ -11,9 +11,9 @@ import { join } from "node:path";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 
-const [a4ps, work, artifacts] = process.argv.slice(2);
-if (!a4ps || !work || !artifacts) {
-  console.error("usage: node console_test.mjs A4PS_BINARY WORK_DIR ARTIFACT_DIR");
+const [a4ps, work, artifacts, synth] = process.argv.slice(2);
+if (!a4ps || !work || !artifacts || !synth) {
+  console.error("usage: node console_test.mjs A4PS_BINARY WORK_DIR ARTIFACT_DIR SYNTH_GGUF_BINARY");
   process.exit(2);
 }
 const CHROMIUM = process.env.A4PS_CHROMIUM || "/usr/bin/chromium";
@@ -89,6 +89,14 @@ async function call(base, method, path, { body, token, headers = {} } = {}) {
 const imgA = join(work, "agent.a4ps"), imgB = join(work, "hostile.a4ps");
 execFileSync(a4ps, ["image", "init", imgA], { stdio: "ignore" });
 execFileSync(a4ps, ["image", "init", imgB], { stdio: "ignore" });
+// A training run in image A (a LoRA on a tiny synthetic base: no weights are downloaded),
+// for the Learning page and an adapter proposal in the inbox.
+const base = join(work, "tiny.gguf"), data = join(work, "train.jsonl");
+execFileSync(synth, ["--arch", "llama", "--size", "tiny", "-o", base], { stdio: "ignore" });
+writeFileSync(data, Array.from({ length: 6 }, (_, i) => JSON.stringify({ messages: [
+  { role: "user", content: `Question ${i}` }, { role: "assistant", content: "Blue seven river, blue seven river." }] })).join("\n") + "\n");
+execFileSync(a4ps, ["learn", "train", imgA, "--persona", "BRICK", "--data", data, "--model", base, "--steps", "12",
+                    "--rank", "4", "--alpha", "8", "--lr", "0.01", "--threads", "1", "--targets", "attn_q,attn_v"], { stdio: "ignore" });
 const TOKEN = "console-test-token-" + Math.random().toString(36).slice(2);
 const tokenFile = join(work, "token");
 writeFileSync(tokenFile, TOKEN + "\n", { mode: 0o600 });
@@ -265,8 +273,30 @@ try {
     await shot(page, "memory");
   });
 
+  await check("learning: a run's loss curve; propose its adapter; the inbox shows its metrics and curve; reject it", async () => {
+    await page.goto(A.base + "/#/learning");
+    await page.waitForSelector("svg.chart polyline");
+    const points = (await page.getAttribute("svg.chart polyline", "points")).trim().split(/\s+/);
+    assert.equal(points.length, 12); // one per optimizer step
+    await shot(page, "learning");
+    await page.click("button:has-text('Propose activating')");
+    await page.waitForSelector("#toast:has-text('filed')");
+    const id = (await page.textContent("#toast")).match(/#(\d+)/)[1];
+    await page.goto(A.base + `/#/inbox/${id}`);
+    await page.waitForSelector("h1:has-text('Adapter')");
+    assert.match(await page.textContent("main"), /train_loss_first/);
+    assert.equal((await page.getAttribute("svg.chart polyline", "points")).trim().split(/\s+/).length, 12);
+    await shot(page, "adapter-proposal");
+    await page.fill("#reason", "not now");
+    await page.click("#reject");
+    await page.waitForFunction(() => location.hash === "#/inbox");
+    const p = await call(A.base, "GET", `/approvals/${id}`, { token: TOKEN });
+    assert.equal(p.json.status, "rejected");
+    assert.equal(p.json.reason, "not now");
+  });
+
   await check("every page renders (screenshots)", async () => {
-    for (const [hash, sel] of [["#/tools", "button:has-text('v1')"], ["#/learning", "h2:has-text('Training runs')"],
+    for (const [hash, sel] of [["#/tools", "button:has-text('v1')"],
                                ["#/codex", "h2:has-text('Rules')"], ["#/image", "#event-log tr"], ["#/goals", "h1:has-text('Goals')"],
                                ["#/threads", "#thread-list a"]]) {
       await page.goto(A.base + "/" + hash);
