@@ -49,7 +49,8 @@ const critique = (verdict, reasons) => ({ persona: "ROBIN", text: JSON.stringify
 
 const FORGE = script("forge.jsonl", [
   route("1", "BRICK", "convert 100 C"),
-  say("BRICK", "I will use a converter.\n```python\nprint(celsius_to_fahrenheit(100))\n```"),
+  // Its code takes a while, so the page is watching when the approved run goes on.
+  say("BRICK", "I will use a converter.\n```python\nimport time\ntime.sleep(1.5)\nprint(celsius_to_fahrenheit(100))\n```"),
   say("BRICK", "```python\ndef celsius_to_fahrenheit(arg1):\n    return arg1 * 9 / 5 + 32\n```", "def celsius_to_fahrenheit"),
   critique("accept", "right"), route("2", "ANSWER"), say("ALFRED", "100 C is 212 F.", "212")]);
 // Slow enough to reload the page in the middle, and hostile: markup and a javascript: link.
@@ -199,7 +200,9 @@ try {
     await tabTo("#approve");
     await page.keyboard.press("Enter");
     await page.waitForFunction(() => location.hash === "#/threads/f1");
+    await page.waitForSelector("h1:has-text('Thread f1')");
     const before = await page.$$eval(".turn", t => t.length);
+    assert.notEqual(await page.textContent("#thread-status"), "done");
     await page.waitForSelector("#answer:has-text('100 C is 212 F.')", { timeout: 20000 });
     await page.waitForSelector("#thread-status[data-status=done]");
     const after = await page.$$eval(".turn", t => t.length);
@@ -293,6 +296,26 @@ try {
     const p = await call(A.base, "GET", `/approvals/${id}`, { token: TOKEN });
     assert.equal(p.json.status, "rejected");
     assert.equal(p.json.reason, "not now");
+  });
+
+  await check("a codex amendment shows its diff and why; approving it from the page records the reason", async () => {
+    const codex = (await call(A.base, "GET", "/console/api/codex", { token: TOKEN })).json;
+    assert.ok(codex.rules.length > 0 && codex.principles.length > 0);
+    const file = join(work, "codex.toml");
+    assert.match(codex.toml, /Be exact in substance/);
+    writeFileSync(file, codex.toml.replace("Be exact in substance", "Be exact and brief in substance"));
+    const out = JSON.parse(execFileSync(a4ps, ["--json", "codex", "amend", imgA, file, "--reason", "<b>shorter</b> answers"], { encoding: "utf8" }));
+    await page.goto(A.base + `/#/inbox/${out.proposal}`);
+    await page.waitForSelector("h1:has-text('Codex amendment')");
+    assert.match((await page.$$eval(".diff .add", e => e.map(x => x.textContent))).join("\n"), /^\+.*Be exact and brief in substance/m);
+    assert.match((await page.$$eval(".diff .del", e => e.map(x => x.textContent))).join("\n"), /^-.*Be exact in substance/m);
+    assert.match(await page.textContent("main"), /<b>shorter<\/b> answers/); // as text
+    assert.equal(await page.$$eval("main b", e => e.length), 0);
+    await shot(page, "codex-amendment");
+    await page.fill("#reason", "fine by me");
+    await page.click("#approve");
+    await page.waitForFunction(() => location.hash === "#/inbox");
+    assert.equal((await call(A.base, "GET", `/approvals/${out.proposal}`, { token: TOKEN })).json.status, "approved");
   });
 
   await check("every page renders (screenshots)", async () => {
