@@ -80,11 +80,15 @@ void send_error(httplib::Response& res, int status, const std::string& code, con
 
 }  // namespace
 
-Console::Console(ConsoleOptions o) : o_(std::move(o)), secret_(random_hex(32)) {}
+Console::Console(ConsoleOptions o) : o_(std::move(o)) {}
 
 bool Console::has_session(const httplib::Request& req) const {
   std::string c = cookie(req, kCookie);
-  return !c.empty() && token_equals(c, secret_);
+  if (c.size() != 64) return false;
+  std::lock_guard lk(mu_);
+  bool found = false;
+  for (auto& s : sessions_) found = token_equals(c, s) || found;  // each compared in full
+  return found;
 }
 
 void Console::check(const httplib::Request& req) const {
@@ -148,10 +152,21 @@ void Console::add_routes(httplib::Server& s) {
       return res.set_content(json{{"logged_in", true}}.dump(), "application/json");
     if (presented.empty() || !token_equals(presented, o_.token))
       return send_error(res, 401, "unauthorized", "that is not this server's token (the file given to --token-file)");
-    res.set_header("Set-Cookie", std::string(kCookie) + "=" + secret_ + "; Path=/; HttpOnly; SameSite=Strict");
+    std::string session = random_hex(32);
+    {
+      std::lock_guard lk(mu_);
+      sessions_.push_back(session);
+      if (sessions_.size() > 1000) sessions_.pop_front();
+    }
+    res.set_header("Set-Cookie", std::string(kCookie) + "=" + session + "; Path=/; HttpOnly; SameSite=Strict");
     res.set_content(json{{"logged_in", true}}.dump(), "application/json");
   });
-  s.Post("/console/logout", [](const httplib::Request&, httplib::Response& res) {
+  s.Post("/console/logout", [this](const httplib::Request& req, httplib::Response& res) {
+    std::string c = cookie(req, kCookie);
+    {
+      std::lock_guard lk(mu_);
+      std::erase(sessions_, c);
+    }
     res.set_header("Set-Cookie", std::string(kCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     res.set_content(json{{"logged_in", false}}.dump(), "application/json");
   });

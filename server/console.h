@@ -12,8 +12,10 @@
 #pragma once
 #include <httplib.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "a4ps/image.h"
@@ -45,7 +47,10 @@ class Console {
  private:
   bool has_session(const httplib::Request& req) const;
   ConsoleOptions o_;
-  std::string secret_;  // the session cookie's value: random per server start
+  // Sessions: a random cookie value per login, forgotten at logout (and the oldest beyond
+  // a bound); none survives a restart.
+  mutable std::mutex mu_;
+  std::deque<std::string> sessions_;
 };
 
 // /console/api/*: thin JSON over the public API.

@@ -222,6 +222,7 @@ struct Service::Impl {
       if (!d.error.empty()) j["error"] = d.error;
       j["values"] = d.has_checkpoint ? public_state(d.latest.state_json) : json::object();
       j["checkpoint_id"] = d.has_checkpoint ? d.latest.id : "";
+      j["next"] = d.has_checkpoint ? d.latest.next : std::vector<std::string>{};  // nodes to run from there
       std::lock_guard lk(created_mu);  // the image knows it now
       created.erase(id);
     } catch (const a4ps::Error& e) {
@@ -250,7 +251,8 @@ struct Service::Impl {
     if (!busy || !c.enqueue) {  // a queued run is checked by the run itself when its turn comes
       if (c.resume && status == "done")
         throw HttpError(409, "thread_done", "thread '" + id + "' is done; give it a new task instead of resuming");
-      if (c.resume && status == "idle")
+      // A fork from the middle of a run is idle too, but has steps to go on with.
+      if (c.resume && status == "idle" && t.value("next", json::array()).empty())
         throw HttpError(409, "nothing_to_resume", "thread '" + id + "' has nothing to resume; give it a task");
       if (!c.resume && status == "interrupted")
         throw HttpError(409, "waits_for_human", "thread '" + id +

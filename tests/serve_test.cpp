@@ -184,10 +184,19 @@ TEST_F(Serve, ThreadsRunsHistoryCopyAndSearch) {
   json second = post(c, "/threads/beta/runs/wait", task("and again?"));
   EXPECT_EQ(second["status"], "success") << second.dump(2);
 
+  // A fork from the middle of a run is idle but has a step to go on with: it resumes.
+  json mid = get(c, "/threads/alpha/history").back();  // the input: the route is next
+  json fork = post(c, "/threads/alpha/copy", {{"thread_id", "mid"}, {"checkpoint", mid["checkpoint_id"]}});
+  EXPECT_EQ(fork["status"], "idle");
+  EXPECT_FALSE(fork["next"].empty()) << fork.dump(2);
+  json resumed = post(c, "/threads/mid/runs/wait", {{"command", {{"resume", true}}}});
+  EXPECT_EQ(resumed["status"], "success") << resumed.dump(2);
+  EXPECT_EQ(resumed["output"]["answer"], "Forty-two.");
+
   json found = post(c, "/threads/search", {{"text", "alpha"}});
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0]["thread_id"], "alpha");
-  EXPECT_EQ(get(c, "/threads?status=done").size(), 2u);
+  EXPECT_EQ(get(c, "/threads?status=done").size(), 3u);  // alpha, beta and mid
   EXPECT_EQ(s.terminate(), 0) << s.log;
   expect_image_ok();
 }

@@ -1,7 +1,7 @@
 // The console's shell: login when the server asks for it, a hash router over the pages,
 // focus moved to each page's heading so keyboard and screen-reader users follow along.
 import { api, get, whenUnauthorized } from "./api.js";
-import { h, mount, toast } from "./dom.js";
+import { action, h, mount, toast } from "./dom.js";
 import * as inbox from "./inbox.js";
 import * as threads from "./threads.js";
 import * as thread from "./thread.js";
@@ -23,7 +23,16 @@ const routes = [
   [/^#\/goals$/, pages.goals],
 ];
 
+function logoutButton() {
+  if (document.getElementById("logout")) return;
+  document.querySelector("header").append(action("Log out", async () => {
+    await api("POST", "/console/logout", {});
+    location.reload();
+  }, { id: "logout", class: "small" }));
+}
+
 function login() {
+  if (main.querySelector("#token")) return;  // several calls may have been refused at once
   if (cleanup) cleanup(), (cleanup = null);
   const input = h("input", { type: "password", id: "token", autocomplete: "current-password", required: true });
   const err = h("p", { class: "error", role: "alert" });
@@ -36,6 +45,7 @@ function login() {
     ev.preventDefault();
     try {
       await api("POST", "/console/login", { token: input.value });
+      logoutButton();
       route();
     } catch (e) {
       err.textContent = e.message;
@@ -83,14 +93,16 @@ window.addEventListener("hashchange", () => {
 });
 addEventListener("a4ps:changed", refreshBadge);
 
+// The first page right away (no round trip first to ask whether to log in: a 401 from any
+// call brings the login form), then the badge.
 (async () => {
   setInterval(refreshBadge, 5000);
+  await route();
+  refreshBadge();
   try {
     const s = await get("/console/session");
-    if (s.login_required && !s.logged_in) return login();
+    if (s.login_required && s.logged_in) logoutButton();
   } catch (e) {
     toast(e.message);
   }
-  await route();
-  refreshBadge();
 })();

@@ -87,7 +87,8 @@ export async function page(main, id) {
   const showStatus = t => {
     status.textContent = t.busy ? "running" : t.status;
     status.dataset.status = status.textContent;
-    resume.hidden = t.busy || !(t.status === "interrupted" || t.status === "error");
+    // A thread can go on when it waits, failed, or was forked from the middle of a run.
+    resume.hidden = t.busy || !(t.status === "interrupted" || t.status === "error" || (t.status === "idle" && t.next?.length));
     const a = t.values?.answer;
     answer.replaceChildren(a && !t.busy && t.status === "done" ? h("div", { class: "card" }, h("strong", { text: "Answer: " }), h("span", { class: "text", text: a })) : "");
     const w = t.waiting_for || [];

@@ -219,10 +219,10 @@ try {
     assert.ok(text.length > 20 && !/no prompt recorded/.test(text), text);
   });
 
-  await check("time travel: inspect a checkpoint and fork from it", async () => {
+  await check("time travel: inspect a checkpoint, fork from it, resume the fork", async () => {
     const circles = await page.$$("svg.timeline circle");
-    assert.ok(circles.length >= 4, `${circles.length} checkpoints drawn`);
-    await circles[2].click();
+    assert.ok(circles.length >= 8, `${circles.length} checkpoints drawn`);
+    await page.click("svg.timeline circle[data-checkpoint='000000000006']"); // BRICK ran the new tool; ROBIN is next
     await page.waitForSelector("#checkpoint h2");
     const turnsThere = Number((await page.textContent("#checkpoint p.muted")).match(/(\d+) turns/)[1]);
     await page.click("#fork");
@@ -233,6 +233,12 @@ try {
     const t = await call(A.base, "GET", `/threads/${encodeURIComponent(forked)}/history`, { token: TOKEN });
     assert.equal(t.status, 200);
     assert.equal(t.json[0].source, "fork");
+    // The fork goes on from there: ROBIN, ALFRED's route and answer arrive live.
+    await page.waitForSelector("#resume:not([hidden])");
+    await page.click("#resume");
+    await page.waitForSelector("#answer:has-text('100 C is 212 F.')", { timeout: 20000 });
+    assert.equal(await page.$$eval(".turn", t => t.length), turnsThere + 3);
+    await shot(page, "fork-resumed");
   });
 
   await check("CSRF: the cookie alone changes nothing; a cross-site form post fails", async () => {
@@ -399,6 +405,15 @@ try {
     console.log(`first paint of the inbox with ${info.threads} threads: ${times.map(t => t.toFixed(0)).join(", ")} ms (best ${best.toFixed(0)} ms)`);
     const limit = Number(process.env.A4PS_CONSOLE_PAINT_MS || 300);
     assert.ok(best <= limit, `first paint ${best.toFixed(0)} ms > ${limit} ms`);
+  });
+
+  await check("log out: the session ends on the server too", async () => {
+    const old = (await context.cookies()).find(x => x.name === "a4ps_console").value;
+    await page.goto(A.base + "/#/inbox");
+    await page.click("#logout");
+    await page.waitForSelector("#token");
+    const r = await call(A.base, "GET", "/approvals", { headers: { Cookie: `a4ps_console=${old}` } });
+    assert.equal(r.status, 401);
   });
 
   await check("no script errors on any page", async () => assert.deepEqual(pageErrors, []));
