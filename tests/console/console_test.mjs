@@ -138,6 +138,7 @@ try {
   });
 
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  context.setDefaultTimeout(15000);
   const page = await context.newPage();
   const pageErrors = [];
   page.on("pageerror", e => pageErrors.push(e.message));
@@ -279,6 +280,12 @@ try {
     await page.fill("#memory-query", "owls");
     await page.keyboard.press("Enter");
     await page.waitForSelector("#memory-hits .card:has-text('Barn owls')");
+    // A text file: read in the page, sent as JSON under the file's name.
+    await page.fill("#memory-source", "");
+    await page.setInputFiles("#memory-file", { name: "bats.txt", mimeType: "text/plain", buffer: Buffer.from("Bats find moths by echo.\n") });
+    await page.waitForFunction(() => document.getElementById("memory-source").value === "bats.txt");
+    await page.click("#memory-add");
+    await page.waitForSelector("td:has-text('bats.txt')");
     await shot(page, "memory");
   });
 
@@ -372,6 +379,13 @@ try {
     await p.click(".turn details.sandbox summary");
     assert.match(await p.textContent(".turn details.sandbox pre"), /<script>window.__pwned=4<\/script>/);
     await shot(p, "hostile-thread");
+    // Chat: a new task on the same thread; its turns arrive live after the first task's.
+    const turns = shown.length;
+    await p.fill("#ask", "and once more");
+    await p.click("#send");
+    await p.waitForFunction(n => document.querySelectorAll(".turn").length === 2 * n, turns, { timeout: 20000 });
+    await p.waitForSelector("#thread-status[data-status=done]", { timeout: 20000 });
+    assert.ok(await p.getAttribute("#transcript", "data-last-event"));
     await p.close();
   });
 
