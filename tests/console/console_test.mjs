@@ -223,10 +223,14 @@ try {
   await check("time travel: inspect a checkpoint, fork from it, resume the fork", async () => {
     const circles = await page.$$("svg.timeline circle");
     assert.ok(circles.length >= 8, `${circles.length} checkpoints drawn`);
-    await page.click("svg.timeline circle[data-checkpoint='000000000006']"); // BRICK ran the new tool; ROBIN is next
+    // By keyboard too: Tab to the checkpoint where BRICK ran the new tool (ROBIN is next), Enter.
+    await page.focus("h1");
+    await tabTo("svg.timeline circle[data-checkpoint='000000000006']");
+    await page.keyboard.press("Enter");
     await page.waitForSelector("#checkpoint h2");
     const turnsThere = Number((await page.textContent("#checkpoint p.muted")).match(/(\d+) turns/)[1]);
-    await page.click("#fork");
+    await tabTo("#fork");
+    await page.keyboard.press("Enter");
     await page.waitForFunction(() => location.hash.startsWith("#/threads/") && location.hash !== "#/threads/f1");
     const forked = decodeURIComponent((await page.evaluate(() => location.hash)).slice("#/threads/".length));
     await page.waitForSelector(`h1:has-text('${forked}')`);
@@ -331,16 +335,35 @@ try {
     assert.equal((await call(A.base, "GET", `/approvals/${out.proposal}`, { token: TOKEN })).json.status, "approved");
   });
 
+  await check("tools: versions, source, diff; propose a rollback, and the inbox shows it", async () => {
+    // A second version of the tool the agent forged, written by the forge and approved via the CLI.
+    const model = script("forge-v2.jsonl", [{ text: "```python\ndef celsius_to_fahrenheit(arg1):\n    return round(arg1 * 1.8 + 32, 2)\n```" }]);
+    const tests = join(work, "c2f-tests.py");
+    writeFileSync(tests, "assert celsius_to_fahrenheit(100) == 212\n");
+    const out = JSON.parse(execFileSync(a4ps, ["--json", "tool", "forge", imgA, "--name", "celsius_to_fahrenheit", "--params", "arg1",
+      "--doc", "Celsius to Fahrenheit", "--tests", tests, "--model", model], { encoding: "utf8" }));
+    execFileSync(a4ps, ["approvals", "approve", imgA, String(out.proposal), "--reason", "rounder"], { stdio: "ignore" });
+    execFileSync(a4ps, ["approvals", "apply", imgA, String(out.proposal)], { stdio: "ignore" });
+    await page.goto(A.base + "/#/tools");
+    await page.click("button:has-text('v2')");
+    await page.waitForSelector("#tool-view h3:has-text('Diff from v1')");
+    assert.match((await page.$$eval("#tool-view .diff .add", e => e.map(x => x.textContent))).join("\n"), /round\(arg1 \* 1\.8/);
+    await page.click("button:has-text('v1')");
+    await page.click("button:has-text('Propose rolling back to v1')");
+    await page.waitForSelector("#toast:has-text('filed')");
+    const id = (await page.textContent("#toast")).match(/#(\d+)/)[1];
+    await shot(page, "tools");
+    await page.goto(A.base + `/#/inbox/${id}`);
+    await page.waitForSelector("h1:has-text('Tool rollback')");
+    assert.match(await page.textContent("pre.source"), /arg1 \* 9 \/ 5 \+ 32/);
+  });
+
   await check("every page renders (screenshots)", async () => {
-    for (const [hash, sel] of [["#/tools", "button:has-text('v1')"],
+    for (const [hash, sel] of [
                                ["#/codex", "h2:has-text('Rules')"], ["#/image", "#event-log tr"], ["#/goals", "h1:has-text('Goals')"],
                                ["#/threads", "#thread-list a"]]) {
       await page.goto(A.base + "/" + hash);
       await page.waitForSelector(sel);
-      if (hash === "#/tools") {
-        await page.click("button:has-text('v1')");
-        await page.waitForSelector("#tool-view pre.source:has-text('celsius_to_fahrenheit')");
-      }
       if (hash === "#/image") {
         await page.click("#check");
         await page.waitForSelector("#check-result .ok");
