@@ -22,11 +22,8 @@
 
 namespace a4ps::server {
 
-class Runner;
-
 struct ConsoleOptions {
   std::string token;  // the server's bearer token ("" none: loopback without login)
-  Runner* runner = nullptr;
   std::function<std::shared_ptr<Image>()> image;  // an image handle for one request
 };
 

@@ -737,7 +737,7 @@ Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
                                                     .max_kernels = s.o.max_kernels,
                                                     .kernel_idle = std::chrono::milliseconds(s.o.kernel_idle_ms)});
   s.console = std::make_unique<Console>(ConsoleOptions{
-      .token = s.o.token, .runner = s.runner.get(), .image = [&s] {
+      .token = s.o.token, .image = [&s] {
         std::shared_ptr<ImagePool::Lease> l(new ImagePool::Lease(s.pool.take()));
         return std::shared_ptr<Image>(l, l->img.get());
       }});
