@@ -144,6 +144,8 @@ export async function goals(main) {
     if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 405)) throw e;
   }
   mount(main, h("h1", { text: "Goals", tabindex: "-1" }),
-    Array.isArray(list) ? table(["goal", "status"], list.map(g => h("tr", {}, h("td", { text: g.title || g.text || g.id || JSON.stringify(g) }), h("td", { text: g.status || "" }))))
+    Array.isArray(list) ? table(["goal", "family", "status", "attempts", "passed"], list.map(g => h("tr", {},
+      h("td", { text: g.title || g.task || String(g.id ?? "") }), h("td", { text: g.family ?? "" }), h("td", { text: g.status ?? "" }),
+      h("td", { text: g.attempts ?? "" }), h("td", { text: g.successes ?? "" }))))
       : h("p", { class: "muted", id: "goals-off", text: "Live mode not enabled: this server has no goals API, so there are no goals to show." }));
 }

@@ -260,18 +260,22 @@ try {
     await new Promise(r => evil.listen(0, "127.0.0.1", r));
     const evilPort = evil.address().port;
     evil.on("request", (req, res) => {
+      const target = req.url === "/b" ? B.base : A.base; // B: loopback without a token (no login at all)
       res.setHeader("Content-Type", "text/html");
-      res.end(`<form id=f method=POST action="${A.base}/console/api/memory" enctype="text/plain">` +
+      res.end(`<form id=f method=POST action="${target}/console/api/memory" enctype="text/plain">` +
               `<input name='{"source":"evil","text":"pwned","x":"' value='"}'></form><script>document.getElementById('f').submit()</script>`);
     });
-    const attacker = await context.newPage();
-    const posted = attacker.waitForResponse(r => r.url().startsWith(A.base) && r.request().method() === "POST");
-    await attacker.goto(`http://localhost:${evilPort}/`);
-    const resp = await posted;
-    assert.ok(resp.status() >= 400, `the forged post got ${resp.status()}`);
-    await attacker.close();
+    for (const [path, server] of [["/a", A], ["/b", B]]) {
+      const attacker = await context.newPage();
+      const posted = attacker.waitForResponse(r => r.url().startsWith(server.base) && r.request().method() === "POST");
+      await attacker.goto(`http://localhost:${evilPort}${path}`);
+      const resp = await posted;
+      assert.ok(resp.status() >= 400, `the forged post to ${server.base} got ${resp.status()}`);
+      await attacker.close();
+    }
     const memAfter = (await call(A.base, "GET", "/console/api/memory", { token: TOKEN })).json.sources.length;
     assert.equal(memAfter, memBefore);
+    assert.equal((await call(B.base, "GET", "/console/api/memory")).json.sources.length, 0);
   });
 
   await check("memory: add a text from the page, then find it", async () => {
