@@ -439,6 +439,12 @@ try {
         await q.goto(A.base + "/#/threads");
         await q.waitForSelector("#thread-list a");
         await shot(q, "threads-1000");
+        // A page at a time: 100 rows, then 100 more.
+        assert.equal(await q.$$eval("#thread-list a", a => a.length), 100);
+        await q.click("button:has-text('More')");
+        await q.waitForFunction(() => document.querySelectorAll("#thread-list a").length === 200);
+        await q.fill("#thread-search", "bulk-99");
+        await q.waitForFunction(() => document.querySelectorAll("#thread-list a").length === 11); // bulk-99, bulk-990..999
       }
       await q.close();
     }
