@@ -94,8 +94,10 @@ bool Console::has_session(const httplib::Request& req) const {
 
 void Console::check(const httplib::Request& req) const {
   if (changes_state(req)) {
-    // A cross-site <form> can POST these three types without asking the server first.
-    std::string type = req.get_header_value("Content-Type");
+    // A cross-site <form> can POST these three types without asking the server first. Only
+    // a browser's requests are held to it (they carry one of these headers; curl -d does not).
+    bool browser = req.has_header("Origin") || req.has_header("Cookie") || req.has_header("Sec-Fetch-Site");
+    std::string type = browser ? req.get_header_value("Content-Type") : "";
     type = type.substr(0, type.find(';'));
     for (auto& c : type) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (type == "application/x-www-form-urlencoded" || type == "multipart/form-data" || type == "text/plain")

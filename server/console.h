@@ -7,8 +7,9 @@
 // - Off loopback (a server with a token) a person logs in with the server's token once; the
 //   console then holds a session cookie (HttpOnly, SameSite=Strict) instead of the token.
 // - CSRF: a request authenticated by that cookie that changes something must carry the
-//   X-A4PS-Console header, which a cross-site form or image cannot send; and no request may
-//   send a form's content types (a "simple" cross-site POST) to any route, token or not.
+//   X-A4PS-Console header, which a cross-site form or image cannot send; and no browser's
+//   request (one with Origin, Cookie or Sec-Fetch-Site) may send a form's content types (a
+//   "simple" cross-site POST) to any route, token or not. Same-origin is checked before.
 #pragma once
 #include <httplib.h>
 

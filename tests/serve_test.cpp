@@ -522,10 +522,15 @@ TEST_F(Serve, ConsoleLogsInWithTheTokenAndRefusesForgedRequests) {
   auto plain = c.Post("/console/api/memory", {{"Cookie", jar.begin()->second}, {"X-A4PS-Console", "1"}}, mem, "text/plain");
   ASSERT_TRUE(plain);
   EXPECT_EQ(plain->status, 415);
-  auto form = c.Post("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}}, "a=b",
-                     "application/x-www-form-urlencoded");
+  auto form = c.Post("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}, {"Sec-Fetch-Site", "cross-site"}},
+                     "a=b", "application/x-www-form-urlencoded");
   ASSERT_TRUE(form);
   EXPECT_EQ(form->status, 415);
+  // Not from a browser (curl -d): the body is judged as JSON, as before.
+  auto curl = c.Post("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}}, "{}",
+                     "application/x-www-form-urlencoded");
+  ASSERT_TRUE(curl);
+  EXPECT_EQ(curl->status, 200) << curl->body;
   auto added = c.Post("/console/api/memory", {{"Cookie", jar.begin()->second}, {"X-A4PS-Console", "1"}}, mem, kJson);
   ASSERT_TRUE(added);
   EXPECT_EQ(added->status, 200) << added->body;

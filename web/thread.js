@@ -106,8 +106,9 @@ export async function page(main, id) {
     const t = await get(`/threads/${enc(id)}`);
     if (!alive) return;
     showStatus(t);
-    drawTimeline(await get(`/threads/${enc(id)}/history?values=false&limit=1000`));
     if (t.busy) later(500);
+    // A thread made a moment ago has no checkpoint yet: the server knows no history for it.
+    drawTimeline(t.checkpoints ? await get(`/threads/${enc(id)}/history?values=false&limit=1000`) : []);
   }
   function later(ms = 150) {
     clearTimeout(timer);
@@ -154,7 +155,7 @@ export async function page(main, id) {
       ask.value = "";
       later(0);
     }, { class: "primary", id: "send" }))));
-  await refresh();
+  await refresh().catch(err => toast(err.message));
   return () => {
     alive = false;
     clearTimeout(timer);
