@@ -24,7 +24,8 @@ die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 PKGS=(build-essential cmake ninja-build ccache pkg-config git ca-certificates
       libsqlite3-dev sqlite3 nlohmann-json3-dev libcli11-dev libfmt-dev libdtl-dev
       libarchive-dev libssl-dev libcpp-httplib-dev libtomlplusplus-dev clang-14 libclang-rt-14-dev libgtest-dev libgmock-dev libbenchmark-dev libhnswlib-dev libedit-dev libseccomp-dev
-      python3 runsc bubblewrap)
+      python3 runsc bubblewrap
+      chromium)  # the console's browser test (tests/console: playwright-core drives it)
 command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
@@ -112,10 +113,11 @@ echo "$LLAMA_DIR/src" > "$CACHE/llama-source"
 
 # ---- client libraries the end-to-end tests use ------------------------------
 # tests/clients: the openai npm package; tests/mcp-client: the official MCP TypeScript SDK.
+# tests/console: playwright-core, which drives Debian's chromium (it downloads no browser).
 # Each pinned by its package-lock.json and installed only when node_modules is missing or
 # the lockfile changed since the last install.
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-for CLIENTS in "$ROOT/tests/clients" "$ROOT/tests/mcp-client"; do
+for CLIENTS in "$ROOT/tests/clients" "$ROOT/tests/mcp-client" "$ROOT/tests/console"; do
   LOCK_SUM=$(sha256sum "$CLIENTS/package-lock.json" | cut -d' ' -f1)
   if [ "$(cat "$CLIENTS/node_modules/.a4ps-lock" 2>/dev/null)" != "$LOCK_SUM" ]; then
     say "installing the test clients (npm ci in ${CLIENTS#"$ROOT"/})"

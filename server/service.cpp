@@ -17,6 +17,7 @@
 #include "a4ps/image.h"
 #include "a4ps/runs.h"
 #include "a4ps/threads.h"
+#include "console.h"
 #include "guarded_server.h"
 #include "mcp.h"
 #include "mcp_message.h"
@@ -165,6 +166,7 @@ struct Service::Impl {
   Listen listen;
   std::unique_ptr<Runner> runner;
   std::unique_ptr<McpServer> mcp;  // /mcp: the image's approved tools over MCP
+  std::unique_ptr<Console> console;  // /: the web console for a human in the loop
   ImagePool pool;
   GuardedServer http;
   int port = 0;
@@ -220,6 +222,7 @@ struct Service::Impl {
       if (!d.error.empty()) j["error"] = d.error;
       j["values"] = d.has_checkpoint ? public_state(d.latest.state_json) : json::object();
       j["checkpoint_id"] = d.has_checkpoint ? d.latest.id : "";
+      j["next"] = d.has_checkpoint ? d.latest.next : std::vector<std::string>{};  // nodes to run from there
       std::lock_guard lk(created_mu);  // the image knows it now
       created.erase(id);
     } catch (const a4ps::Error& e) {
@@ -248,7 +251,8 @@ struct Service::Impl {
     if (!busy || !c.enqueue) {  // a queued run is checked by the run itself when its turn comes
       if (c.resume && status == "done")
         throw HttpError(409, "thread_done", "thread '" + id + "' is done; give it a new task instead of resuming");
-      if (c.resume && status == "idle")
+      // A fork from the middle of a run is idle too, but has steps to go on with.
+      if (c.resume && status == "idle" && t.value("next", json::array()).empty())
         throw HttpError(409, "nothing_to_resume", "thread '" + id + "' has nothing to resume; give it a task");
       if (!c.resume && status == "interrupted")
         throw HttpError(409, "waits_for_human", "thread '" + id +
@@ -416,7 +420,14 @@ void Service::Impl::routes() {
         return httplib::Server::HandlerResponse::Handled;
       }
     }
-    if (!o.token.empty() && req.path != "/health") {
+    try {  // CSRF: no form-typed posts; the console's cookie only with its header
+      console->check(req);
+    } catch (const HttpError& e) {
+      send_error(res, e.status(), e.code(), e.what());
+      res.set_header("Connection", "close");  // its body was never read: the connection cannot go on
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    if (!o.token.empty() && req.path != "/health" && !console->admits(req)) {
       std::string presented = bearer_token(req.get_header_value("Authorization"));
       if (!token_equals(presented, o.token)) {
         res.set_header("WWW-Authenticate", "Bearer");
@@ -455,6 +466,9 @@ void Service::Impl::routes() {
                              return std::shared_ptr<Image>(l, l->img.get());
                            },
                            .model = o.model, .max_tokens = o.max_tokens, .max_wait_s = o.max_wait_s});
+
+  s.set_post_routing_handler([](const Request& req, Response& res) { Console::secure_headers(req, res); });
+  console->add_routes(s);
 
   s.Get("/health", guard([this](const Request&, Response& res) {
           auto img = pool.take();
@@ -722,6 +736,11 @@ Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
                                                     .step_limit = s.o.step_limit, .max_tokens = s.o.max_tokens,
                                                     .max_kernels = s.o.max_kernels,
                                                     .kernel_idle = std::chrono::milliseconds(s.o.kernel_idle_ms)});
+  s.console = std::make_unique<Console>(ConsoleOptions{
+      .token = s.o.token, .image = [&s] {
+        std::shared_ptr<ImagePool::Lease> l(new ImagePool::Lease(s.pool.take()));
+        return std::shared_ptr<Image>(l, l->img.get());
+      }});
   s.mcp = std::make_unique<McpServer>(McpOptions{.image = s.o.image, .sandbox = s.o.sandbox, .max_message = s.o.max_body});
   s.http.new_task_queue = [n = s.o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   s.http.set_payload_max_length(s.o.max_body);

@@ -184,10 +184,19 @@ TEST_F(Serve, ThreadsRunsHistoryCopyAndSearch) {
   json second = post(c, "/threads/beta/runs/wait", task("and again?"));
   EXPECT_EQ(second["status"], "success") << second.dump(2);
 
+  // A fork from the middle of a run is idle but has a step to go on with: it resumes.
+  json mid = get(c, "/threads/alpha/history").back();  // the input: the route is next
+  json fork = post(c, "/threads/alpha/copy", {{"thread_id", "mid"}, {"checkpoint", mid["checkpoint_id"]}});
+  EXPECT_EQ(fork["status"], "idle");
+  EXPECT_FALSE(fork["next"].empty()) << fork.dump(2);
+  json resumed = post(c, "/threads/mid/runs/wait", {{"command", {{"resume", true}}}});
+  EXPECT_EQ(resumed["status"], "success") << resumed.dump(2);
+  EXPECT_EQ(resumed["output"]["answer"], "Forty-two.");
+
   json found = post(c, "/threads/search", {{"text", "alpha"}});
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0]["thread_id"], "alpha");
-  EXPECT_EQ(get(c, "/threads?status=done").size(), 2u);
+  EXPECT_EQ(get(c, "/threads?status=done").size(), 3u);  // alpha, beta and mid
   EXPECT_EQ(s.terminate(), 0) << s.log;
   expect_image_ok();
 }
@@ -456,6 +465,83 @@ TEST_F(Serve, ATokenGuardsEveryEndpointButHealth) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(get(c, "/health")["status"], "ok");
   EXPECT_EQ(s.terminate(), 0) << s.log;
+}
+
+// The console at /: its files need no token (they hold no data) and carry a strict CSP; the
+// data behind them needs the token or the console's session cookie, and that cookie
+// changes nothing without the console's header; form-typed posts are refused everywhere.
+TEST_F(Serve, ConsoleLogsInWithTheTokenAndRefusesForgedRequests) {
+  std::ofstream(d / "token") << "0123456789abcdef0123456789abcdef\n";
+  fs::permissions(d / "token", fs::perms::owner_read | fs::perms::owner_write);
+  Server s(img, {"-m", quick, "--token-file", (d / "token").string()});
+  auto c = s.client();
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_NE(page->body.find("/console/app.js"), std::string::npos);
+  std::string csp = page->get_header_value("Content-Security-Policy");
+  EXPECT_NE(csp.find("default-src 'none'"), std::string::npos) << csp;
+  EXPECT_NE(csp.find("script-src 'self';"), std::string::npos) << csp;
+  EXPECT_EQ(csp.find("unsafe"), std::string::npos) << csp;
+  auto js = c.Get("/console/app.js");
+  ASSERT_TRUE(js);
+  EXPECT_EQ(js->get_header_value("Content-Type"), "text/javascript; charset=utf-8");
+  auto again = c.Get("/console/app.js", {{"If-None-Match", js->get_header_value("ETag")}});
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->status, 304);
+  EXPECT_EQ(c.Get("/console/api/image")->status, 401);
+  EXPECT_EQ(body(c.Get("/console/session"))["login_required"], true);
+
+  // Login: a wrong token is refused; the right one gives a session cookie, not the token.
+  auto bad = c.Post("/console/login", R"({"token": "nope"})", kJson);
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 401);
+  EXPECT_FALSE(bad->has_header("Set-Cookie"));
+  auto ok = c.Post("/console/login", R"({"token": "0123456789abcdef0123456789abcdef"})", kJson);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  std::string set = ok->get_header_value("Set-Cookie");
+  EXPECT_NE(set.find("HttpOnly"), std::string::npos) << set;
+  EXPECT_NE(set.find("SameSite=Strict"), std::string::npos) << set;
+  EXPECT_EQ(set.find("0123456789abcdef"), std::string::npos) << set;
+  httplib::Headers jar = {{"Cookie", set.substr(0, set.find(';'))}};
+  auto info = c.Get("/console/api/image", jar);
+  ASSERT_TRUE(info);
+  EXPECT_EQ(info->status, 200) << info->body;
+  EXPECT_EQ(body(info)["path"], img.string());
+  EXPECT_EQ(c.Get("/approvals", jar)->status, 200);
+
+  // The cookie alone changes nothing (a cross-site request could carry it); with the
+  // console's header it does.
+  std::string mem = R"({"source": "notes", "text": "Barn owls hunt by sound."})";
+  auto forged = c.Post("/console/api/memory", jar, mem, kJson);
+  ASSERT_TRUE(forged);
+  EXPECT_EQ(forged->status, 403);
+  EXPECT_EQ(body(forged)["error"], "csrf");
+  auto plain = c.Post("/console/api/memory", {{"Cookie", jar.begin()->second}, {"X-A4PS-Console", "1"}}, mem, "text/plain");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 415);
+  auto form = c.Post("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}, {"Sec-Fetch-Site", "cross-site"}},
+                     "a=b", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(form);
+  EXPECT_EQ(form->status, 415);
+  // Not from a browser (curl -d): the body is judged as JSON, as before.
+  auto curl = c.Post("/threads", {{"Authorization", "Bearer 0123456789abcdef0123456789abcdef"}}, "{}",
+                     "application/x-www-form-urlencoded");
+  ASSERT_TRUE(curl);
+  EXPECT_EQ(curl->status, 200) << curl->body;
+  auto added = c.Post("/console/api/memory", {{"Cookie", jar.begin()->second}, {"X-A4PS-Console", "1"}}, mem, kJson);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->status, 200) << added->body;
+  json found = body(c.Get("/console/api/memory?q=owls", jar));
+  ASSERT_EQ(found["hits"].size(), 1u) << found.dump();
+  EXPECT_EQ(found["sources"][0]["source"], "notes");
+  json events = body(c.Get("/console/api/image/events?limit=5", jar));
+  ASSERT_FALSE(events.empty());
+  EXPECT_GT(events[0]["seq"].get<int64_t>(), events.back()["seq"].get<int64_t>());  // newest first
+  EXPECT_EQ(s.terminate(), 0) << s.log;
+  expect_image_ok();
 }
 
 TEST_F(Serve, RefusesToStartWithoutATokenOffLoopbackOrOnABadImage) {

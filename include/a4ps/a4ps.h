@@ -1,6 +1,7 @@
 // A4PS's public API: a living, self-constructing agent in one image file.
 // Everything else (src/) is internal. See examples/simple/simple.cpp for a start.
 #pragma once
+#include "a4ps/audit.h"
 #include "a4ps/build.h"
 #include "a4ps/chat.h"
 #include "a4ps/error.h"

@@ -114,6 +114,7 @@ struct TrainingRun {
   std::string sha256, persona;
   double train_loss_first = 0, train_loss_last = 0;
   std::string lineage_json;
+  std::vector<float> losses;  // per optimizer step: the loss curve
 };
 std::vector<TrainingRun> training_runs(const Image& image, const std::string& persona = "");  // oldest first
 

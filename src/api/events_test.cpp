@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "a4ps/audit.h"
 #include "a4ps/threads.h"
 #include "testutil.h"
 
@@ -42,6 +43,29 @@ TEST(EventsApi, OnePerStepReadAfterAnyOfThem) {
   EXPECT_EQ(last_thread_event(img, "nope"), 0);
   EXPECT_NE(test::error_of([&] { thread_events(img, "c", -1); }).find("0 or more"), std::string::npos);
   EXPECT_NE(test::error_of([&] { thread_events(img, "c", 0, 0); }).find("1 to 10000"), std::string::npos);
+}
+
+// The image's own log (what the console's Image page shows): newest first, paged by seq.
+TEST(EventsApi, ImageEventsNewestFirstAPageAtATime) {
+  test::TempDir d;
+  Image img = create_image((d / "a.a4ps").string());
+  run_thread(img, R"({"n": 3})", {.graph = "count", .thread = "c"});
+  int64_t head = img.info().head_seq;
+  ASSERT_GE(head, 3);
+  auto newest = image_events(img, {.limit = 2});
+  ASSERT_EQ(newest.size(), 2u);
+  EXPECT_EQ(newest[0].seq, head);
+  EXPECT_EQ(newest[1].seq, head - 1);
+  EXPECT_FALSE(newest[0].kind.empty());
+  EXPECT_EQ(json::parse(newest[0].payload_json).is_object(), true);
+  EXPECT_EQ(newest[0].hash, img.info().head_hash);
+  auto older = image_events(img, {.before = newest[1].seq, .limit = 1000});
+  ASSERT_EQ(older.size(), static_cast<size_t>(head - 2));
+  EXPECT_EQ(older.front().seq, head - 2);
+  EXPECT_EQ(older.back().seq, 1);
+  EXPECT_TRUE(image_events(img, {.before = 1}).empty());
+  EXPECT_THROW(image_events(img, {.limit = 0}), Error);
+  EXPECT_THROW(image_events(img, {.before = -1}), Error);
 }
 
 }  // namespace

@@ -110,7 +110,9 @@ std::vector<TrainingRun> training_runs(const Image& image, const std::string& pe
     json lin = r.payload.value("lineage", json::object());
     json m = lin.value("metrics", json::object());
     out.push_back({r.seq, r.payload.value("sha256", ""), r.payload.value("persona", ""), m.value("train_loss_first", 0.0),
-                   m.value("train_loss_last", 0.0), lin.dump()});
+                   m.value("train_loss_last", 0.0), lin.dump(), {}});
+    for (auto& x : r.payload.value("curve", json::array()))
+      if (x.is_number()) out.back().losses.push_back(x.get<float>());
   }
   return out;
 }
