@@ -391,11 +391,17 @@ void Service::Impl::routes() {
   s.set_pre_routing_handler([this](const Request& req, Response& res) {
     http.request_read();
     ++requests;
+    // A refusal here comes before the body is read: the connection must close, or its
+    // client's next request would be read from the middle of this body.
+    auto refused = [&res] {
+      res.set_header("Connection", "close");
+      return httplib::Server::HandlerResponse::Handled;
+    };
     // DNS rebinding: a web page on evil.example whose name resolves to 127.0.0.1 reaches a
     // loopback server "same-origin"; its Host header still names evil.example.
     if (is_loopback(listen.host) && !is_loopback(host_of(req.get_header_value("Host")))) {
       send_error(res, 403, "forbidden_host", "this server answers only requests addressed to a loopback name (Host header)");
-      return httplib::Server::HandlerResponse::Handled;
+      return refused();
     }
     if (req.has_header("Origin")) {
       std::string origin = req.get_header_value("Origin");
@@ -405,7 +411,7 @@ void Service::Impl::routes() {
         send_error(res, 403, "forbidden_origin",
                    "cross-origin requests are refused; start the server with --allow-origin " + printable(origin, 100) +
                        " to allow this one");
-        return httplib::Server::HandlerResponse::Handled;
+        return refused();
       }
       if (!same) {
         res.set_header("Access-Control-Allow-Origin", origin);
@@ -424,8 +430,7 @@ void Service::Impl::routes() {
       console->check(req);
     } catch (const HttpError& e) {
       send_error(res, e.status(), e.code(), e.what());
-      res.set_header("Connection", "close");  // its body was never read: the connection cannot go on
-      return httplib::Server::HandlerResponse::Handled;
+      return refused();
     }
     if (!o.token.empty() && req.path != "/health" && !console->admits(req)) {
       std::string presented = bearer_token(req.get_header_value("Authorization"));
@@ -435,7 +440,7 @@ void Service::Impl::routes() {
                                             : "the bearer token is wrong";
         if (is_openai_path(req.path)) res.status = 401, res.set_content(openai_error(401, why).dump(), "application/json");
         else send_error(res, 401, "unauthorized", why);
-        return httplib::Server::HandlerResponse::Handled;
+        return refused();
       }
     }
     return httplib::Server::HandlerResponse::Unhandled;

@@ -464,6 +464,21 @@ TEST_F(Serve, ATokenGuardsEveryEndpointButHealth) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(get(c, "/health")["status"], "ok");
+  // A refused POST's body is never read: the server closes that connection, so a client
+  // that keeps connections alive sends its next request on a fresh one, not after the body.
+  {
+    httplib::Client k("127.0.0.1", s.port);
+    k.set_keep_alive(true);
+    for (const char* path : {"/threads", "/v1/chat/completions", "/mcp"}) {
+      auto refused = k.Post(path, std::string(2000, 'x'), kJson);
+      ASSERT_TRUE(refused) << path;
+      EXPECT_EQ(refused->status, 401) << path;
+      auto next = k.Get("/health");
+      ASSERT_TRUE(next) << path;
+      EXPECT_EQ(next->status, 200) << path << ": " << next->body;
+    }
+    k.stop();  // no idle kept-alive connection for the server to wait on while it stops
+  }
   EXPECT_EQ(s.terminate(), 0) << s.log;
 }
 
