@@ -25,6 +25,7 @@ struct ServeOptions {
   int max_wait_s = 3600;                 // runs/wait gives up (the run goes on) after this
   int max_kernels = 16;                  // idle threads' sandbox kernels kept (least recently used closed first)
   int kernel_idle_ms = 600000;           // a thread's kernel idle this long is closed
+  int tool_wall_ms = 10000;              // an MCP tools/call running longer ends as an isError result
   std::vector<std::string> allow_origins;  // CORS: browsers' cross-origin requests; none by default
   std::function<void(const std::string&)> log;  // one line per notable thing (start, stop)
 };

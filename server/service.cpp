@@ -746,7 +746,7 @@ Service::Service(ServeOptions o) : impl_(std::make_unique<Impl>(std::move(o))) {
         std::shared_ptr<ImagePool::Lease> l(new ImagePool::Lease(s.pool.take()));
         return std::shared_ptr<Image>(l, l->img.get());
       }});
-  s.mcp = std::make_unique<McpServer>(McpOptions{.image = s.o.image, .sandbox = s.o.sandbox, .max_message = s.o.max_body});
+  s.mcp = std::make_unique<McpServer>(McpOptions{.image = s.o.image, .sandbox = s.o.sandbox, .tool_wall_ms = s.o.tool_wall_ms, .max_message = s.o.max_body});
   s.http.new_task_queue = [n = s.o.http_threads] { return new httplib::ThreadPool(static_cast<size_t>(n)); };
   s.http.set_payload_max_length(s.o.max_body);
   s.http.set_read_timeout(s.o.read_timeout_s, 0);

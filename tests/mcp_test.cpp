@@ -152,6 +152,19 @@ TEST_F(McpServerTest, ListsSchemasFromSignaturesAndCallsToolsInTheSandbox) {
   EXPECT_TRUE(r["id"].is_null());
 }
 
+// A call that runs past the tool timeout (serve's and mcp's --tool-timeout) ends as an
+// isError result saying so; the next call runs in a fresh kernel.
+TEST_F(McpServerTest, ACallPastTheToolTimeoutIsAnErrorResultAndTheNextOneRuns) {
+  add_tool("spin", "def spin(n):\n    x = 0\n    while x < n:\n        x += 1\n    return x", "n", "assert spin(3) == 3");
+  McpServer s({.image = img, .sandbox = "bwrap", .tool_wall_ms = 1500});
+  json r = call(s, "spin", {{"n", 1000000000000LL}});
+  EXPECT_EQ(r["result"]["isError"], true) << r;
+  std::string why = r["result"]["content"][0]["text"];
+  EXPECT_NE(why.find("longer than 1500 ms"), std::string::npos) << why;
+  r = call(s, "spin", {{"n", 2}});
+  EXPECT_EQ(r["result"]["isError"], false) << r;
+}
+
 TEST_F(McpServerTest, TheRevisionChangesWhenAToolIsApprovedOrRolledBack) {
   McpServer s({.image = img, .sandbox = "bwrap"});
   std::string before = s.revision();

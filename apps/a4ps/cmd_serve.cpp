@@ -57,6 +57,8 @@ void add_serve_command(CLI::App& app, Globals&) {
   c->add_option("--kernel-idle", o.kernel_idle_ms, "milliseconds a thread's sandbox kernel is kept idle between its runs (default 600000)")
       ->check(CLI::Range(10, 86400000));
   c->add_option("--max-kernels", o.max_kernels, "idle threads' sandbox kernels kept at once (default 16)")->check(CLI::Range(0, 4096));
+  c->add_option("--tool-timeout", o.tool_wall_ms, "milliseconds an MCP tool call may run (default 10000)")
+      ->check(CLI::Range(100, 3600000));
   c->add_option("--allow-origin", o.allow_origins, "a browser origin allowed cross-origin (CORS is closed by default)");
   c->callback([] {
     if (!token_file.empty()) o.token = read_token(token_file);
