@@ -58,6 +58,8 @@ void add_serve_command(CLI::App& app, Globals&) {
       ->check(CLI::Range(10, 86400000));
   c->add_option("--max-kernels", o.max_kernels, "idle threads' sandbox kernels kept at once (default 16)")->check(CLI::Range(0, 4096));
   c->add_option("--allow-origin", o.allow_origins, "a browser origin allowed cross-origin (CORS is closed by default)");
+  c->add_flag("--live", o.live, "live mode: pursue the image's own goals while no run is active (a4ps goals)");
+  c->add_option("--live-pause", o.live_pause_s, "seconds between live rounds (default 60)")->check(CLI::Range(1, 86400));
   c->callback([] {
     if (!token_file.empty()) o.token = read_token(token_file);
     o.log = [](const std::string& line) { std::cerr << "a4ps serve: " << line << "\n" << std::flush; };
