@@ -78,7 +78,7 @@ LiveBudget parse_budget(LiveBudget b, const std::string& spec) {
 
 void add_live_commands(CLI::App& app, Globals& g) {
   static std::string path, model, sandbox, budget, train_model, status, what, out, family, embed_model;
-  static int attempts = 0, learn_every = 4, train_min_new = 4, train_epochs = 12, max_goals = 5;
+  static int attempts = 0, max_tokens = 0, learn_every = 4, train_min_new = 4, train_epochs = 12, max_goals = 5;
   static uint64_t seed = 0;
   static int64_t id = 0;
   static double max_similarity = 0.8;
@@ -88,6 +88,7 @@ void add_live_commands(CLI::App& app, Globals& g) {
     c->add_option("--model", model, "every persona's model: GGUF path, ollama:NAME, openai:URL#MODEL or scripted:FILE");
     c->add_option("--sandbox", sandbox, "gvisor or bwrap (default: the strongest that works here)");
     c->add_option("--budget", budget, "set the image's daily budget first: wall=SECONDS,tokens=N,sandbox=SECONDS,forges=N");
+    c->add_option("--max-tokens", max_tokens, "cap on every persona turn (default: each persona's own)");
     c->add_option("--attempts", attempts, "stop after this many attempts (default: the budget or nothing left)");
     c->add_option("--seed", seed, "exploration's random seed (default: the clock)");
     c->add_option("--learn-every", learn_every, "attempts between runs of the learning cycle (0: never)");
@@ -102,7 +103,7 @@ void add_live_commands(CLI::App& app, Globals& g) {
       sa.sa_handler = on_sigint;
       sigemptyset(&sa.sa_mask);
       sigaction(SIGINT, &sa, &old);
-      LiveOptions o{.model = model, .sandbox = sandbox, .max_attempts = attempts, .seed = seed,
+      LiveOptions o{.model = model, .sandbox = sandbox, .max_tokens = max_tokens, .max_attempts = attempts, .seed = seed,
                     .learn_every = learn_every, .train_model = train_model, .train_min_new = train_min_new,
                     .train_epochs = train_epochs};
       o.stop = [] { return g_interrupted.load(); };

@@ -28,9 +28,9 @@ namespace a4ps {
 
 // What the live loop may spend per day (UTC), kept in the image ("live.budget" setting).
 struct LiveBudget {
-  double wall_s_per_day = 3600;     // wall time of live work
-  int64_t tokens_per_day = 200000;  // model tokens (prompt and completion, as the transcript counts them)
-  double sandbox_s_per_day = 600;   // time agent code and tests ran in the sandbox
+  double wall_s_per_day = 3600;     // wall time of live work (checked before every graph step)
+  int64_t tokens_per_day = 200000;  // model tokens (as the transcript counts them; checked between attempts)
+  double sandbox_s_per_day = 600;   // time agent code and tests ran in the sandbox (between attempts)
   int64_t forges_per_day = 3;       // tools the forge may write
 };
 LiveBudget live_budget(const Image& image);             // the image's, defaults where unset
@@ -110,6 +110,7 @@ struct LiveOptions {
   std::string model;          // every persona's model, as SessionOptions::model
   std::string sandbox;        // gvisor or bwrap; "" = the strongest that works here
   bool allow_unsafe = false;  // forge with sandbox "none" (development only)
+  int max_tokens = 0;         // cap on every persona turn (0: each persona's own)
   int max_attempts = 0;       // stop after this many attempts (0: until the budget or nothing is left)
   uint64_t seed = 0;          // exploration's randomness (0: from the clock)
   int goals_per_round = 5;    // asked of ALFRED when no open goal is left

@@ -119,13 +119,14 @@ int64_t tokens_of(const std::string& answer_json) {
 }
 
 // One persona's 1..5 judgement of an attempt (0: none could be had; why says so).
-int judged(const Image& image, const LiveOptions& o, const std::string& persona, const std::string& value,
-           const store::GoalRow& g, const std::string& answer, bool passed, std::string& why, int64_t& tokens) {
+int judged(const Image& image, const LiveOptions& o, const std::shared_ptr<ModelCache>& models, const std::string& persona,
+           const std::string& value, const store::GoalRow& g, const std::string& answer, bool passed, std::string& why,
+           int64_t& tokens) {
   try {
     std::string ask = "Score the " + value + " of this attempt at a goal the agent set itself, 1 to 5.\nGoal: " +
                       g.title + "\nTask: " + g.task + "\nAnswer: " + answer + "\nThe goal's test " +
                       (passed ? "passed." : "failed.") + "\nReply with JSON: {\"score\": 1..5, \"why\": one sentence}.";
-    auto r = persona_chat(image, persona, {{"user", ask}}, {.model = o.model, .max_tokens = 128});
+    auto r = persona_chat(image, persona, {{"user", ask}}, {.model = o.model, .max_tokens = o.max_tokens ? o.max_tokens : 128, .models = models});
     tokens += r.prompt_tokens + r.completion_tokens;
     int s = live::parse_score(r.text, &why);
     if (s == 0) why = persona + "'s reply held no score";
@@ -333,6 +334,8 @@ struct Loop {
   LiveReport& report;
   std::mt19937_64 rng;
   live::LpParams params;
+  // Models loaded once for every session and judgement of the loop.
+  std::shared_ptr<ModelCache> models = std::make_shared<ModelCache>();
 
   bool stopping() const { return o.stop && o.stop(); }
   bool user() const { return o.user_active && o.user_active(); }
@@ -375,9 +378,22 @@ struct Loop {
     const int64_t seq0 = image.info().head_seq;
     store::Usage spend{.day = today()};
     bool cut = false;
-    SessionOptions so{.model = o.model, .sandbox = o.sandbox};
-    so.cancelled = [&] { return cut = cut || user() || stopping(); };
+    SessionOptions so{.model = o.model, .sandbox = o.sandbox, .max_tokens = o.max_tokens};
+    so.models = models;
+    // Wall time is checked before every step, so a day's wall budget holds to within one
+    // step; tokens and sandbox time are counted per attempt (checked between attempts).
+    const double wall_before = live_usage(image).wall_s, wall_budget = live_budget(image).wall_s_per_day;
+    std::string cut_why;
+    so.cancelled = [&] {
+      if (cut) return true;
+      if (user()) cut_why = "a user's run is active";
+      else if (stopping()) cut_why = "asked to stop";
+      else if (wall_before + seconds_since(t0) >= wall_budget) cut_why = "the day's wall-time budget is spent";
+      return cut = !cut_why.empty();
+    };
     so.on_sandbox_call = [&](double s, bool) { spend.sandbox_s += s; };
+    int64_t streamed = 0;  // pieces generated: the tokens of a run cut short (its transcript is not returned)
+    so.on_token = [&](const std::string&, std::string_view) { ++streamed; };
     json detail = json::parse(a.detail);
     Answer ans;
     std::string failure;
@@ -399,15 +415,15 @@ struct Loop {
     } catch (const Error& e) {
       if (cut) {
         a.status = "preempted";
-        detail["why"] = user() ? "a user's run started" : "stopped";
+        detail["why"] = cut_why;
         a.detail = detail.dump();
         store::finish_attempt(img, a);
         spend.wall_s = seconds_since(t0);
+        spend.tokens += streamed;
         store::add_usage(img, spend);
         ++report.preempted;
-        say("preempt", g.id, g.family,
-            std::string(user() ? "a user's run is active" : "asked to stop") +
-                ": attempt stopped at its last checkpoint on " + g.thread + "; it resumes later");
+        say("preempt", g.id, g.family, cut_why + ": attempt stopped at its last checkpoint on " + g.thread +
+                                           "; it resumes later");
         return;
       }
       failure = e.what();
@@ -429,8 +445,15 @@ struct Loop {
       test_out = "not run: " + failure;
     }
     std::string grace_why, justice_why;
-    int grace = judged(image, o, "ROBIN", "grace (care and fit for the person)", g, ans.text, passed, grace_why, spend.tokens);
-    int justice = judged(image, o, "BRICK", "justice (correctness and rigour)", g, ans.text, passed, justice_why, spend.tokens);
+    int grace = 0, justice = 0;
+    if (wall_before + seconds_since(t0) >= wall_budget) {
+      grace_why = justice_why = "not judged: the day's wall-time budget is spent";  // counted as the middle
+    } else {
+      grace = judged(image, o, models, "ROBIN", "grace (care and fit for the person)", g, ans.text, passed, grace_why,
+                     spend.tokens);
+      justice = judged(image, o, models, "BRICK", "justice (correctness and rigour)", g, ans.text, passed, justice_why,
+                       spend.tokens);
+    }
     int violations = 0;
     for (auto& v : codex_violations(image))
       if (v.seq > seq0) ++violations;
@@ -497,8 +520,15 @@ struct Loop {
     }
   }
 
-  // The learning cycle: judge, golden sets, train where enough is new, evaluate, propose.
+  // The learning cycle, its wall time counted in the day's budget.
   void learn() {
+    auto t0 = Clock::now();
+    learn_cycle();
+    store::add_usage(img, {.day = today(), .wall_s = seconds_since(t0)});
+  }
+
+  // The learning cycle: judge, golden sets, train where enough is new, evaluate, propose.
+  void learn_cycle() {
     try {
       auto js = judge_threads(image, {}, {.model = o.model, .all = true});
       say("schedule", 0, "", "judged " + std::to_string(js.size()) + " thread(s)");
@@ -620,7 +650,9 @@ struct Loop {
       auto pick = next(resuming);
       if (!pick) {
         try {
+          auto tg = Clock::now();
           auto gen = generate(image, {.model = o.model, .max_goals = o.goals_per_round}, &o);
+          store::add_usage(img, {.day = today(), .wall_s = seconds_since(tg)});
           for (auto& g : gen.added) (g.status == "vetoed" ? report.vetoed : report.generated)++;
           if (std::none_of(gen.added.begin(), gen.added.end(), [](auto& g) { return g.status == "open"; })) {
             report.stopped = "nothing to do";
