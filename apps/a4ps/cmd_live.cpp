@@ -91,6 +91,7 @@ void add_live_commands(CLI::App& app, Globals& g) {
     c->add_option("--max-tokens", max_tokens, "cap on every persona turn (default: each persona's own)");
     c->add_option("--attempts", attempts, "stop after this many attempts (default: the budget or nothing left)");
     c->add_option("--seed", seed, "exploration's random seed (default: the clock)");
+    c->add_option("--embed-model", embed_model, "compare new goals with earlier ones by this model's embeddings");
     c->add_option("--learn-every", learn_every, "attempts between runs of the learning cycle (0: never)");
     c->add_option("--train-model", train_model, "the GGUF base adapters are trained on (default: the image's base model)");
     c->add_option("--train-min-new", train_min_new, "new golden examples of a persona that start a training run");
@@ -106,6 +107,7 @@ void add_live_commands(CLI::App& app, Globals& g) {
       LiveOptions o{.model = model, .sandbox = sandbox, .max_tokens = max_tokens, .max_attempts = attempts, .seed = seed,
                     .learn_every = learn_every, .train_model = train_model, .train_min_new = train_min_new,
                     .train_epochs = train_epochs};
+      o.embed_model = embed_model;
       o.stop = [] { return g_interrupted.load(); };
       json log = json::array();
       o.on_decision = [&](const LiveDecision& d) {

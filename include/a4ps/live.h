@@ -114,6 +114,7 @@ struct LiveOptions {
   int max_attempts = 0;       // stop after this many attempts (0: until the budget or nothing is left)
   uint64_t seed = 0;          // exploration's randomness (0: from the clock)
   int goals_per_round = 5;    // asked of ALFRED when no open goal is left
+  std::string embed_model;    // compares new goals with earlier ones by embeddings ("" = text similarity)
   // The learning cycle, every `learn_every` attempts and when the loop ends (0: never).
   int learn_every = 4;
   std::string train_model;    // the base GGUF to train on; "" = the image's base model (no local GGUF: no training)

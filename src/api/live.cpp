@@ -79,6 +79,22 @@ std::string goal_context(const Image& image) {
   };
   std::vector<std::string> failed;
   for (auto& t : list_threads(image, {.status = "error", .limit = 8})) failed.push_back(t.title.empty() ? t.id : t.title);
+  // Work ROBIN sent back for revision, in the newest conversations.
+  for (auto& t : list_threads(image, {.graph = "agent", .limit = 20})) {
+    json turns;
+    try {
+      turns = json::parse(thread_transcript_json(image, t.id), nullptr, false);
+    } catch (const Error&) {
+      continue;  // a thread without a conversation yet
+    }
+    if (!turns.is_array()) continue;
+    for (auto& x : turns)
+      if (x.is_object() && x.value("kind", "") == "critique" && x.contains("critique") &&
+          x["critique"].is_object() && x["critique"].value("verdict", "") == "revise") {
+        failed.push_back("revised before it was right: " + (t.title.empty() ? t.id : t.title));
+        break;
+      }
+  }
   for (auto& g : store::goals(image.impl().img))
     if (g.attempts > 0 && g.successes == 0) failed.push_back("own goal not reached yet: " + g.title);
   section("Tasks that failed", failed);
@@ -651,7 +667,7 @@ struct Loop {
       if (!pick) {
         try {
           auto tg = Clock::now();
-          auto gen = generate(image, {.model = o.model, .max_goals = o.goals_per_round}, &o);
+          auto gen = generate(image, {.model = o.model, .max_goals = o.goals_per_round, .embed_model = o.embed_model}, &o);
           store::add_usage(img, {.day = today(), .wall_s = seconds_since(tg)});
           for (auto& g : gen.added) (g.status == "vetoed" ? report.vetoed : report.generated)++;
           if (std::none_of(gen.added.begin(), gen.added.end(), [](auto& g) { return g.status == "open"; })) {
