@@ -183,14 +183,18 @@ struct Service::Impl {
   void live_loop() {
     try {
       Image img = Image::open(o.image, {.create_if_missing = false});
+      int pause_s = o.live_pause_s;
       while (!stopped) {
         LiveReport r = run_live(img, {.model = o.model, .sandbox = o.sandbox, .user_active = [this] { return !runner->idle(); },
                                       .stop = [this] { return stopped.load(); }});
         if (o.log)
           o.log("live: " + std::to_string(r.attempts) + " attempt(s), " + std::to_string(r.passed) + " passed, " +
                 std::to_string(r.preempted) + " pre-empted; ended: " + r.stopped);
+        // A round that did nothing waits twice as long before the next (up to an hour), so an
+        // idle service does not ask for goals over and over.
+        pause_s = r.attempts > 0 ? o.live_pause_s : std::min(std::max(pause_s, 1) * 2, 3600);
         std::unique_lock lk(live_mu);
-        live_cv.wait_for(lk, std::chrono::seconds(o.live_pause_s), [this] { return stopped.load(); });
+        live_cv.wait_for(lk, std::chrono::seconds(pause_s), [this] { return stopped.load(); });
       }
     } catch (const std::exception& e) {
       if (o.log) o.log(std::string("live mode stopped: ") + e.what());

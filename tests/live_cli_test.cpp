@@ -425,7 +425,6 @@ TEST_F(LiveCli, OnASyntheticGgufTheDayStaysWithinItsBudgetAndSurvivesKill9) {
   // Checked before every graph step: past the budget by at most one step and the attempt's
   // closing (its test in the sandbox), on a machine shared with other work.
   EXPECT_LE(wall, used + allowance + 6.0);
-  EXPECT_GT(r["usage"]["tokens"].get<int64_t>(), 0);
   EXPECT_EQ(a4ps("image check " + q(img)).code, 0);
   EXPECT_EQ(a4ps_json("tool ls " + q(img)).size(), 0u);  // nothing registered without a person
   auto im = image::Image::open(img, {.read_only = true});

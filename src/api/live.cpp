@@ -400,8 +400,17 @@ struct Loop {
     // step; tokens and sandbox time are counted per attempt (checked between attempts).
     const double wall_before = live_usage(image).wall_s, wall_budget = live_budget(image).wall_s_per_day;
     std::string cut_why;
+    // Wall time is written down every few seconds too, so a killed process loses little of it.
+    double flushed = 0;
+    auto flush = [&] {
+      double now = seconds_since(t0);
+      if (now - flushed < 5) return;
+      store::add_usage(img, {.day = today(), .wall_s = now - flushed});
+      flushed = now;
+    };
     so.cancelled = [&] {
       if (cut) return true;
+      flush();
       if (user()) cut_why = "a user's run is active";
       else if (stopping()) cut_why = "asked to stop";
       else if (wall_before + seconds_since(t0) >= wall_budget) cut_why = "the day's wall-time budget is spent";
@@ -434,7 +443,7 @@ struct Loop {
         detail["why"] = cut_why;
         a.detail = detail.dump();
         store::finish_attempt(img, a);
-        spend.wall_s = seconds_since(t0);
+        spend.wall_s = seconds_since(t0) - flushed;
         spend.tokens += streamed;
         store::add_usage(img, spend);
         ++report.preempted;
@@ -499,7 +508,7 @@ struct Loop {
                   rw.codex);
     say("attempt", g.id, g.family, b + (failure.empty() ? std::string() : "; " + failure));
     forge(g, spend);
-    spend.wall_s = seconds_since(t0);
+    spend.wall_s = seconds_since(t0) - flushed;
     store::add_usage(img, spend);
   }
 
