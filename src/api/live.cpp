@@ -102,8 +102,12 @@ std::string goal_context(const Image& image) {
   for (auto& p : list_proposals(image, ""))
     if (p.kind == "tool.register") dnu.push_back(p.target + " (" + p.status + ")");
   section("Functions the agent missed and the forge wrote (doesNotUnderstand)", dnu);
+  // A tool has tests when the forge recorded passing ones with a proposal that landed it.
+  std::set<std::string> tested;
+  for (auto& p : list_proposals(image, "applied"))
+    if (p.kind == "tool.register" && !show_proposal(image, p.id).tests.empty()) tested.insert(p.target);
   for (auto& t : list_tools(image))
-    if (t.source.find("assert") == std::string::npos) untested.push_back(t.name);
+    if (!tested.count(t.name)) untested.push_back(t.name);
   section("Tools without tests", untested);
   std::vector<std::string> mem;
   for (auto& m : memory_sources(image)) mem.push_back(m.source + " (" + std::to_string(m.chunks) + " passages)");
@@ -286,7 +290,7 @@ GeneratedGoals generate(Image& image, const GenerateGoalsOptions& o, const LiveO
   GeneratedGoals out;
   auto proposed = live::parse_goals(reply.text, &out.skipped);
   if (proposed.empty())
-    throw Error("ALFRED proposed no usable goal (" + (out.skipped.empty() ? std::string("empty reply") : out.skipped[0]) +
+    throw Error("ALFRED proposed no usable goal (" + (out.skipped.empty() ? std::string("the reply listed none") : out.skipped[0]) +
                 "); try another model");
   // Similarity: embeddings where the model can embed, else character trigrams.
   std::string embedder = o.embed_model;
