@@ -431,5 +431,26 @@ TEST_F(LiveCli, OnASyntheticGgufTheDayStaysWithinItsBudgetAndSurvivesKill9) {
   EXPECT_TRUE(im.list(image::Kind::Adapter).empty());
 }
 
+TEST_F(LiveCli, GoalsAreComparedByEmbeddingsWhereAModelCanEmbed) {
+  // The synthetic GGUF's embeddings are random projections, so only the near-copy is sure to
+  // be dropped; the point is that the filter uses them when a model can embed.
+  json r = a4ps_json("goals generate " + q(img) + " --model " + q(spec) + " --embed-model " +
+                     q(model("synthetic-llama-tiny.gguf")));
+  EXPECT_EQ(r["similarity"].get<std::string>().rfind("embeddings (", 0), 0u) << r;
+  bool near_copy = false;
+  for (auto& s : r["skipped"]) near_copy |= s.get<std::string>().find("Compute 17 times 23") != std::string::npos;
+  EXPECT_TRUE(near_copy) << r;
+  json t = a4ps_json("goals generate " + q(img) + " --model " + q(spec) + " --embed-model " + q(spec));
+  EXPECT_EQ(t["similarity"], "text");  // the scripted fake cannot embed: text similarity
+  // The same goals again: those added the first time are each too like themselves now;
+  // only ones the random embeddings had dropped can be new.
+  for (auto& g : t["added"]) {
+    bool dropped_before = false;
+    for (auto& s : r["skipped"]) dropped_before |= s.get<std::string>().find(g["task"].get<std::string>()) != std::string::npos;
+    EXPECT_TRUE(dropped_before) << g;
+  }
+  EXPECT_EQ(t["added"].size() + t["skipped"].size(), 7u);
+}
+
 }  // namespace
 }  // namespace a4ps::test
