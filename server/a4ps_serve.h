@@ -27,6 +27,11 @@ struct ServeOptions {
   int kernel_idle_ms = 600000;           // a thread's kernel idle this long is closed
   int tool_wall_ms = 10000;              // an MCP tools/call running longer ends as an isError result
   std::vector<std::string> allow_origins;  // CORS: browsers' cross-origin requests; none by default
+  // Live mode (a4ps/live.h): while no run is pending or running, the agent pursues its own
+  // goals on an image handle of its own; a run that arrives stops it before its next graph
+  // step. It waits live_pause_s between rounds (after the budget or the goals ran out).
+  bool live = false;
+  int live_pause_s = 60;
   std::function<void(const std::string&)> log;  // one line per notable thing (start, stop)
 };
 

@@ -131,6 +131,13 @@ std::vector<std::shared_ptr<Run>> Runner::runs_of(const std::string& thread) con
   return out;
 }
 
+bool Runner::idle() const {
+  std::lock_guard lk(mu_);
+  for (auto& [t, n] : active_)
+    if (n > 0) return false;
+  return true;
+}
+
 bool Runner::busy(const std::string& thread) const {
   std::lock_guard lk(mu_);
   auto it = active_.find(thread);

@@ -121,6 +121,7 @@ class Runner {
   std::shared_ptr<Run> find(const std::string& run_id) const;
   std::vector<std::shared_ptr<Run>> runs_of(const std::string& thread) const;  // oldest first
   bool busy(const std::string& thread) const;
+  bool idle() const;  // no run pending or running on any thread (live mode may work)
   // Waits until the run ended or the deadline passed; true when it ended.
   bool wait(const std::shared_ptr<Run>& r, std::chrono::steady_clock::time_point deadline) const;
   // A pending run is dropped at once; a running one stops before its next step.

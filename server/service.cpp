@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <iterator>
 #include <map>
 #include <optional>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -15,6 +17,7 @@
 #include "a4ps/events.h"
 #include "a4ps/governance.h"
 #include "a4ps/image.h"
+#include "a4ps/live.h"
 #include "a4ps/runs.h"
 #include "a4ps/threads.h"
 #include "console.h"
@@ -174,6 +177,31 @@ struct Service::Impl {
   std::set<std::string> created;  // POST /threads ids that have not run yet (the image makes a thread on its first step)
   std::atomic<int64_t> requests{0}, streams_open{0};
   std::atomic<bool> stopped{false};
+  std::thread live;  // live mode's loop (ServeOptions::live)
+  std::mutex live_mu;
+  std::condition_variable live_cv;
+
+  // Live mode: rounds of run_live while the service runs; user runs pre-empt it.
+  void live_loop() {
+    try {
+      Image img = Image::open(o.image, {.create_if_missing = false});
+      int pause_s = o.live_pause_s;
+      while (!stopped) {
+        LiveReport r = run_live(img, {.model = o.model, .sandbox = o.sandbox, .user_active = [this] { return !runner->idle(); },
+                                      .stop = [this] { return stopped.load(); }});
+        if (o.log)
+          o.log("live: " + std::to_string(r.attempts) + " attempt(s), " + std::to_string(r.passed) + " passed, " +
+                std::to_string(r.preempted) + " pre-empted; ended: " + r.stopped);
+        // A round that did nothing waits twice as long before the next (up to an hour), so an
+        // idle service does not ask for goals over and over.
+        pause_s = r.attempts > 0 ? o.live_pause_s : std::min(std::max(pause_s, 1) * 2, 3600);
+        std::unique_lock lk(live_mu);
+        live_cv.wait_for(lk, std::chrono::seconds(pause_s), [this] { return stopped.load(); });
+      }
+    } catch (const std::exception& e) {
+      if (o.log) o.log(std::string("live mode stopped: ") + e.what());
+    }
+  }
 
   explicit Impl(ServeOptions opts)
       : o(std::move(opts)), pool(o.image), http(std::chrono::milliseconds(o.request_deadline_ms)) {}
@@ -770,13 +798,22 @@ int Service::bind() {
   return s.port;
 }
 
-void Service::serve() { impl_->http.listen_after_bind(); }
+void Service::serve() {
+  auto& s = *impl_;
+  if (s.o.live && !s.stopped && !s.live.joinable()) s.live = std::thread([&s] { s.live_loop(); });
+  s.http.listen_after_bind();
+}
 
 void Service::stop() {
   auto& s = *impl_;
   if (s.stopped.exchange(true)) return;
   if (s.o.log) s.o.log("stopping: no new runs; running ones stop before their next step (their threads resume)");
   s.runner->stop();  // streams see stopping() and end
+  {
+    std::lock_guard lk(s.live_mu);  // the live loop sees `stopped` before its next step
+  }
+  s.live_cv.notify_all();
+  if (s.live.joinable() && s.live.get_id() != std::this_thread::get_id()) s.live.join();
   s.http.stop();
   if (s.o.log) s.o.log("stopped");
 }

@@ -42,6 +42,7 @@ void add_persona_commands(CLI::App& app, Globals& g);  // persona, thread transc
 void add_build_commands(CLI::App& app, Globals& g);    // build, build prune
 void add_serve_command(CLI::App& app, Globals& g);     // serve (server/)
 void add_mcp_command(CLI::App& app, Globals& g);       // mcp: the tools over MCP on stdio (server/)
+void add_live_commands(CLI::App& app, Globals& g);     // live, goals (live mode)
 
 // A download progress bar on stderr (every 10% when stderr is not a terminal).
 std::function<void(uint64_t done, uint64_t total)> pull_progress();

@@ -60,6 +60,8 @@ void add_serve_command(CLI::App& app, Globals&) {
   c->add_option("--tool-timeout", o.tool_wall_ms, "milliseconds an MCP tool call may run (default 10000)")
       ->check(CLI::Range(100, 3600000));
   c->add_option("--allow-origin", o.allow_origins, "a browser origin allowed cross-origin (CORS is closed by default)");
+  c->add_flag("--live", o.live, "live mode: pursue the image's own goals while no run is active (a4ps goals)");
+  c->add_option("--live-pause", o.live_pause_s, "seconds between live rounds (default 60)")->check(CLI::Range(1, 86400));
   c->callback([] {
     if (!token_file.empty()) o.token = read_token(token_file);
     o.log = [](const std::string& line) { std::cerr << "a4ps serve: " << line << "\n" << std::flush; };

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   add_build_commands(app, g);
   add_serve_command(app, g);
   add_mcp_command(app, g);
+  add_live_commands(app, g);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -9,6 +9,7 @@
 #include "a4ps/governance.h"
 #include "a4ps/image.h"
 #include "a4ps/learn.h"
+#include "a4ps/live.h"
 #include "a4ps/memory.h"
 #include "a4ps/models.h"
 #include "a4ps/personas.h"

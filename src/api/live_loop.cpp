@@ -1,0 +1,442 @@
+// The live loop (a4ps/live.h run_live): a client of the same public calls the CLI makes —
+// a session per attempt, run_code for the goal's test, persona_chat for the judgements,
+// the learn API for the schedule, forge_tool for tools — so it has no way to change the
+// agent but proposals.
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "a4ps/chat.h"
+#include "a4ps/governance.h"
+#include "a4ps/learn.h"
+#include "a4ps/live.h"
+#include "a4ps/session.h"
+#include "a4ps/tools.h"
+#include "api/internal.h"
+#include "api/live_internal.h"
+#include "live/goals.h"
+#include "live/lp.h"
+#include "live/store.h"
+#include "util/util.h"
+
+namespace a4ps {
+namespace {
+
+using namespace live_api;
+namespace store = live::store;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// The transcript's token counts (prompt and completion, as each turn recorded them).
+int64_t tokens_of(const std::string& answer_json) {
+  int64_t n = 0;
+  json j = json::parse(answer_json, nullptr, false);
+  if (j.is_object())
+    for (auto& t : j.value("transcript", json::array()))
+      if (t.is_object() && t.contains("tokens") && t["tokens"].is_number()) n += t["tokens"].get<int64_t>();
+  return n;
+}
+
+// One persona's 1..5 judgement of an attempt (0: none could be had; why says so).
+int judged(const Image& image, const LiveOptions& o, const std::shared_ptr<ModelCache>& models, const std::string& persona,
+           const std::string& value, const store::GoalRow& g, const std::string& answer, bool passed, std::string& why,
+           int64_t& tokens) {
+  try {
+    std::string ask = "Score the " + value + " of this attempt at a goal the agent set itself, 1 to 5.\nGoal: " +
+                      g.title + "\nTask: " + g.task + "\nAnswer: " + answer + "\nThe goal's test " +
+                      (passed ? "passed." : "failed.") + "\nReply with JSON: {\"score\": 1..5, \"why\": one sentence}.";
+    auto r = persona_chat(image, persona, {{"user", ask}}, {.model = o.model, .max_tokens = o.max_tokens ? o.max_tokens : 128, .models = models});
+    tokens += r.prompt_tokens + r.completion_tokens;
+    int s = live::parse_score(r.text, &why);
+    if (s == 0) why = persona + "'s reply held no score";
+    return s;
+  } catch (const Error& e) {
+    why = persona + " could not judge: " + e.what();
+    return 0;
+  }
+}
+
+bool is_file(const std::string& p) {
+  std::error_code ec;
+  return !p.empty() && std::filesystem::is_regular_file(p, ec);
+}
+
+struct Loop {
+  Image& image;
+  image::Image& img;
+  const LiveOptions& o;
+  LiveReport& report;
+  std::mt19937_64 rng;
+  live::LpParams params;
+  // Models loaded once for every session and judgement of the loop.
+  std::shared_ptr<ModelCache> models = std::make_shared<ModelCache>();
+
+  bool stopping() const { return o.stop && o.stop(); }
+  bool user() const { return o.user_active && o.user_active(); }
+
+  LiveDecision say(const std::string& kind, int64_t goal, const std::string& family, const std::string& reason,
+                   const json& detail = json::object()) {
+    return note(img, &o, kind, goal, family, reason, detail);
+  }
+
+  // Why the day's budget is spent ("" when it is not).
+  std::string spent() {
+    LiveBudget b = live_budget(image);
+    LiveUsage u = live_usage(image);
+    char buf[160];
+    if (u.wall_s >= b.wall_s_per_day) {
+      std::snprintf(buf, sizeof buf, "wall time %.1f s of %.1f s", u.wall_s, b.wall_s_per_day);
+      return buf;
+    }
+    if (u.tokens >= b.tokens_per_day)
+      return "model tokens " + std::to_string(u.tokens) + " of " + std::to_string(b.tokens_per_day);
+    if (u.sandbox_s >= b.sandbox_s_per_day) {
+      std::snprintf(buf, sizeof buf, "sandbox time %.1f s of %.1f s", u.sandbox_s, b.sandbox_s_per_day);
+      return buf;
+    }
+    return "";
+  }
+
+  // One attempt at a goal (or the resumption of one a user's run or a stop cut short).
+  void attempt(store::GoalRow g, bool resuming, const std::string& why_chosen) {
+    auto t0 = Clock::now();
+    auto fams = family_map(img);
+    live::FamilyStats fam = fams.count(g.family) ? fams[g.family] : live::FamilyStats{g.family};
+    store::AttemptRow a{.goal = g.id, .family = g.family, .lp = live::learning_progress(fam, params),
+                        .detail = json{{"chosen", why_chosen}, {"resumed", resuming}}.dump()};
+    a.id = store::start_attempt(img, a);
+    if (g.thread.empty()) {
+      g.thread = "live-goal-" + std::to_string(g.id);
+      store::update_goal(img, g);
+    }
+    const int64_t seq0 = image.info().head_seq;
+    store::Usage spend{.day = today()};
+    bool cut = false;
+    SessionOptions so{.model = o.model, .sandbox = o.sandbox, .max_tokens = o.max_tokens};
+    so.models = models;
+    // Wall time is checked before every step, so a day's wall budget holds to within one
+    // step; tokens and sandbox time are counted per attempt (checked between attempts).
+    const double wall_before = live_usage(image).wall_s, wall_budget = live_budget(image).wall_s_per_day;
+    std::string cut_why;
+    // Wall time is written down every few seconds too, so a killed process loses little of it.
+    double flushed = 0;
+    auto flush = [&] {
+      double now = seconds_since(t0);
+      if (now - flushed < 5) return;
+      store::add_usage(img, {.day = today(), .wall_s = now - flushed});
+      flushed = now;
+    };
+    so.cancelled = [&] {
+      if (cut) return true;
+      flush();
+      if (user()) cut_why = "a user's run is active";
+      else if (stopping()) cut_why = "asked to stop";
+      else if (wall_before + seconds_since(t0) >= wall_budget) cut_why = "the day's wall-time budget is spent";
+      return cut = !cut_why.empty();
+    };
+    so.on_sandbox_call = [&](double s, bool) { spend.sandbox_s += s; };
+    int64_t streamed = 0;  // pieces generated: the tokens of a run cut short (its transcript is not returned)
+    so.on_token = [&](const std::string&, std::string_view) { ++streamed; };
+    json detail = json::parse(a.detail);
+    Answer ans;
+    std::string failure;
+    try {
+      Session s(image, so);
+      if (resuming) {
+        try {
+          ans = s.resume(g.thread);
+        } catch (const Error& e) {
+          if (cut) throw;
+          // Nothing to go on from (the process stopped before the run's first step): start again.
+          detail["resume_failed"] = e.what();
+          ans = s.ask(g.thread, g.task);
+        }
+      } else {
+        ans = s.ask(g.thread, g.task);
+      }
+      spend.tokens += tokens_of(ans.json);
+    } catch (const Error& e) {
+      if (cut) {
+        a.status = "preempted";
+        detail["why"] = cut_why;
+        a.detail = detail.dump();
+        store::finish_attempt(img, a);
+        spend.wall_s = seconds_since(t0) - flushed;
+        spend.tokens += streamed;
+        store::add_usage(img, spend);
+        ++report.preempted;
+        say("preempt", g.id, g.family, cut_why + ": attempt stopped at its last checkpoint on " + g.thread +
+                                           "; it resumes later");
+        return;
+      }
+      failure = e.what();
+    }
+    bool passed = false;
+    std::string test_out;
+    if (failure.empty() && ans.status == RunStatus::WaitingForHuman) failure = "the run waits for a human decision";
+    if (failure.empty()) {
+      json outputs = json::array();
+      for (auto& t : ans.turns)
+        if (t.ran_code) outputs.push_back(t.code_stdout);
+      std::string code = "answer = " + json(ans.text).dump() + "\noutputs = " + outputs.dump() + "\n" + g.test + "\n";
+      auto ts = Clock::now();
+      CodeResult r = run_code(image, code, {.sandbox = o.sandbox});
+      spend.sandbox_s += seconds_since(ts);
+      passed = r.ok;
+      test_out = r.ok ? "passed" : (r.error_type + ": " + r.error).substr(0, 400);
+    } else {
+      test_out = "not run: " + failure;
+    }
+    std::string grace_why, justice_why;
+    int grace = 0, justice = 0;
+    if (wall_before + seconds_since(t0) >= wall_budget) {
+      grace_why = justice_why = "not judged: the day's wall-time budget is spent";  // counted as the middle
+    } else {
+      grace = judged(image, o, models, "ROBIN", "grace (care and fit for the person)", g, ans.text, passed, grace_why,
+                     spend.tokens);
+      justice = judged(image, o, models, "BRICK", "justice (correctness and rigour)", g, ans.text, passed, justice_why,
+                       spend.tokens);
+    }
+    int violations = 0;
+    for (auto& v : codex_violations(image))
+      if (v.seq > seq0) ++violations;
+    live::record(fam, passed ? 1 : 0, params);
+    store::put_family(img, fam);
+    const double lp = live::learning_progress(fam, params);
+    live::Reward rw = live::reward({.passed = passed, .lp = lp, .grace = grace, .justice = justice, .violations = violations});
+    a.status = failure.empty() || passed ? "done" : "error";
+    a.passed = passed;
+    a.lp = lp;
+    a.grace = rw.grace, a.justice = rw.justice, a.codex = rw.codex, a.reward = rw.total;
+    detail.update({{"reward", rw.to_json()}, {"test", test_out}, {"grace_score", grace}, {"grace_why", grace_why},
+                   {"justice_score", justice}, {"justice_why", justice_why}, {"codex_violations", violations},
+                   {"answer", ans.text.substr(0, 400)}, {"thread", g.thread}});
+    a.detail = detail.dump();
+    store::finish_attempt(img, a);
+    ++report.attempts;
+    report.passed += passed;
+    g = *store::goal(img, g.id);
+    ++g.attempts;
+    g.successes += passed;
+    if (passed) g.status = "achieved";
+    store::update_goal(img, g);
+    char b[200];
+    std::snprintf(b, sizeof b, "%s; reward %.2f (competence %.0f, progress %.2f, grace %.2f, justice %.2f, codex %.0f)",
+                  passed ? "test passed" : "test failed", rw.total, rw.competence, rw.progress, rw.grace, rw.justice,
+                  rw.codex);
+    say("attempt", g.id, g.family, b + (failure.empty() ? std::string() : "; " + failure));
+    forge(g, spend);
+    spend.wall_s = seconds_since(t0) - flushed;
+    store::add_usage(img, spend);
+  }
+
+  // A goal whose plan asks for a tool: the forge writes and tests it, and files a proposal
+  // that waits for a person (nothing is registered here).
+  void forge(const store::GoalRow& g, store::Usage& spend) {
+    json plan = json::parse(g.plan, nullptr, false);
+    if (!plan.is_object() || !plan.contains("forge") || !plan["forge"].is_object()) return;
+    const json& f = plan["forge"];
+    for (auto& p : list_proposals(image, ""))
+      if (p.kind == "tool.register" && p.target == f.value("name", "")) return;  // asked once
+    if (live_usage(image).forges + spend.forges >= live_budget(image).forges_per_day) {
+      say("budget", g.id, g.family, "forge of " + f.value("name", "") + " skipped: the day's forges are spent");
+      return;
+    }
+    ToolRequest req{f.value("name", ""), {}, f.value("doc", ""), f.value("tests", "")};
+    if (f.contains("params") && f["params"].is_array())
+      for (auto& p : f["params"])
+        if (p.is_string()) req.params.push_back(p);
+    ++spend.forges;
+    try {
+      auto t = Clock::now();
+      ForgeOutcome out = forge_tool(image, req, {.model = o.model, .sandbox = o.sandbox, .allow_unsafe = o.allow_unsafe});
+      spend.sandbox_s += seconds_since(t);
+      if (out.ok) {
+        report.proposals.push_back(out.proposal);
+        say("forge", g.id, g.family,
+            "tool " + req.name + " forged and proposed (#" + std::to_string(out.proposal) + "): it waits for a human");
+      } else {
+        say("forge", g.id, g.family, "the forge gave up on " + req.name + " after " + std::to_string(out.attempts.size()) + " attempts");
+      }
+    } catch (const Error& e) {
+      say("forge", g.id, g.family, "forge of " + req.name + " failed: " + e.what());
+    }
+  }
+
+  // The learning cycle, its wall time counted in the day's budget.
+  void learn() {
+    auto t0 = Clock::now();
+    learn_cycle();
+    store::add_usage(img, {.day = today(), .wall_s = seconds_since(t0)});
+  }
+
+  // The learning cycle: judge, golden sets, train where enough is new, evaluate, propose.
+  void learn_cycle() {
+    try {
+      auto js = judge_threads(image, {}, {.model = o.model, .all = true});
+      say("schedule", 0, "", "judged " + std::to_string(js.size()) + " thread(s)");
+    } catch (const Error& e) {
+      say("schedule", 0, "", std::string("judge: ") + e.what());
+    }
+    auto gs = select_golden(image);
+    say("schedule", 0, "", "golden sets: " + std::to_string(gs.added) + " new example(s)");
+    std::string base = o.train_model.empty() ? image.info().base_model : o.train_model;
+    if (!is_file(base)) {
+      say("schedule", 0, "", "no training: no local GGUF base model (set one with --train-model or the image's base model)");
+      return;
+    }
+    for (auto& c : golden_counts(image)) {
+      const std::string key = "live.trained." + c.persona;
+      std::string had = image.setting(key);
+      int64_t before = had.empty() ? 0 : std::stoll(had);
+      if (c.examples - before < o.train_min_new) {
+        say("schedule", 0, "", c.persona + ": " + std::to_string(c.examples - before) + " new golden example(s), " +
+                                   std::to_string(o.train_min_new) + " start a training run");
+        continue;
+      }
+      if (stopping() || user()) return;
+      try {
+        TrainAdapterOptions t{.persona = c.persona, .model = base, .rank = o.train_rank, .alpha = 2.0f * o.train_rank,
+                              .targets = {"attn_q", "attn_v", "attn_output", "ffn_down"}, .lr = o.train_lr,
+                              .epochs = o.train_epochs, .threads = 1, .seed = 1};
+        TrainedAdapter ad = train_adapter(image, t);
+        ++report.trained;
+        image.set_setting(key, std::to_string(c.examples));
+        // Better than what is active: the held-out loss with the adapter below the base's,
+        // and below the active adapter's recorded held-out loss when there is one.
+        double mine = ad.heldout_examples ? ad.heldout_loss_after : ad.train_loss_last;
+        double base_loss = ad.heldout_examples ? ad.heldout_loss_before : ad.train_loss_first;
+        double active = base_loss;
+        std::string against = "the base";
+        for (auto& p : list_proposals(image, "applied"))
+          if (p.kind == "adapter.activate" && show_proposal(image, p.id).persona == c.persona) {
+            json m = json::parse(show_proposal(image, p.id).metrics_json, nullptr, false);
+            if (m.is_object() && m.contains("heldout_loss_after") && m["heldout_loss_after"].is_number())
+              active = m["heldout_loss_after"].get<double>(), against = "the active adapter (#" + std::to_string(p.id) + ")";
+          }
+        char b[200];
+        std::snprintf(b, sizeof b, "%s adapter %s trained: loss %.4f against %.4f of %s", c.persona.c_str(),
+                      ad.sha256.substr(0, 12).c_str(), mine, active, against.c_str());
+        if (mine < active) {
+          auto prop = propose_adapter_activation(image, c.persona, ad.sha256);
+          report.proposals.push_back(prop.proposal);
+          say("schedule", 0, "", std::string(b) + ": better, proposed (#" + std::to_string(prop.proposal) +
+                                     "); it waits for a human");
+        } else {
+          say("schedule", 0, "", std::string(b) + ": not better, not proposed");
+        }
+      } catch (const Error& e) {
+        say("schedule", 0, "", c.persona + ": training failed: " + e.what());
+      }
+    }
+  }
+
+  // The open goal to work on now, and why; none: nothing open (or all paused).
+  std::optional<std::pair<store::GoalRow, std::string>> next(bool& resuming) {
+    resuming = false;
+    auto open = store::goals(img, "open");
+    // An attempt cut short (a user's run, a stop, a killed process) goes on first.
+    for (auto& g : open) {
+      auto as = store::attempts(img, g.id);
+      if (!as.empty() && (as.back().status == "preempted" || as.back().status == "running")) {
+        resuming = true;
+        return std::pair{g, std::string("resumes the attempt cut short on ") + g.thread};
+      }
+    }
+    auto fams = family_map(img);
+    std::vector<live::FamilyStats> cand;
+    std::set<std::string> seen;
+    for (auto& g : open)
+      if (seen.insert(g.family).second) cand.push_back(fams.count(g.family) ? fams[g.family] : live::FamilyStats{g.family});
+    live::Choice c = live::choose(cand, params, rng);
+    if (c.index < 0) return std::nullopt;
+    const store::GoalRow* best = nullptr;
+    for (auto& g : open)
+      if (g.family == c.family && (!best || g.attempts < best->attempts)) best = &g;
+    say("choose", best->id, c.family, c.reason,
+        {{"rule", c.rule}, {"lp", c.lp}, {"probability", c.probability}, {"families", cand.size()}});
+    return std::pair{*best, c.rule + ": " + c.reason};
+  }
+
+  void run() {
+    // Attempts a killed process left running are cut short: they resume.
+    for (auto a : store::unfinished(img)) {
+      a.status = "preempted";
+      a.detail = json{{"why", "the process running it stopped"}}.dump();
+      store::finish_attempt(img, a);
+      say("resume", a.goal, a.family, "attempt " + std::to_string(a.id) + " was left unfinished; its goal resumes");
+    }
+    int since_learn = 0;
+    bool waited = false;
+    while (true) {
+      if (stopping()) {
+        report.stopped = "stopped";
+        break;
+      }
+      if (std::string why = spent(); !why.empty()) {
+        report.stopped = "budget";
+        say("budget", 0, "", "the day's budget is spent: " + why);
+        break;
+      }
+      if (o.max_attempts > 0 && report.attempts >= o.max_attempts) {
+        report.stopped = "attempts";
+        break;
+      }
+      if (user()) {
+        if (!waited) say("preempt", 0, "", "a user's run is active: the live loop waits");
+        waited = true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      waited = false;
+      bool resuming = false;
+      auto pick = next(resuming);
+      if (!pick) {
+        try {
+          auto tg = Clock::now();
+          auto gen = generate(image, {.model = o.model, .max_goals = o.goals_per_round, .embed_model = o.embed_model}, &o);
+          store::add_usage(img, {.day = today(), .wall_s = seconds_since(tg)});
+          for (auto& g : gen.added) (g.status == "vetoed" ? report.vetoed : report.generated)++;
+          if (std::none_of(gen.added.begin(), gen.added.end(), [](auto& g) { return g.status == "open"; })) {
+            report.stopped = "nothing to do";
+            say("stop", 0, "", "no open goal is left and ALFRED proposed none that may run");
+            break;
+          }
+        } catch (const Error& e) {
+          report.stopped = "nothing to do";
+          say("stop", 0, "", std::string("no open goal and none proposed: ") + e.what());
+          break;
+        }
+        continue;
+      }
+      if (resuming) {
+        ++report.resumed;
+        say("resume", pick->first.id, pick->first.family, pick->second);
+      }
+      attempt(pick->first, resuming, pick->second);
+      if (o.learn_every > 0 && ++since_learn >= o.learn_every && !stopping() && !user()) {
+        learn();
+        since_learn = 0;
+      }
+    }
+    if (o.learn_every > 0 && since_learn > 0 && report.stopped != "stopped" && report.stopped != "budget") learn();
+    report.usage = live_usage(image);
+  }
+};
+
+}  // namespace
+
+LiveReport run_live(Image& image, const LiveOptions& o) {
+  image::Image& img = writable(image);
+  LiveReport report;
+  uint64_t seed = o.seed ? o.seed : static_cast<uint64_t>(Clock::now().time_since_epoch().count());
+  Loop loop{image, img, o, report, std::mt19937_64(seed), {}};
+  loop.run();
+  return report;
+}
+
+}  // namespace a4ps
