@@ -7,6 +7,7 @@
 #include "a4ps/error.h"
 #include "a4ps/governance.h"
 #include "a4ps/learn.h"
+#include "a4ps/live.h"
 #include "a4ps/memory.h"
 #include "a4ps/personas.h"
 #include "a4ps/threads.h"
@@ -239,6 +240,66 @@ void add_console_api(httplib::Server& s, const ConsoleOptions& o) {
             out.push_back({{"seq", e.seq}, {"ts", e.ts}, {"kind", e.kind}, {"actor", e.actor}, {"payload", parsed(e.payload_json)}});
           send(res, out);
         }));
+
+  // --- goals (live mode): its budget and today's use, families by learning progress, the
+  // goals and the latest decisions; one goal's attempts with their rewards ---
+  s.Get("/console/api/goals", guarded([image](const Request&, Response& res) {
+          auto img = image();
+          LiveBudget b = live_budget(*img);
+          LiveUsage u = live_usage(*img);
+          json families = json::array(), goals = json::array(), decisions = json::array();
+          for (auto& f : goal_families(*img))
+            families.push_back({{"family", f.family}, {"attempts", f.attempts}, {"successes", f.successes}, {"goals", f.goals},
+                                {"open", f.open}, {"fast", f.fast}, {"slow", f.slow}, {"lp", f.lp}, {"paused", f.paused}});
+          for (auto& g : list_goals(*img))
+            goals.push_back({{"id", g.id}, {"family", g.family}, {"title", g.title}, {"task", g.task}, {"status", g.status},
+                             {"veto", g.veto}, {"attempts", g.attempts}, {"successes", g.successes}, {"thread", g.thread},
+                             {"created_at", g.created_at}});
+          for (auto& d : live_decisions(*img, 30))
+            decisions.push_back({{"ts", d.ts}, {"kind", d.kind}, {"goal", d.goal}, {"family", d.family}, {"reason", d.reason}});
+          send(res, {{"budget", {{"wall_s_per_day", b.wall_s_per_day}, {"tokens_per_day", b.tokens_per_day},
+                                 {"sandbox_s_per_day", b.sandbox_s_per_day}, {"forges_per_day", b.forges_per_day}}},
+                     {"usage", {{"day", u.day}, {"wall_s", u.wall_s}, {"tokens", u.tokens}, {"sandbox_s", u.sandbox_s},
+                                {"forges", u.forges}}},
+                     {"families", families}, {"goals", goals}, {"decisions", decisions}});
+        }));
+  s.Get("/console/api/goals/competence.svg", guarded([image](const Request&, Response& res) {
+          auto img = image();
+          std::string svg;
+          try {
+            svg = competence_svg(*img);
+          } catch (const a4ps::Error& e) {  // no attempts yet
+            throw HttpError(404, "not_found", e.what());
+          }
+          res.set_content(svg, "image/svg+xml");
+        }));
+  s.Get(R"(/console/api/goals/(\d+))", guarded([image](const Request& req, Response& res) {
+          int64_t id = parse_proposal_id(req.matches[1]);
+          auto img = image();
+          GoalDetail d;
+          try {
+            d = show_goal(*img, id);
+          } catch (const a4ps::Error& e) {
+            throw HttpError(404, "not_found", e.what());
+          }
+          json attempts = json::array();
+          for (auto& a : d.attempts)
+            attempts.push_back({{"id", a.id}, {"status", a.status}, {"passed", a.passed}, {"lp", a.lp}, {"grace", a.grace},
+                                {"justice", a.justice}, {"codex", a.codex}, {"reward", a.reward},
+                                {"started_at", a.started_at}, {"finished_at", a.finished_at}});
+          json decisions = json::array();
+          for (auto& x : d.decisions) decisions.push_back({{"ts", x.ts}, {"kind", x.kind}, {"reason", x.reason}});
+          const GoalInfo& g = d.goal;
+          send(res, {{"id", g.id}, {"family", g.family}, {"title", g.title}, {"task", g.task}, {"test", g.test},
+                     {"plan", parsed(g.plan_json)}, {"source", g.source}, {"status", g.status}, {"veto", g.veto},
+                     {"thread", g.thread}, {"attempts", attempts}, {"decisions", decisions}});
+        }));
+  s.Post(R"(/console/api/goals/(pause|resume))", guarded([image](const Request& req, Response& res) {
+           const bool pause = req.matches[1] == "pause";
+           std::string target = str_field(parse_body(req.body), "target", true, 200);
+           auto img = image();
+           send(res, {{"changed", pause_goals(*img, target, pause)}});
+         }));
 }
 
 }  // namespace a4ps::server

@@ -1,5 +1,5 @@
 // The other pages: tools, memory, learning, codex, the image, goals.
-import { ApiError, enc, get, post } from "./api.js";
+import { enc, get, post } from "./api.js";
 import { action, diffView, h, lineChart, mount, toast, when } from "./dom.js";
 
 const table = (head, rows) => h("table", {}, h("tr", {}, head.map(t => h("th", { text: t }))), rows);
@@ -135,17 +135,47 @@ export async function image(main) {
   await page(0);
 }
 
-// Goals come with live mode; without its API there is nothing to show.
+// Goals: what the agent set itself in live mode (a4ps live, a4ps serve --live).
 export async function goals(main) {
-  let list = null;
-  try {
-    list = await get("/goals");
-  } catch (e) {
-    if (!(e instanceof ApiError) || (e.status !== 404 && e.status !== 405)) throw e;
+  const g = await get("/console/api/goals");
+  const detail = h("div", { id: "goal-view" });
+  const pct = x => `${Math.round(100 * x)}%`;
+  async function show(id) {
+    const d = await get(`/console/api/goals/${id}`);
+    detail.replaceChildren(h("section", { class: "card" },
+      h("h2", { text: `Goal #${d.id}: ${d.title || d.task}` }),
+      h("p", { class: "muted", text: `${d.family} · ${d.status}${d.veto ? " — vetoed: " + d.veto : ""} · from ${d.source}` }),
+      h("h3", { text: "Its test (run in the sandbox)" }), h("pre", { class: "source", text: d.test }),
+      d.thread ? h("p", {}, "Attempts run on thread ", h("a", { href: `#/threads/${enc(d.thread)}`, text: d.thread })) : "",
+      d.attempts.length ? table(["attempt", "status", "passed", "learning progress", "grace", "justice", "codex", "reward"],
+        d.attempts.map(a => h("tr", {}, h("td", { text: `#${a.id} ${when(a.started_at)}` }), h("td", { text: a.status }),
+          h("td", { text: a.passed ? "yes" : "no" }), ...[a.lp, a.grace, a.justice, a.codex, a.reward].map(x => h("td", { text: x.toFixed(2) })))))
+        : h("p", { class: "muted", text: "Not attempted yet." }),
+      d.decisions.length ? [h("h3", { text: "Decisions" }), h("ul", {}, d.decisions.map(x => h("li", { text: `${when(x.ts)} ${x.kind}: ${x.reason}` })))] : ""));
   }
+  const toggle = (label, target, pause) => action(label, async () => {
+    const r = await post(`/console/api/goals/${pause ? "pause" : "resume"}`, { target });
+    toast(`${r.changed} goal(s) ${pause ? "paused" : "resumed"}`);
+    await goals(main);
+  });
+  const b = g.budget, u = g.usage;
+  const attempted = g.families.some(f => f.attempts > 0);
   mount(main, h("h1", { text: "Goals", tabindex: "-1" }),
-    Array.isArray(list) ? table(["goal", "family", "status", "attempts", "passed"], list.map(g => h("tr", {},
-      h("td", { text: g.title || g.task || String(g.id ?? "") }), h("td", { text: g.family ?? "" }), h("td", { text: g.status ?? "" }),
-      h("td", { text: g.attempts ?? "" }), h("td", { text: g.successes ?? "" }))))
-      : h("p", { class: "muted", id: "goals-off", text: "Live mode not enabled: this server has no goals API, so there are no goals to show." }));
+    h("p", { class: "muted", id: "live-budget", text: `Today (${u.day}): ${Math.round(u.wall_s)} of ${Math.round(b.wall_s_per_day)} s, ` +
+      `${u.tokens} of ${b.tokens_per_day} tokens, ${Math.round(u.sandbox_s)} of ${Math.round(b.sandbox_s_per_day)} s in the sandbox, ` +
+      `${u.forges} of ${b.forges_per_day} forges.` }),
+    h("h2", { text: "Families" }),
+    g.families.length ? table(["family", "goals (open)", "attempts", "passed", "fast", "slow", "learning progress", ""],
+      g.families.map(f => h("tr", {}, h("td", { text: f.family + (f.paused ? " (paused)" : "") }), h("td", { text: `${f.goals} (${f.open})` }),
+        h("td", { text: f.attempts }), h("td", { text: f.successes }), h("td", { text: pct(f.fast) }), h("td", { text: pct(f.slow) }),
+        h("td", { text: f.lp.toFixed(3) }), h("td", {}, toggle(f.paused ? "Resume" : "Pause", f.family, !f.paused)))))
+      : h("p", { class: "muted", id: "goals-none", text: "No goals yet: run a4ps live, or a4ps serve --live, and the agent sets its own." }),
+    attempted ? [h("h2", { text: "Competence" }), h("img", { id: "competence", src: "/console/api/goals/competence.svg", alt: "success rate per family over attempts" })] : "",
+    g.goals.length ? [h("h2", { text: "Goals" }), table(["#", "goal", "family", "status", "attempts", "passed", ""],
+      g.goals.map(x => h("tr", {}, h("td", { text: x.id }), h("td", {}, action(x.title || x.task, () => show(x.id))),
+        h("td", { text: x.family }), h("td", { text: x.status + (x.veto ? ` — ${x.veto}` : "") }), h("td", { text: x.attempts }),
+        h("td", { text: x.successes }), h("td", {}, x.status === "paused" ? toggle("Resume", String(x.id), false)
+          : x.status === "open" ? toggle("Pause", String(x.id), true) : "")))), detail] : "",
+    g.decisions.length ? [h("h2", { text: "Latest decisions" }), h("ul", { id: "live-decisions" },
+      g.decisions.slice().reverse().map(x => h("li", { text: `${when(x.ts)} ${x.kind}${x.family ? " [" + x.family + "]" : ""}: ${x.reason}` })))] : "");
 }

@@ -374,10 +374,30 @@ try {
       }
       await shot(page, hash.slice(2));
     }
-    // No live mode in this server: the Goals page says so instead of showing anything.
-    assert.equal((await call(A.base, "GET", "/goals", { token: TOKEN })).status, 404);
+  });
+
+  await check("goals: ALFRED's own goals, a vetoed one with its reason, a family paused and resumed", async () => {
     await page.goto(A.base + "/#/goals");
-    await page.waitForSelector("#goals-off");
+    await page.waitForSelector("#goals-none");  // none yet
+    // ALFRED (the scripted fake) proposes two goals; the one that needs the network is vetoed.
+    const script = join(work, "goals.jsonl");
+    writeFileSync(script, JSON.stringify({ persona: "ALFRED", match: "Propose ", text: JSON.stringify({ goals: [
+      { family: "arithmetic", task: "Compute 6 times 7 and say the number.", test: "assert '42' in answer", source: "console test" },
+      { family: "web", task: "Fetch example.com <img src=x onerror=alert(1)> and quote it.", test: "assert answer", source: "console test",
+        needs: ["network"] }] }) }) + "\n");
+    execFileSync(a4ps, ["goals", "generate", imgA, "--model", "scripted:" + script], { stdio: "ignore" });
+    await page.reload();
+    await page.waitForSelector("td:has-text('arithmetic')");
+    assert.match(await page.textContent("main"), /vetoed — /);
+    assert.equal(await page.$("main img[src=x]"), null);  // the goal's text is shown, never parsed
+    await page.click("button:has-text('Compute 6 times 7')");
+    await page.waitForSelector("#goal-view pre.source");
+    assert.equal(await page.textContent("#goal-view pre.source"), "assert '42' in answer");
+    await page.click("tr:has(td:has-text('arithmetic')) button:has-text('Pause')");
+    await page.waitForSelector("td:has-text('arithmetic (paused)')");
+    await shot(page, "goals");
+    await page.click("tr:has(td:has-text('arithmetic (paused)')) button:has-text('Resume')");
+    await page.waitForSelector("td:text-is('arithmetic')");
   });
 
   await check("a new task from the page; a reload mid-run continues without gaps or duplicates; model text is inert", async () => {
