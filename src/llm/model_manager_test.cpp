@@ -1,4 +1,5 @@
 #include "llm/model_manager.h"
+#include "llm/devices.h"
 
 #include <gtest/gtest.h>
 
@@ -196,6 +197,23 @@ TEST(ModelManager, ModelsTakeTurnsOnTheGpuOrShareIt) {
     EXPECT_LT(l[0].gpu_layers, 3);  // B: what was left
     EXPECT_LE(l[0].gpu_bytes + l[1].gpu_bytes, budget);
   }
+}
+
+// On a real GPU (any ggml device: on a Vulkan build, Mesa's lavapipe counts with
+// GGML_VK_VISIBLE_DEVICES=0), the offloaded model gives the logits of the CPU-only one.
+TEST(ModelManager, ARealGpuGivesTheLogitsOfTheCpu) {
+  if (!offload_device()) GTEST_SKIP() << "no GPU here: " << gpu_advice();
+  test::VarsEnv cpu_only({{"A4PS_VRAM_BUDGET", "0"}}), gpu({});
+  ModelManager on_cpu({.n_ctx = 512, .n_threads = 2, .env = &cpu_only}), on_gpu({.n_ctx = 512, .n_threads = 2, .env = &gpu});
+  std::vector<Message> m = {{"user", "What is two plus two?"}};
+  for (bool adapter : {false, true}) {
+    auto c = on_cpu.next_logits(llama_persona("A", adapter), m);
+    auto g = on_gpu.next_logits(llama_persona("A", adapter), m);
+    EXPECT_LT(max_diff(c, g), 2e-2f) << "adapter " << adapter;
+  }
+  EXPECT_EQ(on_cpu.loaded().at(0).gpu_layers, 0);
+  EXPECT_EQ(on_gpu.loaded().at(0).gpu_layers, 3) << on_gpu.loaded().at(0).placement;
+  std::printf("%s: %s\n", offload_device()->name.c_str(), on_gpu.loaded().at(0).placement.c_str());
 }
 
 TEST(ModelManager, TheVramSettingsAreReadThroughTheEnv) {
