@@ -110,7 +110,8 @@ int child_ours(const fs::path& base, int examples, int ctx, int threads) {
   o.threads = threads;
   auto r = learn::train_lora(base, dataset(examples), o);
   std::printf("%s\n", json{{"tokens", r.tokens}, {"seconds", r.seconds}, {"steps", r.steps},
-                           {"loss_first", r.losses.front()}, {"loss_last", r.losses.back()}}.dump().c_str());
+                           {"loss_first", r.losses.front()}, {"loss_last", r.losses.back()},
+                           {"device_note", r.device_note}}.dump().c_str());
   return 0;
 }
 
@@ -176,6 +177,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(oj["tokens"].get<int64_t>()), oj["seconds"].get<double>(), r.tps, c.wall_s,
                   human_bytes(static_cast<uint64_t>(c.peak_rss_kb) * 1024).c_str(), oj["loss_first"].get<double>(),
                   oj["loss_last"].get<double>());
+      if (oj.contains("device_note")) std::printf("  train: %s\n", oj["device_note"].get<std::string>().c_str());
       std::fflush(stdout);
       return r;
     };

@@ -43,6 +43,12 @@ else()
     find_package(llama CONFIG REQUIRED)
   endif()
   target_link_libraries(a4ps::llama INTERFACE llama)
+  # A static llama.cpp built for CUDA (A4PS_GPU=cuda scripts/setup.sh): ggml's package names
+  # the backend but not the CUDA runtime and cuBLAS that ggml-cuda links privately.
+  if(GGML_CUDA AND NOT GGML_SHARED_LIB AND NOT GGML_STATIC)
+    find_package(CUDAToolkit REQUIRED)
+    target_link_libraries(a4ps::llama INTERFACE CUDA::cudart CUDA::cublas CUDA::cublasLt)
+  endif()
 endif()
 
 # llama-common: llama.cpp's JSON-schema-to-grammar converter (and more), headers from the source.
@@ -69,4 +75,11 @@ if(NOT EXISTS "${A4PS_VOCAB_DIR}/ggml-vocab-qwen2.gguf")
   message(WARNING "llama.cpp vocab files not found under '${A4PS_VOCAB_DIR}'; "
                   "set A4PS_LLAMA_SOURCE to a llama.cpp source tree (tests need them)")
 endif()
-message(STATUS "a4ps: llama.cpp from ${A4PS_LLAMA} (${A4PS_LLAMA_PREFIX})")
+set(_a4ps_gpu "")
+foreach(_b CUDA VULKAN)
+  string(TOLOWER ${_b} _lib)
+  if(GGML_${_b} OR (A4PS_LLAMA STREQUAL "prebuilt" AND EXISTS "${A4PS_LLAMA_PREFIX}/libggml-${_lib}.so"))
+    string(APPEND _a4ps_gpu " ${_b}")
+  endif()
+endforeach()
+message(STATUS "a4ps: llama.cpp from ${A4PS_LLAMA} (${A4PS_LLAMA_PREFIX}), GPU backends:${_a4ps_gpu}")

@@ -108,6 +108,40 @@ TEST(Cli, ModelInfoAndGenerateOnASyntheticModel) {
   EXPECT_GT(json::parse(r.out)["generated_tokens"].get<int>(), 0);
 }
 
+// doctor lists the compute devices ggml sees and says how to get a GPU; --model shows how
+// a model would be split within the VRAM budget.
+TEST(Cli, DoctorListsComputeDevicesAndPlansAModel) {
+  auto gguf = q(test::model("synthetic-qwen2-tiny.gguf"));
+  auto r = a4ps("doctor --model " + gguf);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find("agent code will run in"), std::string::npos) << r.out;  // the sandboxes, as before
+  EXPECT_NE(r.out.find("compute devices (llama.cpp built with: "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\n  CPU        cpu   "), std::string::npos) << r.out;
+  json j = test::a4ps_json("doctor --model " + gguf);
+  const json& c = j["compute"];
+  ASSERT_FALSE(c["devices"].empty());
+  bool cpu = false;
+  for (auto& d : c["devices"]) cpu |= d["type"] == "cpu";
+  EXPECT_TRUE(cpu) << c.dump();
+  EXPECT_EQ(c["model"]["layers"], 2);
+  if (c["offload_device"] == "") {  // a CPU-only build or machine: the advice says what to do
+    EXPECT_EQ(c["model"]["gpu_layers"], 0);
+    EXPECT_EQ(c["model"]["summary"], "CPU only (no GPU budget)");
+    EXPECT_NE(r.out.find(gguf.substr(1, gguf.size() - 2) + ": CPU only (no GPU budget)"), std::string::npos) << r.out;
+    EXPECT_TRUE(c["advice"].get<std::string>().find("A4PS_GPU=") != std::string::npos ||
+                c["advice"].get<std::string>().find("no ") != std::string::npos) << c["advice"];
+  } else {
+    EXPECT_EQ(c["model"]["gpu_layers"], 3) << c.dump();  // a tiny model fits any GPU
+  }
+  // A budget of 0 keeps everything on the CPU; a budget that is not a size is one clear line.
+  r = test::run("A4PS_VRAM_BUDGET=0 " + std::string(A4PS_BIN) + " --json doctor --model " + gguf);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["compute"]["model"]["gpu_layers"], 0);
+  r = a4ps("doctor --model /nonexistent.gguf");
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(r.err, "a4ps: error: no model file at /nonexistent.gguf; check the path\n");
+}
+
 // ---- bad input: one clear line, non-zero exit, the file untouched ---------------
 
 struct BadCase {

@@ -6,7 +6,9 @@
 #include <map>
 #include <sstream>
 
+#include "a4ps/gpu.h"
 #include "a4ps/sandbox.h"
+#include "a4ps/text.h"
 #include "cli.h"
 
 namespace a4ps::cli {
@@ -70,12 +72,41 @@ void security(Globals& g, const std::string& only) {
                 " cases could not run; see the table (do not run agent code in that sandbox)");
 }
 
+// The compute devices ggml sees, and (with --model) how that model would be split.
+nlohmann::json gpus(std::ostringstream& o, const std::string& model) {
+  GpuReport r = gpu_report();
+  std::string backends;
+  for (auto& b : r.backends) backends += (backends.empty() ? "" : ", ") + b;
+  o << "\ncompute devices (llama.cpp built with: " << backends << "):\n";
+  nlohmann::json jd = nlohmann::json::array();
+  char line[512];
+  for (auto& d : r.devices) {
+    std::snprintf(line, sizeof line, "  %-10s %-5s %s", d.name.c_str(), d.type.c_str(), d.description.c_str());
+    o << line;
+    if (d.total_bytes) o << "  (" << format_bytes(d.free_bytes) << " free of " << format_bytes(d.total_bytes) << ")";
+    o << "\n";
+    jd.push_back({{"name", d.name}, {"type", d.type}, {"description", d.description}, {"free_bytes", d.free_bytes},
+                  {"total_bytes", d.total_bytes}});
+  }
+  o << r.advice << "\n";
+  nlohmann::json j = {{"backends", r.backends}, {"devices", jd}, {"offload_device", r.offload_device},
+                      {"vram_budget", r.vram_budget}, {"advice", r.advice}};
+  if (!model.empty()) {
+    OffloadEstimate e = plan_model_offload(model);
+    o << model << ": " << e.summary << "\n";
+    j["model"] = {{"path", model}, {"gpu_layers", e.gpu_layers}, {"layers", e.layers}, {"output_on_gpu", e.output_on_gpu},
+                  {"gpu_bytes", e.gpu_bytes}, {"cpu_bytes", e.cpu_bytes}, {"summary", e.summary}};
+  }
+  return j;
+}
+
 }  // namespace
 
 void add_doctor_command(CLI::App& app, Globals& g) {
   auto* c = sub(&app, "doctor", "check which sandboxes work here (gVisor, bubblewrap), why not, and which one agent code would use");
   static bool sec = false;
-  static std::string only;
+  static std::string only, model;
+  c->add_option("--model", model, "also show how this GGUF would be split between GPU and CPU (VRAM budget)");
   c->add_flag("--security", sec, "also run the containment suite (attacks agent code could try) against each sandbox");
   c->add_option("--case", only, "with --security: only the cases whose name contains this");
   c->callback([&g] {
@@ -89,7 +120,8 @@ void add_doctor_command(CLI::App& app, Globals& g) {
     }
     o << (rep.chosen.empty() ? "no isolating sandbox works here: install runsc (gVisor) or bubblewrap\n"
                              : "agent code will run in: " + rep.chosen + "\n");
-    emit(g, {{"sandboxes", j}, {"default", rep.chosen}}, o.str());
+    nlohmann::json compute = gpus(o, model);
+    emit(g, {{"sandboxes", j}, {"default", rep.chosen}, {"compute", compute}}, o.str());
   });
 }
 

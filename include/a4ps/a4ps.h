@@ -7,6 +7,7 @@
 #include "a4ps/error.h"
 #include "a4ps/events.h"
 #include "a4ps/governance.h"
+#include "a4ps/gpu.h"
 #include "a4ps/image.h"
 #include "a4ps/learn.h"
 #include "a4ps/live.h"

@@ -94,6 +94,8 @@ struct TrainResult {
   int64_t tokens = 0;         // tokens processed in this run (forward+backward)
   double seconds = 0, tokens_per_s = 0;
   json lineage;  // base sha256, dataset hash, hyper-parameters, metrics
+  std::string device = "CPU";  // where it trained: CPU, or ggml's GPU (CUDA0, Vulkan0, ...)
+  std::string device_note;     // one line: which device and why ($A4PS_TRAIN_DEVICE=cpu keeps it on the CPU)
 };
 TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, const TrainOptions& opts);
 

@@ -8,8 +8,10 @@
 #include "graph/checkpoint.h"
 #include "image/image.h"
 #include "image/sqlite.h"
+#include "llm/devices.h"
 #include "llm/model_manager.h"
 #include "testutil.h"
+#include "vars_env.h"
 #include "util/util.h"
 
 using namespace a4ps;
@@ -82,6 +84,76 @@ TEST(Learn, HandBackwardMatchesAutodiff) {
     for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(fast.losses[i], plain.losses[i], 2e-4) << name << " step " << i;
     EXPECT_LT(fast.losses[3], fast.losses[0]);  // the steps did move
   }
+}
+
+// One line says where training runs: the GPU when ggml has one, else the CPU and why.
+TEST(Learn, SaysWhichDeviceItTrainsOn) {
+  auto data = pattern_set(2, 0);
+  auto o = fast_opts();
+  o.max_steps = 2;
+  VarsEnv cpu({{"A4PS_TRAIN_DEVICE", "cpu"}});
+  o.env = &cpu;
+  auto r = learn::train_lora(model("synthetic-llama-tiny.gguf"), data, o);
+  EXPECT_EQ(r.device, "CPU");
+  EXPECT_EQ(r.device_note, "training on the CPU: as A4PS_TRAIN_DEVICE=cpu asks");
+  VarsEnv bad({{"A4PS_TRAIN_DEVICE", "tpu"}});
+  o.env = &bad;
+  EXPECT_EQ(error_of([&] { learn::train_lora(model("synthetic-llama-tiny.gguf"), data, o); }),
+            "A4PS_TRAIN_DEVICE is 'tpu'; write cpu, gpu, auto or a device `a4ps doctor` lists");
+  VarsEnv none({});
+  o.env = &none;
+  r = learn::train_lora(model("synthetic-llama-tiny.gguf"), data, o);
+  if (!llm::offload_device()) {
+    EXPECT_EQ(r.device, "CPU");
+    EXPECT_EQ(r.device_note, "training on the CPU: " + llm::gpu_advice());
+  } else if (r.device == "CPU") {  // a GPU without every op of a step (lavapipe), or too small
+    EXPECT_TRUE(r.device_note.find(" lacks ops a training step needs: ") != std::string::npos ||
+                r.device_note.find(" VRAM budget") != std::string::npos) << r.device_note;
+  } else {
+    EXPECT_EQ(r.device_note.rfind("training on " + r.device + " (", 0), 0u) << r.device_note;
+  }
+}
+
+// The device path (base in f32 in the device's buffer, the causal mask as an input, the
+// transposed output read back from there), run on the CPU device, follows the CPU path's
+// trajectory; the adapter it writes loads in llama.cpp. A real GPU runs the same path
+// (TrainsOnTheGpuAsOnTheCpu).
+void expect_device_matches_cpu(const std::string& device, double rel) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(3, 0);
+    auto o = fast_opts();
+    o.max_steps = 6;
+    VarsEnv on_cpu({{"A4PS_TRAIN_DEVICE", "cpu"}}), on_dev({{"A4PS_TRAIN_DEVICE", device}});
+    o.env = &on_cpu;
+    auto c = learn::train_lora(model(name), data, o);
+    o.env = &on_dev;
+    auto g = learn::train_lora(model(name), data, o);
+    std::printf("%s: %s\n", name, g.device_note.c_str());
+    ASSERT_EQ(g.device_note.rfind("training on " + g.device + " (", 0), 0u) << g.device_note;
+    ASSERT_EQ(g.losses.size(), c.losses.size());
+    for (size_t i = 0; i < c.losses.size(); ++i) EXPECT_NEAR(g.losses[i], c.losses[i], rel * c.losses[i]) << name << " step " << i;
+    EXPECT_LT(g.losses.back(), g.losses.front());
+    TempDir d;
+    write_file(d / "dev.gguf", g.adapter);
+    auto ev = learn::evaluate(model(name), (d / "dev.gguf").string(), data);
+    EXPECT_GT(ev.tokens, 5);
+  }
+}
+
+TEST(Learn, TheDevicePathOnTheCpuDeviceFollowsTheCpuPath) {
+  expect_device_matches_cpu("CPU", 2e-3);  // f32 weights against f16 and q8_0 ones
+}
+
+// Needs a GPU with every op of a training step (CUDA has them; Vulkan lacks a transposed
+// out_prod, so lavapipe, GGML_VK_VISIBLE_DEVICES=0, trains on the CPU and says so).
+TEST(Learn, TrainsOnTheGpuAsOnTheCpu) {
+  auto dev = llm::offload_device();
+  if (!dev) GTEST_SKIP() << "no GPU here: " << llm::gpu_advice();
+  auto o = fast_opts();
+  o.max_steps = 1;
+  auto probe = learn::train_lora(model("synthetic-llama-tiny.gguf"), pattern_set(1, 0), o);
+  if (probe.device == "CPU") GTEST_SKIP() << probe.device_note;
+  expect_device_matches_cpu(dev->name, 5e-3);
 }
 
 TEST(Learn, TrainingLowersLossAndAdapterLoadsInLlamaCpp) {

@@ -25,6 +25,8 @@
 #include <random>
 
 #include "learn/learn.h"
+#include "llm/devices.h"
+#include "llm/model_manager.h"
 #include "util/env.h"
 #include "learn/tokens.h"
 #include "util/util.h"
@@ -130,11 +132,27 @@ uint64_t splitmix(uint64_t& x) {
   return z ^ (z >> 31);
 }
 
+// One step's graph and the tensors set before computing it.
+struct StepGraph {
+  ggml_cgraph* gf = nullptr;
+  ggml_tensor *tokens, *pos, *rows, *labels, *opt_pars, *loss, *seed;
+  ggml_tensor* mask = nullptr;  // on a GPU: the causal mask, as an input
+  std::vector<int32_t> sel, lab;
+};
+
+size_t tensor_bytes(ggml_context* ctx) {
+  size_t n = 0;
+  for (ggml_tensor* t = ggml_get_first_tensor(ctx); t; t = ggml_get_next_tensor(ctx, t)) n += ggml_nbytes(t);
+  return n;
+}
+
 class Trainer {
  public:
   Trainer(Base& m, const TrainOptions& o) : m_(m), o_(o) {}
   ~Trainer() {
     if (galloc_) ggml_gallocr_free(galloc_);
+    if (buf_base_) ggml_backend_buffer_free(buf_base_);
+    if (ctx_base_) ggml_free(ctx_base_);
     if (backend_) ggml_backend_free(backend_);
     if (buf_lora_) ggml_backend_buffer_free(buf_lora_);
     if (buf_out_t_) ggml_backend_buffer_free(buf_out_t_);
@@ -142,7 +160,8 @@ class Trainer {
     if (ctx_lora_) ggml_free(ctx_lora_);
   }
 
-  void init_lora() {
+  // Creates the LoRA tensors, picks the device (probe: one example's graph), allocates.
+  void init_lora(const detail::Tokenized& probe) {
     const std::vector<std::string> known = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
     if (o_.targets.empty()) throw Error("no LoRA targets; pass --targets, e.g. attn_q,attn_v");
     for (auto& t : o_.targets)
@@ -178,9 +197,17 @@ class Trainer {
         lora_[x.name] = loras_.size();
         loras_.push_back(x);
       }
-    backend_ = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
+    const std::string plain = (o_.env ? o_.env : Env::Default())->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");  // tests compare both ways
+    if (plain.empty() || plain == "0") {
+      const int64_t n_embd = m_.output->ne[0], n_vocab = m_.output->ne[1];
+      ctx_out_t_ = ggml_init({ggml_tensor_overhead() * 2, nullptr, true});
+      out_t_ = ggml_new_tensor_2d(ctx_out_t_, GGML_TYPE_F32, n_vocab, n_embd);
+    }
+    choose_device(probe);
+    if (!backend_) backend_ = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_CPU, nullptr);
     if (!backend_) throw Error("ggml has no CPU backend");
     buf_lora_ = ggml_backend_alloc_ctx_tensors(ctx_lora_, backend_);
+    if (!buf_lora_) throw Error("out of memory for the LoRA tensors on " + device_);
     ggml_backend_buffer_clear(buf_lora_, 0);
     // A: uniform(+-1/sqrt(n_in)) (as PEFT's default), B: 0, so the fresh adapter is a no-op.
     uint64_t st = o_.seed * 0x2545F4914F6CDD1DULL + 1;
@@ -194,73 +221,95 @@ class Trainer {
     auto reg = ggml_backend_dev_backend_reg(ggml_backend_get_device(backend_));
     auto set_threads = reinterpret_cast<void (*)(ggml_backend_t, int)>(ggml_backend_reg_get_proc_address(reg, "ggml_backend_set_n_threads"));
     int nt = o_.threads > 0 ? o_.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
-    if (set_threads) set_threads(backend_, nt);
+    if (set_threads) set_threads(backend_, nt);  // the CPU's; a GPU has no such knob
     galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
-    const std::string plain = (o_.env ? o_.env : Env::Default())->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");  // tests compare both ways
-    if (plain.empty() || plain == "0") transpose_output();
+    if (out_t_) transpose_output();
   }
 
-  // One optimizer step on one example; returns its mean loss over assistant tokens.
-  float step(const detail::Tokenized& ex, int iter) {
+  const std::string& device() const { return device_; }
+  const std::string& device_note() const { return note_; }
+
+  size_t graph_size() const { return 16384 + static_cast<size_t>(m_.hp.n_layer) * 512; }
+
+  // One example's forward pass, loss, backward pass and AdamW steps, in ctx (no data).
+  void build(ggml_context* ctx, const detail::Tokenized& ex, StepGraph& s) {
     const int64_t T = static_cast<int64_t>(ex.tokens.size());
-    std::vector<int32_t> sel, lab;
     for (int64_t i = 0; i + 1 < T; ++i)
-      if (ex.target[static_cast<size_t>(i) + 1]) sel.push_back(static_cast<int32_t>(i)), lab.push_back(ex.tokens[static_cast<size_t>(i) + 1]);
-    const int64_t n_sel = static_cast<int64_t>(sel.size());
-    const size_t graph_size = 16384 + static_cast<size_t>(m_.hp.n_layer) * 512;
-    ggml_context* ctx = ggml_init({graph_size * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size, true), nullptr, true});
-    struct Free {
-      ggml_context* c;
-      ~Free() { ggml_free(c); }
-    } free_ctx{ctx};
-    ggml_tensor* tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-    ggml_tensor* pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
-    ggml_tensor* rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_sel);
-    ggml_tensor* labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, m_.hp.n_vocab, n_sel);
-    ggml_tensor* opt_pars = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
-    for (auto* x : {tokens, pos, rows, labels, opt_pars}) ggml_set_input(x);
-    ggml_tensor* h = forward(ctx, tokens, pos, rows);  // [n_embd, n_sel], after the output norm
+      if (ex.target[static_cast<size_t>(i) + 1]) s.sel.push_back(static_cast<int32_t>(i)), s.lab.push_back(ex.tokens[static_cast<size_t>(i) + 1]);
+    const int64_t n_sel = static_cast<int64_t>(s.sel.size());
+    s.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    s.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    s.rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_sel);
+    s.labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, m_.hp.n_vocab, n_sel);
+    s.opt_pars = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
+    for (auto* x : {s.tokens, s.pos, s.rows, s.labels, s.opt_pars}) ggml_set_input(x);
+    if (gpu_graph_) {
+      s.mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, T, T);
+      ggml_set_input(s.mask);
+    }
+    ggml_tensor* h = forward(ctx, s.tokens, s.pos, s.rows, s.mask);  // [n_embd, n_sel], after the output norm
     ggml_tensor* logits = ggml_mul_mat(ctx, m_.output, h);
-    ggml_tensor* loss = ggml_cross_entropy_loss(ctx, logits, labels);  // mean over the selected (assistant) rows
-    ggml_set_output(loss);
-    ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size, true);
-    ggml_tensor* target = loss;  // what the backward pass differentiates
+    s.loss = ggml_cross_entropy_loss(ctx, logits, s.labels);  // mean over the selected (assistant) rows
+    ggml_set_output(s.loss);
+    ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size(), true);
+    ggml_tensor* target = s.loss;  // what the backward pass differentiates
     if (out_t_) {
       // ggml differentiates a matmul with out_prod, ~7x slower per FLOP than its GEMM on
       // CPU; the vocabulary projection is the largest one. So its backward is done here:
       // dL/dh = W^T (softmax - labels) / n_sel, a GEMM on a transposed copy of W, stored
       // into g (outside the autodiff graph), and the rest of the network differentiates
       // the surrogate sum(h * g), whose gradient with respect to h is exactly g.
-      ggml_tensor* dlogits = ggml_scale(ctx, ggml_sub(ctx, ggml_soft_max(ctx, logits), labels), 1.0f / static_cast<float>(n_sel));
+      ggml_tensor* dlogits = ggml_scale(ctx, ggml_sub(ctx, ggml_soft_max(ctx, logits), s.labels), 1.0f / static_cast<float>(n_sel));
       ggml_tensor* g = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, m_.hp.n_embd, n_sel);
       ggml_set_input(g);  // allocated up front, never reused for another tensor
       ggml_build_forward_expand(gf, ggml_cpy(ctx, ggml_mul_mat(ctx, out_t_, dlogits), g));
-      ggml_build_forward_expand(gf, loss);
+      ggml_build_forward_expand(gf, s.loss);
       target = ggml_sum(ctx, ggml_mul(ctx, h, g));  // comes after the copy in node order
     }
     ggml_set_loss(target);
     ggml_build_forward_expand(gf, target);
     ggml_build_backward_expand(ctx, gf, nullptr);
-    ggml_tensor* seed = ggml_graph_get_grad_acc(gf, target);
-    ggml_set_input(seed);
+    s.seed = ggml_graph_get_grad_acc(gf, target);
+    ggml_set_input(s.seed);
     for (auto& x : loras_) {
       ggml_tensor* ga = ggml_graph_get_grad(gf, x.a);
       ggml_tensor* gb = ggml_graph_get_grad(gf, x.b);
-      if (ga) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.a, ga, x.ma, x.va, opt_pars));
-      if (gb) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.b, gb, x.mb, x.vb, opt_pars));
+      if (ga) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.a, ga, x.ma, x.va, s.opt_pars));
+      if (gb) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.b, gb, x.mb, x.vb, s.opt_pars));
     }
-    if (!ggml_gallocr_alloc_graph(galloc_, gf)) throw Error("out of memory for the training graph; lower --ctx");
-    set_inputs(ex, T, sel, lab, tokens, pos, rows, labels);
+    s.gf = gf;
+  }
+
+  // One optimizer step on one example; returns its mean loss over assistant tokens.
+  float step(const detail::Tokenized& ex, int iter) {
+    const int64_t T = static_cast<int64_t>(ex.tokens.size());
+    ggml_context* ctx = ggml_init({graph_size() * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size(), true), nullptr, true});
+    struct Free {
+      ggml_context* c;
+      ~Free() { ggml_free(c); }
+    } free_ctx{ctx};
+    StepGraph s;
+    build(ctx, ex, s);
+    if (!ggml_gallocr_alloc_graph(galloc_, s.gf))
+      throw Error("out of memory for the training graph" + std::string(gpu_graph_ ? " on " + device_ : "") + "; lower --ctx");
+    set_inputs(ex, T, s.sel, s.lab, s.tokens, s.pos, s.rows, s.labels);
+    if (s.mask) {
+      std::vector<float> mask(static_cast<size_t>(T * T), 0.0f);
+      for (int64_t q = 0; q < T; ++q)
+        for (int64_t k = q + 1; k < T; ++k) mask[static_cast<size_t>(q * T + k)] = -INFINITY;
+      ggml_backend_tensor_set(s.mask, mask.data(), 0, mask.size() * sizeof(float));
+    }
     // AdamW with bias correction, iter counted from 1 (as ggml_opt_eval does).
     const float beta1 = 0.9f, beta2 = 0.999f;
     float p[7] = {o_.lr, beta1, beta2, 1e-8f, 0.0f, 1.0f / (1.0f - std::pow(beta1, static_cast<float>(iter))),
                   1.0f / (1.0f - std::pow(beta2, static_cast<float>(iter)))};
-    ggml_backend_tensor_set(opt_pars, p, 0, sizeof p);
+    ggml_backend_tensor_set(s.opt_pars, p, 0, sizeof p);
     const float one = 1.0f;
-    ggml_backend_tensor_set(seed, &one, 0, sizeof one);
-    if (ggml_backend_graph_compute(backend_, gf) != GGML_STATUS_SUCCESS) throw Error("ggml failed to compute a training step");
+    ggml_backend_tensor_set(s.seed, &one, 0, sizeof one);
+    const ggml_status st = ggml_backend_graph_compute(backend_, s.gf);
+    if (st != GGML_STATUS_SUCCESS) throw Error("ggml failed to compute a training step on " + device_);
     float l = 0;
-    ggml_backend_tensor_get(loss, &l, 0, sizeof l);
+    ggml_backend_tensor_get(s.loss, &l, 0, sizeof l);
     return l;
   }
 
@@ -269,18 +318,26 @@ class Trainer {
   void transpose_output() {
     const ggml_tensor* w = m_.output;
     const int64_t n_embd = w->ne[0], n_vocab = w->ne[1];
-    ctx_out_t_ = ggml_init({ggml_tensor_overhead() * 2, nullptr, true});
-    out_t_ = ggml_new_tensor_2d(ctx_out_t_, GGML_TYPE_F32, n_vocab, n_embd);
     buf_out_t_ = ggml_backend_alloc_ctx_tensors(ctx_out_t_, backend_);
     if (!buf_out_t_) throw Error("out of memory for the transposed output projection");
-    float* dst = static_cast<float*>(out_t_->data);
+    std::vector<float> staging;  // a GPU's memory is written in one copy, from here
+    const bool host = ggml_backend_buffer_is_host(buf_out_t_);
+    if (!host) staging.resize(static_cast<size_t>(n_vocab * n_embd));
+    float* dst = host ? static_cast<float*>(out_t_->data) : staging.data();
+    std::vector<uint8_t> wbytes;  // the weights, from wherever they live
+    const char* wdata = static_cast<const char*>(w->data);
+    if (w->buffer && !ggml_backend_buffer_is_host(w->buffer)) {
+      wbytes.resize(ggml_nbytes(w));
+      ggml_backend_tensor_get(w, wbytes.data(), 0, wbytes.size());
+      wdata = reinterpret_cast<const char*>(wbytes.data());
+    }
     const auto* tr = ggml_get_type_traits(w->type);
     constexpr int64_t kBlock = 64;  // rows per block, so that the writes stay sequential
     std::vector<float> rows(static_cast<size_t>(kBlock * n_embd));
     for (int64_t v0 = 0; v0 < n_vocab; v0 += kBlock) {
       const int64_t nb = std::min(kBlock, n_vocab - v0);
       for (int64_t r = 0; r < nb; ++r) {
-        const char* src = static_cast<const char*>(w->data) + (v0 + r) * w->nb[1];
+        const char* src = wdata + (v0 + r) * w->nb[1];
         float* row = rows.data() + r * n_embd;
         if (w->type == GGML_TYPE_F32) std::memcpy(row, src, static_cast<size_t>(n_embd) * sizeof(float));
         else tr->to_float(src, row, n_embd);
@@ -288,9 +345,116 @@ class Trainer {
       for (int64_t e = 0; e < n_embd; ++e)
         for (int64_t r = 0; r < nb; ++r) dst[e * n_vocab + v0 + r] = rows[static_cast<size_t>(r * n_embd + e)];
     }
+    if (!host) ggml_backend_tensor_set(out_t_, staging.data(), 0, staging.size() * sizeof(float));
   }
 
  private:
+  // The GPU when ggml has one, the user did not ask for the CPU, the base (in f32) fits
+  // the VRAM budget and the device has every op of a training step; else the CPU. device_
+  // and note_ say which and why.
+  void choose_device(const detail::Tokenized& probe) {
+    Env* env = o_.env ? o_.env : Env::Default();
+    const std::string want = env->getenv("A4PS_TRAIN_DEVICE").value_or("");
+    if (want == "cpu") return cpu_only("as A4PS_TRAIN_DEVICE=cpu asks");
+    // A device named as doctor lists it (CUDA1, ...; "CPU" runs the device path on the CPU).
+    std::optional<llm::DeviceMemory> dev;
+    if (!want.empty() && want != "auto" && want != "gpu") {
+      for (auto& c : llm::compute_devices())
+        if (c.name == want) dev = llm::DeviceMemory{c.name, c.free_bytes, c.total_bytes};
+      if (!dev) throw Error("A4PS_TRAIN_DEVICE is '" + want + "'; write cpu, gpu, auto or a device `a4ps doctor` lists");
+    } else {
+      dev = llm::offload_device();
+    }
+    if (!dev) return cpu_only(llm::gpu_advice());
+    ggml_backend_dev_t d = nullptr;
+    for (size_t i = 0; i < ggml_backend_dev_count() && !d; ++i)
+      if (dev->name == ggml_backend_dev_name(ggml_backend_dev_get(i))) d = ggml_backend_dev_get(i);
+    if (!d) return cpu_only(dev->name + " is not a ggml device");
+    // The base goes to the GPU in f32: ggml's GPU backends differentiate a matmul (out_prod)
+    // only in f32.
+    std::map<ggml_tensor*, ggml_tensor*> moved;
+    const int64_t n = gguf_get_n_tensors(m_.gg);  // (m_.ctx also holds gguf's blob of all their bytes)
+    ctx_base_ = ggml_init({static_cast<size_t>(n + 1) * ggml_tensor_overhead(), nullptr, true});
+    uint64_t need = 4 * tensor_bytes(ctx_lora_) + (ctx_out_t_ ? tensor_bytes(ctx_out_t_) : 0);
+    for (int64_t i = 0; i < n; ++i) {
+      ggml_tensor* t = ggml_get_tensor(m_.ctx, gguf_get_tensor_name(m_.gg, i));
+      ggml_tensor* c = ggml_new_tensor(ctx_base_, GGML_TYPE_F32, GGML_MAX_DIMS, t->ne);
+      ggml_set_name(c, ggml_get_name(t));
+      moved[t] = c;
+      need += ggml_nbytes(c);
+    }
+    const uint64_t budget = llm::vram_budget(*dev, env);
+    if (need > budget)
+      return cpu_only("the base in f32 and its LoRA need " + human_bytes(need) + " on " + dev->name + ", more than the " +
+                      human_bytes(budget) + " VRAM budget (A4PS_VRAM_BUDGET)");
+    repoint(moved);
+    gpu_graph_ = true;
+    // Every op of one step must run there: a step is one graph on one device.
+    ggml_context* ctx = ggml_init({graph_size() * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size(), true), nullptr, true});
+    StepGraph s;
+    build(ctx, probe, s);
+    std::map<std::string, int> missing;
+    for (int i = 0; i < ggml_graph_n_nodes(s.gf); ++i) {
+      ggml_tensor* t = ggml_graph_node(s.gf, i);
+      const bool moves_nothing = t->op == GGML_OP_NONE || t->op == GGML_OP_VIEW || t->op == GGML_OP_RESHAPE ||
+                                 t->op == GGML_OP_PERMUTE || t->op == GGML_OP_TRANSPOSE;
+      if (!moves_nothing && !ggml_backend_dev_supports_op(d, t))
+        missing[std::string(ggml_op_desc(t)) + (t->src[0] ? std::string("(") + ggml_type_name(t->src[0]->type) + ")" : "")]++;
+    }
+    ggml_free(ctx);
+    if (!missing.empty()) {
+      std::map<ggml_tensor*, ggml_tensor*> back;
+      for (auto& [from, to] : moved) back[to] = from;
+      repoint(back);
+      gpu_graph_ = false;
+      std::string ops;
+      for (auto& [op, k] : missing) ops += (ops.empty() ? "" : ", ") + op + " x" + std::to_string(k);
+      return cpu_only(dev->name + " lacks ops a training step needs: " + ops);
+    }
+    if (!(backend_ = ggml_backend_dev_init(d, nullptr))) {
+      std::map<ggml_tensor*, ggml_tensor*> back;
+      for (auto& [from, to] : moved) back[to] = from;
+      repoint(back);
+      gpu_graph_ = false;
+      return cpu_only(dev->name + " could not be started");
+    }
+    upload(moved);
+    device_ = dev->name;
+    note_ = "training on " + dev->name + " (" + ggml_backend_dev_description(d) + "), the base in f32";
+  }
+
+  void cpu_only(const std::string& why) {
+    device_ = "CPU";
+    note_ = "training on the CPU: " + why;
+  }
+
+  // The model's tensors point at their copies from now on.
+  void repoint(const std::map<ggml_tensor*, ggml_tensor*>& to_new) {
+    auto to = [&](ggml_tensor*& t) {
+      if (t) t = to_new.at(t);
+    };
+    to(m_.tok_embd), to(m_.output_norm), to(m_.output);
+    for (Layer& y : m_.layers)
+      for (ggml_tensor** t : {&y.attn_norm, &y.wq, &y.wk, &y.wv, &y.wo, &y.bq, &y.bk, &y.bv, &y.ffn_norm, &y.gate, &y.up, &y.down}) to(*t);
+  }
+
+  // The base weights into one GPU buffer, converted to f32 on the way.
+  void upload(const std::map<ggml_tensor*, ggml_tensor*>& moved) {
+    buf_base_ = ggml_backend_alloc_ctx_tensors(ctx_base_, backend_);
+    if (!buf_base_) throw Error("out of memory for the base weights on " + device_ + "; set A4PS_TRAIN_DEVICE=cpu or a smaller A4PS_VRAM_BUDGET");
+    ggml_backend_buffer_set_usage(buf_base_, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    std::vector<float> f32;
+    for (auto& [from, to] : moved) {
+      if (from->type == GGML_TYPE_F32) {
+        ggml_backend_tensor_set(to, from->data, 0, ggml_nbytes(from));
+        continue;
+      }
+      f32.resize(static_cast<size_t>(ggml_nelements(from)));
+      ggml_get_type_traits(from->type)->to_float(from->data, f32.data(), ggml_nelements(from));
+      ggml_backend_tensor_set(to, f32.data(), 0, f32.size() * sizeof(float));
+    }
+  }
+
   ggml_tensor* weight(int64_t l, const std::string& t) {
     const Layer& y = m_.layers[static_cast<size_t>(l)];
     return t == "attn_q" ? y.wq : t == "attn_k" ? y.wk : t == "attn_v" ? y.wv : t == "attn_output" ? y.wo
@@ -321,7 +485,7 @@ class Trainer {
     return y;
   }
 
-  ggml_tensor* forward(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows) {
+  ggml_tensor* forward(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows, ggml_tensor* mask) {
     const auto& hp = m_.hp;
     const int64_t T = tokens->ne[0], hd = hp.n_embd / hp.n_head;
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -346,7 +510,10 @@ class Trainer {
       ggml_tensor* K = ggml_permute(ctx, k, 0, 2, 1, 3);                 // [hd, T, n_head_kv]
       ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_head_kv]
       ggml_tensor* kq = ggml_mul_mat(ctx, K, Q);                         // [T_k, T_q, n_head], GQA by broadcast
-      kq = ggml_soft_max(ctx, ggml_diag_mask_inf(ctx, ggml_scale(ctx, kq, kq_scale), 0));
+      // On a GPU the causal mask is an input of soft_max_ext: GPU backends lack the backward
+      // of diag_mask_inf (DIAG_MASK_ZERO). The CPU keeps its graph as it was.
+      kq = mask ? ggml_soft_max_ext(ctx, kq, mask, kq_scale, 0.0f)
+                : ggml_soft_max(ctx, ggml_diag_mask_inf(ctx, ggml_scale(ctx, kq, kq_scale), 0));
       ggml_tensor* kqv = ggml_mul_mat(ctx, V, kq);  // [hd, T_q, n_head]
       cur = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3)), hp.n_embd, T);
       x = ggml_add(ctx, x, mm(ctx, L.wo, cur));
@@ -364,13 +531,29 @@ class Trainer {
   const TrainOptions& o_;
   ggml_context* ctx_lora_ = nullptr;
   ggml_backend_buffer_t buf_lora_ = nullptr;
-  ggml_backend_t backend_ = nullptr;
+  ggml_backend_t backend_ = nullptr;  // where the step runs: the GPU or the CPU
+  bool gpu_graph_ = false;            // the step's graph is built for a GPU (mask input)
+  ggml_context* ctx_base_ = nullptr;  // with a GPU: the base weights there, in f32
+  ggml_backend_buffer_t buf_base_ = nullptr;
+  std::string device_ = "CPU", note_;
   ggml_gallocr_t galloc_ = nullptr;
   ggml_context* ctx_out_t_ = nullptr;
   ggml_backend_buffer_t buf_out_t_ = nullptr;
   ggml_tensor* out_t_ = nullptr;  // the output projection transposed, f32: [n_vocab, n_embd]
   std::vector<Lora> loras_;
   std::map<std::string, size_t> lora_;
+};
+
+// gguf reads a tensor's data when it writes the file; a GPU's tensors are copied to the host first.
+struct HostCopies {
+  std::vector<std::vector<uint8_t>> keep;
+  void add(gguf_context* g, ggml_tensor* t) {
+    gguf_add_tensor(g, t);
+    if (!t->buffer || ggml_backend_buffer_is_host(t->buffer)) return;
+    keep.emplace_back(ggml_nbytes(t));
+    ggml_backend_tensor_get(t, keep.back().data(), 0, keep.back().size());
+    gguf_set_tensor_data(g, ggml_get_name(t), keep.back().data());
+  }
 };
 
 // Writes tensors + key/values to path atomically (tmp + rename): a kill mid-write leaves
@@ -390,8 +573,9 @@ void save_checkpoint(const fs::path& path, const std::string& fp, int step, cons
   gguf_set_val_str(g, "a4ps.checkpoint.run", fp.c_str());
   gguf_set_val_u32(g, "a4ps.checkpoint.step", static_cast<uint32_t>(step));
   if (!losses.empty()) gguf_set_arr_data(g, "a4ps.checkpoint.losses", GGUF_TYPE_FLOAT32, losses.data(), losses.size());
+  HostCopies host;
   for (auto& x : loras)
-    for (ggml_tensor* t : {x.a, x.b, x.ma, x.va, x.mb, x.vb}) gguf_add_tensor(g, t);
+    for (ggml_tensor* t : {x.a, x.b, x.ma, x.va, x.mb, x.vb}) host.add(g, t);
   try {
     write_gguf(g, path);
   } catch (...) {
@@ -445,9 +629,10 @@ std::string adapter_bytes(const Hparams& hp, const TrainOptions& o, std::vector<
   gguf_set_val_str(g, "adapter.type", "lora");
   gguf_set_val_f32(g, "adapter.lora.alpha", o.alpha);
   gguf_set_val_str(g, "a4ps.lineage", lineage.dump().c_str());
+  HostCopies host;
   for (auto& x : loras) {
-    gguf_add_tensor(g, x.a);
-    gguf_add_tensor(g, x.b);
+    host.add(g, x.a);
+    host.add(g, x.b);
   }
   fs::path p = scratch_dir / ("a4ps-lora-" + random_id() + ".gguf");
   try {
@@ -486,7 +671,9 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
   if (m.hp.n_vocab != llama_vocab_n_tokens(llama_model_get_vocab(vocab.get())))
     throw Error(base.filename().string() + ": the token embedding does not match the vocabulary; the model is damaged");
   Trainer tr(m, o);
-  tr.init_lora();
+  tr.init_lora(toks.front());
+  if (o.progress || Env::Default()->getenv("A4PS_LOG").value_or("") == "debug")
+    std::fprintf(stderr, "train: %s\n", tr.device_note().c_str());
 
   const int N = static_cast<int>(toks.size());
   const int total = o.max_steps > 0 ? o.max_steps : std::max(1, o.epochs) * N;
@@ -534,6 +721,8 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   r.tokens_per_s = r.seconds > 0 ? static_cast<double>(r.tokens) / r.seconds : 0;
   r.steps = total;
+  r.device = tr.device();
+  r.device_note = tr.device_note();
   if (!ckpt.empty()) save_checkpoint(ckpt, fp, total, r.losses, tr.loras());
 
   auto mean = [&](size_t from, size_t to) {

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "llm/devices.h"
 #include "llm/llm.h"
 #include "llm/sampling.h"
 #include "util/env.h"
@@ -60,6 +61,7 @@ GenerateResult generate(const fs::path& gguf, std::string_view prompt, const Gen
   GenerateResult r;
   auto t0 = Clock::now();
   auto mp = llama_model_default_params();
+  mp.n_gpu_layers = plan_load(gguf, opts.n_ctx, nullptr).gpu_layers;  // as many layers as the VRAM budget holds
   std::unique_ptr<llama_model, ModelDel> model(llama_model_load_from_file(gguf.c_str(), mp));
   if (!model)
     throw Error("llama.cpp could not load " + gguf.string() +

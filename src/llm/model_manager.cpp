@@ -21,6 +21,7 @@
 #include <thread>
 #include <type_traits>
 
+#include "llm/devices.h"
 #include "llm/llm.h"
 #include "llm/sampling.h"
 #include "util/util.h"
@@ -59,6 +60,7 @@ struct Model {
   const llama_vocab* vocab = nullptr;
   std::string tmpl;
   uint64_t bytes = 0;
+  OffloadPlan plan;  // what went to the GPU
   std::map<std::string, llama_adapter_lora*> adapters;  // by path; freed with the model
   uint32_t slots = 1;                                  // sequences the context holds
   std::map<std::string, Seq> seqs;                     // by persona
@@ -174,6 +176,49 @@ struct ModelManager::Impl {
   std::list<std::unique_ptr<Model>> models;  // most recently used first
   mutable FairLock lock;
   uint64_t loads = 0;
+  std::optional<DeviceMemory> gpu;  // read at the first load: asking ggml starts its GPU backends
+  bool gpu_known = false;
+  uint64_t vram_budget = 0;
+  VramPolicy vram_policy = VramPolicy::Evict;
+
+  void know_gpu() {
+    if (gpu_known) return;
+    gpu_known = true;
+    gpu = opts.gpu ? opts.gpu : offload_device();
+    if (gpu && gpu->total_bytes == 0) gpu.reset();  // a described "no GPU"
+    vram_budget = !gpu ? 0 : opts.vram_budget_bytes ? opts.vram_budget_bytes : llm::vram_budget(*gpu, opts.env);
+  }
+
+  uint64_t vram_used() const {
+    uint64_t n = 0;
+    for (auto& m : models) n += m->plan.gpu_bytes;
+    return n;
+  }
+
+  // How much of p's model goes to the GPU; under Evict, first unloads the models whose
+  // VRAM it needs, least recently used first.
+  OffloadPlan plan_gpu(const Persona& p, uint32_t slots) {
+    know_gpu();
+    if (vram_budget == 0) return {};
+    ModelShape shape = read_model_shape(p.model);
+    // Every persona slot's KV cache.
+    OffloadRequest rq{.n_ctx = opts.n_ctx * slots, .n_ubatch = std::min<uint32_t>(512, opts.n_ctx), .budget_bytes = vram_budget};
+    std::error_code ec;
+    for (auto& a : p.adapters)
+      if (auto n = fs::file_size(a.path, ec); !ec) rq.extra_bytes += n;
+    if (vram_policy == VramPolicy::Evict) {
+      const uint64_t want = plan_offload(shape, rq).gpu_bytes;
+      while (vram_used() + want > vram_budget) {
+        auto it = std::find_if(models.rbegin(), models.rend(), [](auto& m) { return m->plan.gpu_bytes > 0; });
+        if (it == models.rend()) break;
+        models.erase(std::next(it).base());
+      }
+    }
+    const uint64_t used = vram_used();
+    rq.budget_bytes = used < vram_budget ? vram_budget - used : 0;
+    return plan_offload(shape, rq);
+  }
+
   ComputeThread compute;  // last: joined before the models are freed
 
   uint64_t used() const {
@@ -205,7 +250,10 @@ struct ModelManager::Impl {
     m->path = key;
     m->bytes = need;
     m->slots = slots;
-    m->model = llama_model_load_from_file(key.c_str(), llama_model_default_params());
+    m->plan = plan_gpu(p, slots);
+    auto mp = llama_model_default_params();
+    mp.n_gpu_layers = m->plan.gpu_layers;
+    m->model = llama_model_load_from_file(key.c_str(), mp);
     if (!m->model)
       throw Error("llama.cpp could not load " + p.model.string() + " (unsupported architecture or damaged file)");
     auto cp = llama_context_default_params();
@@ -382,11 +430,21 @@ ModelManager::ModelManager(ManagerOptions opts) : impl_(std::make_unique<Impl>()
   impl_->budget = opts.budget_bytes ? opts.budget_bytes
                   : !env.empty()   ? parse_bytes(env)
                                    : available_memory() / 10 * 8;
+  const std::string vp = impl_->opts.env->getenv("A4PS_VRAM_POLICY").value_or("");
+  if (!vp.empty() && vp != "evict" && vp != "share")
+    throw Error("A4PS_VRAM_POLICY is '" + vp + "'; write evict (one model on the GPU at a time) or share");
+  impl_->vram_policy = opts.vram_policy ? *opts.vram_policy : vp == "share" ? VramPolicy::Share : VramPolicy::Evict;
 }
 ModelManager::~ModelManager() = default;
 Env* ModelManager::env() const { return impl_->opts.env; }
 
 uint64_t ModelManager::budget() const { return impl_->budget; }
+
+uint64_t ModelManager::vram_budget() const {
+  auto turn = impl_->lock.hold();
+  impl_->know_gpu();
+  return impl_->vram_budget;
+}
 
 uint64_t ModelManager::loads() const {
   auto turn = impl_->lock.hold();
@@ -397,7 +455,7 @@ std::vector<LoadedModel> ModelManager::loaded() const {
   auto turn = impl_->lock.hold();
   std::vector<LoadedModel> out;
   for (auto& m : impl_->models) {
-    LoadedModel l{m->path, m->bytes, {}};
+    LoadedModel l{m->path, m->bytes, {}, m->plan.gpu_layers, m->plan.gpu_bytes, m->plan.summary};
     std::vector<std::pair<uint64_t, std::string>> by_use;
     for (auto& [name, sq] : m->seqs) by_use.push_back({sq.used, name});
     std::sort(by_use.rbegin(), by_use.rend());  // the persona that ran last first

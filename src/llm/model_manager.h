@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "llm/backend.h"
+#include "llm/offload_plan.h"
 
 namespace a4ps {
 class Env;
@@ -37,18 +39,31 @@ struct Persona {
 
 enum class Policy { Switch, Reload };
 
+// When a model needs VRAM that loaded models hold: Evict unloads them, least recently used
+// first, so the model in use gets every layer it can (personas on different models take
+// turns on the GPU); Share keeps them and gives the new model what is left.
+enum class VramPolicy { Evict, Share };
+
 struct ManagerOptions {
   uint64_t budget_bytes = 0;  // 0: $A4PS_MEMORY_BUDGET (e.g. 8G), else 80% of the memory available now
   Policy policy = Policy::Switch;
   uint32_t n_ctx = 4096;
   int n_threads = 0;  // 0: all cores
   Env* env = nullptr;  // $A4PS_MEMORY_BUDGET, $OLLAMA_HOST, $OPENAI_API_KEY; nullptr: Env::Default()
+  // GPU offload (llama.cpp built with a GPU backend): each load offloads as many layers as
+  // fit (plan_offload), the rest run on the CPU.
+  uint64_t vram_budget_bytes = 0;  // 0: $A4PS_VRAM_BUDGET (0 there: CPU only), else default_vram_budget()
+  std::optional<VramPolicy> vram_policy;  // unset: $A4PS_VRAM_POLICY (evict or share), else Evict
+  std::optional<DeviceMemory> gpu;  // unset: ggml's first GPU, if any; set: plan for this described device
 };
 
 struct LoadedModel {
   std::string path;
   uint64_t bytes = 0;  // weights + KV cache, as budgeted
   std::vector<std::string> personas_cached;  // personas with a saved KV prefix here
+  int gpu_layers = 0;       // as planned at load (n_gpu_layers); 0: all on the CPU
+  uint64_t gpu_bytes = 0;   // VRAM the plan gives it
+  std::string placement;    // the plan in one line
 };
 
 // Safe to share between threads: calls are served one at a time, in the order they arrive
@@ -67,6 +82,7 @@ class ModelManager {
 
   std::vector<LoadedModel> loaded() const;  // most recently used first
   uint64_t budget() const;
+  uint64_t vram_budget() const;  // 0 when loads stay on the CPU (no GPU, or a budget of 0)
   Env* env() const;  // where the manager and the backends it opens read the environment
   void forget(const std::string& persona);  // drop a persona's cached prefix
   uint64_t loads() const;  // models loaded from disk so far (a reload after eviction counts again)
