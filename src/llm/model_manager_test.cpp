@@ -179,8 +179,9 @@ TEST(ModelManager, EvictsTheLeastRecentlyUsedModelOverBudget) {
 // keeps the planned layers on the CPU).
 const DeviceMemory described8{"Described0", 7600ull << 20, 8ull << 30};
 
+// A model wholly on the GPU at n_ctx, with the KV cache of the manager's four persona slots.
 uint64_t whole_on_gpu(const char* name, uint32_t n_ctx) {
-  return plan_offload(read_model_shape(model(name)), {.n_ctx = n_ctx, .n_ubatch = 512, .budget_bytes = 1ull << 40}).gpu_bytes;
+  return plan_offload(read_model_shape(model(name)), {.n_ctx = n_ctx * 4, .n_ubatch = 512, .budget_bytes = 1ull << 40}).gpu_bytes;
 }
 
 TEST(ModelManager, EachLoadOffloadsWhatTheVramBudgetHolds) {
