@@ -116,6 +116,7 @@ class ImageCheckpointer final : public Checkpointer {
     ins.run();
     tx.commit();
     if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
+    if (sqlite3_get_autocommit(img_.db())) fresh_[cp.thread_id] = cp.id;
     return cp.id;
   }
 
@@ -153,6 +154,7 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   void put_writes(const std::string& thread, const std::string& cp, const std::vector<PendingWrite>& w) override {
+    fresh_.erase(thread);
     image::Image::Tx tx(img_);
     sql::Stmt n(img_.db(), "SELECT count(*) FROM checkpoint_writes WHERE thread_id=? AND checkpoint_id=?");
     n.bind(1, thread).bind(2, cp);
@@ -167,6 +169,9 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::vector<PendingWrite> writes(const std::string& thread, const std::string& cp) const override {
+    // A step this process has just written has none yet: the run asks at every step, and a
+    // read outside a transaction costs a WAL read lock of its own.
+    if (auto f = fresh_.find(thread); f != fresh_.end() && f->second == cp) return {};
     auto& st = stmts_.get("SELECT task_id,channel,value FROM checkpoint_writes WHERE thread_id=? AND checkpoint_id=? ORDER BY idx");
     st.bind(1, thread).bind(2, cp);
     std::vector<PendingWrite> out;
@@ -413,6 +418,7 @@ class ImageCheckpointer final : public Checkpointer {
   std::set<std::string> known_;
   mutable std::map<std::string, Known> known_cps_;
   Known read_parent_;  // a parent read from the image for the step being written
+  std::map<std::string, std::string> fresh_;  // per thread: the step this process last wrote, without writes since
 };
 
 }  // namespace
