@@ -169,8 +169,9 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::vector<PendingWrite> writes(const std::string& thread, const std::string& cp) const override {
-    // A step this process has just written has none yet: the run asks at every step, and a
-    // read outside a transaction costs a WAL read lock of its own.
+    // A step this run has just written has none yet (another process adds some only to a
+    // thread that is not running here): the run asks at every step, and a read outside a
+    // transaction costs a WAL read lock of its own.
     if (auto f = fresh_.find(thread); f != fresh_.end() && f->second == cp) return {};
     auto& st = stmts_.get("SELECT task_id,channel,value FROM checkpoint_writes WHERE thread_id=? AND checkpoint_id=? ORDER BY idx");
     st.bind(1, thread).bind(2, cp);
@@ -181,6 +182,7 @@ class ImageCheckpointer final : public Checkpointer {
 
   void set_thread(const std::string& thread, const std::string& status, const json& meta,
                   const std::string& event) override {
+    fresh_.erase(thread);  // a run starts or ends: its steps' writes are read again
     image::Image::Tx tx(img_);
     sql::Stmt st(img_.db(), "INSERT INTO threads(id,status,meta,created_at,updated_at) VALUES(?1,?2,json_patch('{}',?3),?4,?4) "
                             "ON CONFLICT(id) DO UPDATE SET status=?2, meta=json_patch(meta,?3), updated_at=?4");

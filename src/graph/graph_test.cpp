@@ -138,27 +138,34 @@ TEST(Graph, FanOutMergesInADeterministicOrder) {
 }
 
 TEST(Graph, FinishedTasksOfAStepAreNotRedoneAfterAFailure) {
-  auto cp = memory_checkpointer();
-  int a_calls = 0, b_calls = 0;
-  bool fail = true;
-  StateGraph g;
-  g.channel("out", append(), json::array());
-  g.node("a", [&](const json&, NodeContext&) { ++a_calls; return json{{"out", "a"}}; });
-  g.node("b", [&](const json&, NodeContext&) -> json {
-    ++b_calls;
-    if (fail) throw std::runtime_error("disk on fire");
-    return json{{"out", "b"}};
-  });
-  g.edge(START, "a").edge(START, "b").edge("a", END).edge("b", END);
-  auto cg = g.compile({.checkpointer = cp.get()});
-  std::string err = error_of([&] { cg.invoke(json::object(), {.thread_id = "t"}); });
-  EXPECT_NE(err.find("node 'b' failed at step 1: disk on fire"), std::string::npos) << err;
-  fail = false;
-  auto r = cg.invoke(nullptr, {.thread_id = "t"});
-  EXPECT_EQ(r.status, "done");
-  EXPECT_EQ(r.state["out"], json::array({"a", "b"}));
-  EXPECT_EQ(a_calls, 1);  // its write was kept as a pending write
-  EXPECT_EQ(b_calls, 2);
+  for (int where : {0, 1, 2}) {  // in memory; in an image, resumed by the same checkpointer or by another's
+    test::TempDir d;
+    std::optional<image::Image> img;
+    if (where > 0) img.emplace(image::Image::create(d / "g.a4ps"));
+    auto first = where > 0 ? image_checkpointer(*img) : memory_checkpointer();
+    auto* cp = first.get();
+    int a_calls = 0, b_calls = 0;
+    bool fail = true;
+    StateGraph g;
+    g.channel("out", append(), json::array());
+    g.node("a", [&](const json&, NodeContext&) { ++a_calls; return json{{"out", "a"}}; });
+    g.node("b", [&](const json&, NodeContext&) -> json {
+      ++b_calls;
+      if (fail) throw std::runtime_error("disk on fire");
+      return json{{"out", "b"}};
+    });
+    g.edge(START, "a").edge(START, "b").edge("a", END).edge("b", END);
+    std::string err = error_of([&] { g.compile({.checkpointer = cp}).invoke(json::object(), {.thread_id = "t"}); });
+    EXPECT_NE(err.find("node 'b' failed at step 1: disk on fire"), std::string::npos) << err;
+    fail = false;
+    auto second = where == 2 ? image_checkpointer(*img) : nullptr;
+    if (second) cp = second.get();
+    auto r = g.compile({.checkpointer = cp}).invoke(nullptr, {.thread_id = "t"});
+    EXPECT_EQ(r.status, "done") << where;
+    EXPECT_EQ(r.state["out"], json::array({"a", "b"})) << where;
+    EXPECT_EQ(a_calls, 1) << where;  // its write was kept as a pending write
+    EXPECT_EQ(b_calls, 2) << where;
+  }
 }
 
 StateGraph review_graph() {
