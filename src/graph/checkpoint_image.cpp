@@ -328,12 +328,21 @@ class ImageCheckpointer final : public Checkpointer {
         for (auto& item : (*it)->value) v.push_back(item);
       values.emplace(std::make_pair(ch, at), std::move(v));
     }
+    // Each value is moved into the last checkpoint that names it, copied into the others.
+    std::map<std::pair<std::string, int64_t>, int> uses;
+    for (auto& r : rows)
+      if (r.channels)
+        for (auto& [ch, at] : r.channels->items()) ++uses[{ch, at.get<int64_t>()}];
     std::vector<Checkpoint> out;
     out.reserve(rows.size());
     for (auto& r : rows) {
       if (r.channels) {
         r.cp.state = json::object();
-        for (auto& [ch, at] : r.channels->items()) r.cp.state[ch] = values.at({ch, at.get<int64_t>()});
+        for (auto& [ch, at] : r.channels->items()) {
+          std::pair<std::string, int64_t> key{ch, at.get<int64_t>()};
+          json& v = values.at(key);
+          r.cp.state[ch] = --uses[key] == 0 ? std::move(v) : v;
+        }
       } else {
         r.cp.state = json::parse(r.state);
       }
