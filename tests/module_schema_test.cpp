@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "graph/graph.h"
 #include "image/image.h"
 #include "image/schema.h"
 #include "learn/learn.h"
@@ -138,6 +139,51 @@ TEST(ModuleTables, AnImageOfSchema1GetsTheModulesTablesWithItsMemoriesIndexed) {
   EXPECT_EQ(module_version(img.db(), learn::store::schema()), 1);
   expect_data(img, false);  // the memory added before the index existed is found
   EXPECT_TRUE(learn::golden_counts(img).empty());
+  EXPECT_TRUE(img.check().ok);
+}
+
+// Checkpoints written before the graph module kept the whole state in every row: such a
+// thread reads back read-only as it was, and once opened read-write it goes on in the
+// newer layout (rows that hold only what their step changed), all of it still readable.
+TEST(ModuleTables, AnOldImagesThreadReadsAndGoesOnInTheNewLayout) {
+  test::TempDir d;
+  fs::path p = d / "old.a4ps";
+  old_image(p, 2);
+  sql(p, "INSERT INTO threads(id,status,meta,created_at,updated_at) VALUES('t','done','{\"graph\":\"chat\"}',"
+         "  '2026-01-01T00:00:00Z','2026-01-01T00:00:00Z');"
+         "INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) VALUES"
+         "  ('t','000000000001','',0,'{\"messages\":[\"hi\"],\"n\":0}','[\"reply\"]','{\"source\":\"input\"}','2026-01-01T00:00:00Z'),"
+         "  ('t','000000000002','000000000001',1,'{\"messages\":[\"hi\",\"hello\"],\"n\":1}','[]','{\"source\":\"loop\"}',"
+         "   '2026-01-01T00:00:01Z');");
+  graph::json first = {{"messages", {"hi"}}, {"n", 0}}, second = {{"messages", {"hi", "hello"}}, {"n", 1}};
+  {
+    Image ro = Image::open(p, {.read_only = true});
+    auto cp = graph::image_checkpointer(ro);
+    EXPECT_EQ(cp->get("t", "")->state, second);
+    auto h = cp->list("t");
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_EQ(h[1].state, first);
+    EXPECT_EQ(cp->list_after("t", "", 10)[0].state, first);
+  }
+  Image img = Image::open(p);
+  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'graph'"), 1);
+  auto cp = graph::image_checkpointer(img);
+  graph::StateGraph g;
+  g.channel("messages", graph::append(), graph::json::array()).channel("n", graph::add(), 0);
+  g.node("reply", [](const graph::json& s, graph::NodeContext&) {
+    return graph::json{{"messages", "answer " + std::to_string(s["messages"].size())}, {"n", 1}};
+  });
+  g.edge(graph::START, "reply").edge("reply", graph::END);
+  auto r = g.compile({.checkpointer = cp.get(), .name = "chat"}).invoke(graph::json{{"messages", "more"}}, {.thread_id = "t"});
+  graph::json want = {{"messages", {"hi", "hello", "more", "answer 3"}}, {"n", 2}};
+  EXPECT_EQ(r.state, want);
+  EXPECT_EQ(scalar(p, "SELECT count(*) FROM checkpoints WHERE channels IS NOT NULL"), 2);
+  auto fresh = graph::image_checkpointer(img);
+  auto h = fresh->list("t");
+  ASSERT_EQ(h.size(), 4u);
+  EXPECT_EQ(h[0].state, want);
+  EXPECT_EQ(h[2].state, second);
+  EXPECT_EQ(h[3].state, first);
   EXPECT_TRUE(img.check().ok);
 }
 

@@ -170,9 +170,10 @@ void add_image_commands(CLI::App& app, Globals& g) {
     c->callback([&g] {
       auto r = check_image(open_read_only(path));
       json j = {{"ok", r.ok}, {"problems", r.problems}, {"events_verified", r.events_verified},
-                {"blobs_verified", r.blobs_verified}};
+                {"blobs_verified", r.blobs_verified}, {"codex_states_verified", r.codex_states_verified}};
+      std::string states = r.codex_states_verified ? ", saved codex state verified" : "";
       std::string text = r.ok ? "ok: " + path + " (integrity ok, " + std::to_string(r.events_verified) +
-                                    " events chained, " + std::to_string(r.blobs_verified) + " blobs verified)\n"
+                                    " events chained, " + std::to_string(r.blobs_verified) + " blobs verified" + states + ")\n"
                               : "";
       for (auto& p : r.problems) text += "problem: " + p + "\n";
       emit(g, j, text);

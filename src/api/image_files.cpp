@@ -45,7 +45,13 @@ ImageInfo fork_image(const std::string& src, const std::string& dest, const std:
 
 CheckResult check_image(const Image& image) {
   auto r = image.impl().img.check();
-  return {.ok = r.ok, .problems = r.problems, .events_verified = r.events_verified, .blobs_verified = r.blobs_verified};
+  CheckResult out{.ok = r.ok, .problems = r.problems, .events_verified = r.events_verified, .blobs_verified = r.blobs_verified};
+  if (!r.ok) return out;  // a damaged log is not replayed
+  auto s = codex::check_saved_states(image.impl().img);
+  out.codex_states_verified = s.verified;
+  out.problems.insert(out.problems.end(), s.problems.begin(), s.problems.end());
+  out.ok = out.problems.empty();
+  return out;
 }
 
 ImageDiff diff_images(const Image& a, const Image& b) {

@@ -76,6 +76,10 @@ class Monitor {
   std::vector<const Rule*> step(const image::Event& e);
   void commit();
   void rollback();
+  // The monitors' values after every event stepped so far, as bytes; restore() makes
+  // saved ones the committed state at seq (false, and nothing changed: not this codex's).
+  std::string save() const;
+  bool restore(int64_t seq, std::string_view bytes);
   int64_t seen() const;     // seq of the last committed event
   int64_t stepped() const;  // seq of the last event stepped, committed or not
   size_t rules() const;
@@ -90,6 +94,16 @@ class Monitor {
 // may commit; a violation aborts the transaction and is logged as codex.violation.
 // The returned guard must outlive its use by the image.
 std::shared_ptr<image::EventGuard> guard(const Codex& c);
+// What the guard's saved states are keyed by: these rules, and the monitors' layout.
+std::string state_key(const Codex& c);
+
+// Replays the log against each codex state the image saved (image::GuardState): a state
+// the guard would start from must be the one a replay reaches. Said as problems.
+struct StateCheck {
+  int64_t verified = 0;
+  std::vector<std::string> problems;
+};
+StateCheck check_saved_states(const image::Image& img);
 
 // The codex an image lives by: its own "codex" document (unless removed), else the default.
 Codex image_codex(const image::Image& img);

@@ -173,5 +173,109 @@ TEST(Guard, CatchesUpWithEventsWrittenByAnotherProcess) {
   EXPECT_NE(error_of([&] { a.append_event("x", "t", {}); }).find("no-x-after-y"), std::string::npos);
 }
 
+// Counts the events a guard catches up on, passing everything on to the codex's guard.
+class Counting final : public image::EventGuard {
+ public:
+  explicit Counting(std::shared_ptr<image::EventGuard> g) : g_(std::move(g)) {}
+  int64_t seen() const override { return g_->seen(); }
+  void catch_up(const image::Event& e) override {
+    ++caught;
+    g_->catch_up(e);
+  }
+  std::string check(const image::Event& e) override { return g_->check(e); }
+  void committed() override { g_->committed(); }
+  void rolled_back() override { g_->rolled_back(); }
+  std::string state_key() const override { return g_->state_key(); }
+  std::string save_state() const override { return g_->save_state(); }
+  bool restore_state(int64_t seq, std::string_view s) override { return g_->restore_state(seq, s); }
+  int64_t caught = 0;
+
+ private:
+  std::shared_ptr<image::EventGuard> g_;
+};
+
+const Codex kLocked{{{"care", "Mind the lock."}}, {{"no-write-after-lock", "kind == \"write\" -> not once(kind == \"lock\")", "", false}}};
+
+// An image living by kLocked, whose log has a lock event at its start and `ticks` events
+// after it.
+void locked_log(image::Image& img, int ticks) {
+  img.put(image::Kind::Codex, "codex", to_toml(kLocked));
+  img.set_guard(guard(kLocked));
+  img.append_event("lock", "t", {});
+  image::Image::Tx tx(img);
+  for (int i = 0; i < ticks; ++i) img.append_event("tick", "t", {{"i", i}});
+  tx.commit();
+}
+
+// The guard's state is saved every kGuardSaveEvery events with the event it covers: an
+// open starts from it and catches up only the events after it, and still remembers what
+// happened long before (the lock at event 2).
+TEST(Guard, AnOpenStartsFromTheSavedStateNotTheWholeLog) {
+  test::TempDir d;
+  {
+    image::Image img = image::Image::create(d / "a.a4ps");
+    locked_log(img, 2500);  // events 1 (image.created), 2 (the codex), 3 (the lock) .. 2503
+    EXPECT_NE(error_of([&] { img.append_event("write", "t", {}); }).find("no-write-after-lock"), std::string::npos);
+    auto saved = img.guard_states();
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved[0].seq, 2000);  // (the refusal's own codex.violation event is 2504)
+    EXPECT_EQ(saved[0].key, state_key(kLocked));
+  }
+  image::Image img = image::Image::open(d / "a.a4ps");
+  auto g = std::make_shared<Counting>(guard(kLocked));
+  img.set_guard(g);
+  EXPECT_EQ(g->caught, 504);  // 2001 .. 2504
+  EXPECT_NE(error_of([&] { img.append_event("write", "t", {}); }).find("no-write-after-lock"), std::string::npos);
+  auto c = check_saved_states(img);
+  EXPECT_EQ(c.verified, 1);
+  EXPECT_TRUE(c.problems.empty()) << c.problems[0];
+  // A guard of other rules has no saved state: it replays the whole log.
+  auto other = std::make_shared<Counting>(guard(Codex{}));
+  img.set_guard(other);
+  EXPECT_EQ(other->caught, img.info().head_seq);
+}
+
+// A saved state is only a shortcut: one that does not match its event (another log) is
+// not used, and one edited outside A4PS (here: a state from before the lock, which would
+// let a write through) is found by check, which replays the log.
+TEST(Guard, CheckReplaysTheLogAgainstTheSavedState) {
+  test::TempDir d;
+  std::filesystem::path p = d / "a.a4ps";
+  std::string unlocked;
+  {
+    image::Image img = image::Image::create(p);
+    auto g = guard(kLocked);
+    img.set_guard(g);
+    unlocked = g->save_state();  // nothing seen but image.created: no lock yet
+    locked_log(img, 1200);
+  }
+  auto edit = [&](const std::string& sql, const std::string& blob = "") {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(p.c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr), SQLITE_OK);
+    if (!blob.empty()) sqlite3_bind_blob(st, 1, blob.data(), static_cast<int>(blob.size()), SQLITE_TRANSIENT);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+  };
+  edit("UPDATE guard_states SET event_hash = 'elsewhere'");
+  {
+    image::Image img = image::Image::open(p);
+    auto g = std::make_shared<Counting>(guard(kLocked));
+    img.set_guard(g);
+    EXPECT_EQ(g->caught, 1203);  // the whole log; the replay is saved again for the next open
+    auto c = check_saved_states(img);
+    EXPECT_TRUE(c.problems.empty()) << c.problems[0];
+    EXPECT_EQ(c.verified, 1);
+  }
+  edit("UPDATE guard_states SET state = ?1", unlocked);
+  image::Image img = image::Image::open(p, {.read_only = true});
+  auto c = check_saved_states(img);
+  ASSERT_EQ(c.problems.size(), 1u);
+  EXPECT_EQ(c.problems[0], "the codex's saved state at event 1203 differs from a replay of the log");
+  EXPECT_EQ(c.verified, 0);
+}
+
 }  // namespace
 }  // namespace a4ps::codex

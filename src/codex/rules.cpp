@@ -2,6 +2,7 @@
 #include <cctype>
 #include <cstring>
 #include <compare>
+#include <algorithm>
 #include <map>
 
 #include "codex/codex.h"
@@ -370,6 +371,34 @@ void Monitor::rollback() {
   impl_->pending = impl_->committed;
   impl_->pending_seen = impl_->seen;
 }
+// Per rule: its length as 4 bytes (little end first), then its values.
+std::string Monitor::save() const {
+  std::string out;
+  for (auto& st : impl_->pending) {
+    uint32_t n = static_cast<uint32_t>(st.size());
+    for (int b = 0; b < 4; ++b) out.push_back(static_cast<char>((n >> (8 * b)) & 0xff));
+    out.append(reinterpret_cast<const char*>(st.data()), st.size());
+  }
+  return out;
+}
+bool Monitor::restore(int64_t seq, std::string_view bytes) {
+  std::vector<std::vector<uint8_t>> states;
+  size_t at = 0;
+  for (size_t i = 0; i < impl_->formulas.size(); ++i) {
+    if (bytes.size() - at < 4) return false;
+    uint32_t n = 0;
+    for (int b = 0; b < 4; ++b) n |= uint32_t{static_cast<uint8_t>(bytes[at + b])} << (8 * b);
+    at += 4;
+    if (bytes.size() - at < n) return false;
+    states.emplace_back(bytes.begin() + static_cast<std::ptrdiff_t>(at), bytes.begin() + static_cast<std::ptrdiff_t>(at + n));
+    at += n;
+  }
+  if (at != bytes.size() || seq < 0) return false;
+  impl_->committed = states;
+  impl_->pending = std::move(states);
+  impl_->seen = impl_->pending_seen = seq;
+  return true;
+}
 int64_t Monitor::seen() const { return impl_->seen; }
 int64_t Monitor::stepped() const { return impl_->pending_seen; }
 size_t Monitor::rules() const { return impl_->rules.size(); }
@@ -381,9 +410,12 @@ size_t Monitor::state_size() const {
 
 namespace {
 
+// Saved states of this layout: a build whose monitors keep other values changes it.
+constexpr const char* kStateLayout = "codex-monitors/1:";
+
 class CodexGuard final : public image::EventGuard {
  public:
-  explicit CodexGuard(const Codex& c) : m_(c) {}
+  explicit CodexGuard(const Codex& c);
   // What the monitors have stepped through, including this transaction's own events,
   // so that catching up never replays them.
   int64_t seen() const override { return m_.stepped(); }
@@ -400,13 +432,71 @@ class CodexGuard final : public image::EventGuard {
   }
   void committed() override { m_.commit(); }
   void rolled_back() override { m_.rollback(); }
+  std::string state_key() const override { return key_; }
+  std::string save_state() const override { return m_.save(); }
+  bool restore_state(int64_t seq, std::string_view state) override { return m_.restore(seq, state); }
 
  private:
   Monitor m_;
+  std::string key_;
 };
 
 }  // namespace
 
+std::string state_key(const Codex& c) {
+  Sha256 h;
+  for (auto& r : c.rules) h.update(r.name).update("\n").update(r.check).update("\n");
+  return std::string(kStateLayout) + h.hex();
+}
+
+CodexGuard::CodexGuard(const Codex& c) : m_(c), key_(codex::state_key(c)) {}
+
 std::shared_ptr<image::EventGuard> guard(const Codex& c) { return std::make_shared<CodexGuard>(c); }
+
+StateCheck check_saved_states(const image::Image& img) {
+  StateCheck out;
+  auto saved = img.guard_states();
+  if (saved.empty()) return out;
+  // The codices this image has lived by: its document's versions, and the default.
+  std::vector<Codex> codices{default_codex()};
+  for (auto& o : img.history(image::Kind::Codex, "codex")) {
+    if (o.removed) continue;
+    try {
+      codices.push_back(parse_codex(o.content));
+    } catch (const Error&) {
+      // A version this build cannot read matches no saved state: said below if one is left.
+    }
+  }
+  for (auto& s : saved) {
+    if (s.key.rfind(kStateLayout, 0) != 0) continue;  // another build's layout: never restored here
+    const Codex* c = nullptr;
+    for (auto& x : codices)
+      if (state_key(x) == s.key) c = &x;
+    const std::string where = "the codex's saved state at event " + std::to_string(s.seq);
+    if (!c) {
+      out.problems.push_back(where + " is for rules this image never had");
+      continue;
+    }
+    Monitor m(*c);
+    image::Event last;
+    for (int64_t after = 0; after < s.seq;) {
+      auto page = img.events(after, std::min<int64_t>(4096, s.seq - after));
+      if (page.empty()) break;
+      for (auto& e : page) m.step(e);
+      last = page.back();
+      after = last.seq;
+    }
+    if (last.seq != s.seq || last.hash != s.event_hash) {
+      out.problems.push_back(where + " is for another event log");
+      continue;
+    }
+    if (m.save() != s.state) {
+      out.problems.push_back(where + " differs from a replay of the log");
+      continue;
+    }
+    ++out.verified;
+  }
+  return out;
+}
 
 }  // namespace a4ps::codex

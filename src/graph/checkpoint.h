@@ -91,8 +91,17 @@ enum class Durability {
   Full,    // fsync per step: survives power loss too (the peer LangGraph's setting)
 };
 
+// How a step's state is stored in the image.
+enum class Layout {
+  Delta,      // default: only what the step changed (a grown array: its new items)
+  FullState,  // the whole state in every row, as images were written before; kept to
+              // measure the difference and to make images that mix both
+};
+
 // Checkpoints in the image's threads/checkpoints/checkpoint_writes tables. The image
 // must outlive the checkpointer. Thread status changes append events to the image log.
-std::unique_ptr<Checkpointer> image_checkpointer(image::Image& img, Durability d = Durability::Normal);
+// Rows of either layout are read alike.
+std::unique_ptr<Checkpointer> image_checkpointer(image::Image& img, Durability d = Durability::Normal,
+                                                 Layout layout = Layout::Delta);
 
 }  // namespace a4ps::graph

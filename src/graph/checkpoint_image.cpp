@@ -1,12 +1,24 @@
 // The image-backed checkpointer: one row per step in the image's checkpoints table,
 // written in one short transaction with prepared statements (the hot path of a run).
+//
+// A row keeps only what its step changed (the way LangGraph keeps a version per channel):
+// `state` holds the channels set anew, and for an array channel that only grew, just its
+// new items and the row they follow; `channels` names, per channel, the row that holds its
+// latest value. So a long conversation adds the size of its new messages per step, not
+// the whole history again. Rows written before (channels NULL) hold the whole state and
+// are read as they are; a thread may mix both.
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <functional>
+#include <map>
+#include <optional>
 #include <set>
 
 #include "graph/checkpoint.h"
 #include "image/image.h"
+#include "image/schema.h"
 #include "image/sqlite.h"
 #include "util/env.h"
 
@@ -15,9 +27,42 @@ namespace {
 
 namespace sql = image::sql;
 
+// Version 1: the `channels` column. The checkpoints table is the core's, but its layout is
+// this module's business: rows with channels NULL (all rows before) keep the whole state.
+constexpr const char* kV1 = "ALTER TABLE checkpoints ADD COLUMN channels TEXT";
+const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}}};
+[[maybe_unused]] const bool kRegistered = image::register_module(kSchema);
+
+std::string id_of(int64_t n) {
+  char id[24];
+  std::snprintf(id, sizeof id, "%012lld", static_cast<long long>(n));
+  return id;
+}
+int64_t number_of(const std::string& id) { return id.empty() ? 0 : std::stoll(id); }
+
+// A row as read, its state not yet put together.
+struct RawRow {
+  Checkpoint cp;
+  std::string state;         // the whole state, or (channels non-null) the step's changes
+  std::optional<json> channels;  // channel -> number of the row holding its value
+};
+
+// One channel's value as one row stores it: whole, or items appended to an earlier row's.
+struct Piece {
+  bool whole = true;
+  int64_t base = 0;
+  json value;
+};
+
 class ImageCheckpointer final : public Checkpointer {
  public:
-  ImageCheckpointer(image::Image& img, Durability d) : img_(img), stmts_(img.db()), durability_(d) {}
+  ImageCheckpointer(image::Image& img, Durability d, Layout layout)
+      : img_(img), stmts_(img.db()), durability_(d),
+        has_channels_(image::module_version(img.db(), kSchema) >= 1),  // a read-only open of an older image: no column
+        delta_(layout == Layout::Delta && has_channels_),
+        select_(std::string("SELECT thread_id,id,parent_id,step,state,next,meta,created_at,") +
+                (has_channels_ ? "channels" : "NULL") + " FROM checkpoints"),
+        select_no_state_("SELECT thread_id,id,parent_id,step,'{}',next,meta,created_at,NULL FROM checkpoints") {}
 
   std::string put(Checkpoint cp) override {
     const int64_t step = cp.step;
@@ -48,46 +93,68 @@ class ImageCheckpointer final : public Checkpointer {
     image::Image::Tx tx(img_);
     auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
     last.bind(1, cp.thread_id);
-    long long n = last.step() ? std::stoll(last.text(0)) : 0;
+    int64_t n = (last.step() ? number_of(last.text(0)) : 0) + 1;
     last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
-    char id[24];
-    std::snprintf(id, sizeof id, "%012lld", n + 1);
-    cp.id = id;
-    stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) VALUES(?,?,?,?,?,?,?,?)")
-        .bind(1, cp.thread_id).bind(2, cp.id).bind(3, cp.parent_id).bind(4, cp.step).bind(5, cp.state.dump())
-        .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc(img_.env())).run();
+    cp.id = id_of(n);
+    std::string state, channels;
+    json where;
+    const bool delta = delta_ && cp.state.is_object();  // (graphs' states always are)
+    if (delta) {
+      where = json::object();
+      state = changes(cp, n, where).dump();
+      channels = where.dump();
+    } else {
+      state = cp.state.dump();
+    }
+    auto& ins = delta ? stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at,channels) "
+                                    "VALUES(?,?,?,?,?,?,?,?,?)")
+                       : stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) "
+                                    "VALUES(?,?,?,?,?,?,?,?)");
+    ins.bind(1, cp.thread_id).bind(2, cp.id).bind(3, cp.parent_id).bind(4, cp.step).bind(5, state)
+        .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc(img_.env()));
+    if (delta) ins.bind(9, channels);
+    ins.run();
     tx.commit();
+    if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
+    if (sqlite3_get_autocommit(img_.db())) fresh_[cp.thread_id] = cp.id;
     return cp.id;
   }
 
   std::optional<Checkpoint> get(const std::string& thread, const std::string& id) const override {
-    sql::Stmt st(img_.db(), id.empty() ? kSelect + " WHERE thread_id=?1 ORDER BY id DESC LIMIT 1"
-                                       : kSelect + " WHERE thread_id=?1 AND id=?2");
+    sql::Stmt st(img_.db(), id.empty() ? select_ + " WHERE thread_id=?1 ORDER BY id DESC LIMIT 1"
+                                       : select_ + " WHERE thread_id=?1 AND id=?2");
     st.bind(1, thread);
     if (!id.empty()) st.bind(2, id);
-    if (!st.step()) return std::nullopt;
-    return row(st);
+    auto rows = read(st);
+    if (rows.empty()) return std::nullopt;
+    std::optional<json> where = rows[0].channels;
+    if (auto k = known_cps_.find(thread); where && k != known_cps_.end() && k->second.id == rows[0].cp.id) {
+      rows[0].cp.state = k->second.state;  // rows never change: the one this process last wrote or read
+      return std::move(rows[0].cp);
+    }
+    auto out = complete(thread, std::move(rows));
+    if (delta_) {  // the next step most likely follows this one
+      if (!where) where = whole_row_channels(out[0]);
+      if (where) remember(thread, out[0].id, out[0].state, std::move(*where));
+    }
+    return std::move(out[0]);
   }
 
   std::vector<Checkpoint> list(const std::string& thread, int limit) const override {
-    sql::Stmt st(img_.db(), kSelect + " WHERE thread_id=? ORDER BY id DESC LIMIT ?");
+    sql::Stmt st(img_.db(), select_ + " WHERE thread_id=? ORDER BY id DESC LIMIT ?");
     st.bind(1, thread).bind(2, int64_t{limit});
-    std::vector<Checkpoint> out;
-    while (st.step()) out.push_back(row(st));
-    return out;
+    return complete(thread, read(st));
   }
 
   std::vector<Checkpoint> list_after(const std::string& thread, const std::string& after, int limit,
                                      bool with_state) const override {
-    sql::Stmt st(img_.db(), with_state ? kSelect + " WHERE thread_id=? AND id>? ORDER BY id LIMIT ?"
-                                       : kSelectNoState + " WHERE thread_id=? AND id>? ORDER BY id LIMIT ?");
+    sql::Stmt st(img_.db(), (with_state ? select_ : select_no_state_) + " WHERE thread_id=? AND id>? ORDER BY id LIMIT ?");
     st.bind(1, thread).bind(2, after).bind(3, int64_t{limit});
-    std::vector<Checkpoint> out;
-    while (st.step()) out.push_back(row(st));
-    return out;
+    return complete(thread, read(st));
   }
 
   void put_writes(const std::string& thread, const std::string& cp, const std::vector<PendingWrite>& w) override {
+    fresh_.erase(thread);
     image::Image::Tx tx(img_);
     sql::Stmt n(img_.db(), "SELECT count(*) FROM checkpoint_writes WHERE thread_id=? AND checkpoint_id=?");
     n.bind(1, thread).bind(2, cp);
@@ -102,6 +169,10 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::vector<PendingWrite> writes(const std::string& thread, const std::string& cp) const override {
+    // A step this run has just written has none yet (another process adds some only to a
+    // thread that is not running here): the run asks at every step, and a read outside a
+    // transaction costs a WAL read lock of its own.
+    if (auto f = fresh_.find(thread); f != fresh_.end() && f->second == cp) return {};
     auto& st = stmts_.get("SELECT task_id,channel,value FROM checkpoint_writes WHERE thread_id=? AND checkpoint_id=? ORDER BY idx");
     st.bind(1, thread).bind(2, cp);
     std::vector<PendingWrite> out;
@@ -111,6 +182,7 @@ class ImageCheckpointer final : public Checkpointer {
 
   void set_thread(const std::string& thread, const std::string& status, const json& meta,
                   const std::string& event) override {
+    fresh_.erase(thread);  // a run starts or ends: its steps' writes are read again
     image::Image::Tx tx(img_);
     sql::Stmt st(img_.db(), "INSERT INTO threads(id,status,meta,created_at,updated_at) VALUES(?1,?2,json_patch('{}',?3),?4,?4) "
                             "ON CONFLICT(id) DO UPDATE SET status=?2, meta=json_patch(meta,?3), updated_at=?4");
@@ -141,28 +213,205 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
  private:
-  inline static const std::string kSelect =
-      "SELECT thread_id,id,parent_id,step,state,next,meta,created_at FROM checkpoints";
-  inline static const std::string kSelectNoState =
-      "SELECT thread_id,id,parent_id,step,'{}',next,meta,created_at FROM checkpoints";
   inline static const std::string kThreadSelect =
       "SELECT t.id,t.status,t.created_at,t.updated_at,t.meta,"
       "(SELECT count(*) FROM checkpoints c WHERE c.thread_id=t.id) FROM threads t";
 
-  static Checkpoint row(const sql::Stmt& st) {
-    Checkpoint c;
-    c.thread_id = st.text(0);
-    c.id = st.text(1);
-    c.parent_id = st.text(2);
-    c.step = st.i64(3);
-    c.state = json::parse(st.text(4));
-    c.next = json::parse(st.text(5)).get<std::vector<std::string>>();
-    c.meta = json::parse(st.text(6));
-    c.created_at = st.text(7);
-    return c;
-  }
+  // The last checkpoint written or read on a thread, whole: the parent of its next step.
+  struct Known {
+    std::string id;
+    json state, where;
+  };
+
   static ThreadInfo thread_row(const sql::Stmt& st) {
     return {st.text(0), st.text(1), st.text(2), st.text(3), json::parse(st.text(4)), st.i64(5)};
+  }
+
+  static std::vector<RawRow> read(sql::Stmt& st) {
+    std::vector<RawRow> out;
+    while (st.step()) {
+      RawRow r;
+      r.cp.thread_id = st.text(0);
+      r.cp.id = st.text(1);
+      r.cp.parent_id = st.text(2);
+      r.cp.step = st.i64(3);
+      r.state = st.text(4);
+      r.cp.next = json::parse(st.text(5)).get<std::vector<std::string>>();
+      r.cp.meta = json::parse(st.text(6));
+      r.cp.created_at = st.text(7);
+      if (!st.is_null(8)) r.channels = json::parse(st.text(8));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
+  // Where the channels of a row of the older layout live: all in that row.
+  static std::optional<json> whole_row_channels(const Checkpoint& cp) {
+    if (!cp.state.is_object()) return std::nullopt;
+    json where = json::object();
+    for (auto& [ch, v] : cp.state.items()) where[ch] = number_of(cp.id);
+    return where;
+  }
+
+  [[noreturn]] static void damaged(const std::string& thread, const std::string& what) {
+    throw Error("thread '" + thread + "' in this image is damaged: " + what + "; run `a4ps image check` and restore from a backup");
+  }
+
+  // Puts together the state of each row of one thread. A row of the older layout is whole;
+  // a newer row's channels are found by walking back from the rows they name, reading
+  // each needed row once, newest first.
+  std::vector<Checkpoint> complete(const std::string& thread, std::vector<RawRow> rows) const {
+    std::map<int64_t, std::set<std::string>, std::greater<>> wanted;  // row -> channels to read there
+    std::set<std::pair<int64_t, std::string>> asked;                    // (row, channel) some checkpoint names
+    for (auto& r : rows) {
+      if (!r.channels) continue;
+      for (auto& [ch, at] : r.channels->items()) {
+        wanted[at.get<int64_t>()].insert(ch);
+        asked.insert({at.get<int64_t>(), ch});
+      }
+    }
+    std::map<std::pair<std::string, int64_t>, Piece> pieces;
+    if (!wanted.empty()) {
+      sql::ReadTx snapshot(img_.db());
+      auto& st = stmts_.get("SELECT id,channels IS NULL,state FROM checkpoints WHERE thread_id=? AND id<=? ORDER BY id DESC");
+      st.bind(1, thread).bind(2, id_of(wanted.begin()->first));
+      while (!wanted.empty() && st.step()) {
+        int64_t n = number_of(st.text(0));
+        auto w = wanted.find(n);
+        if (w == wanted.end()) continue;
+        json row = json::parse(st.text(2));
+        for (auto& ch : w->second) {
+          Piece p;
+          if (st.i64(1)) {  // a whole state
+            auto v = row.find(ch);
+            if (v == row.end()) damaged(thread, "checkpoint " + id_of(n) + " lacks channel '" + ch + "'");
+            p.value = std::move(*v);
+          } else if (auto s = row.find("set"); s != row.end() && s->contains(ch)) {
+            p.value = std::move((*s)[ch]);
+          } else if (auto a = row.find("append"); a != row.end() && a->contains(ch)) {
+            p.whole = false;
+            p.base = (*a)[ch].at("to").get<int64_t>();
+            p.value = std::move((*a)[ch]["items"]);
+            if (p.base >= n) damaged(thread, "checkpoint " + id_of(n) + " appends to a later one");
+            wanted[p.base].insert(ch);
+          } else {
+            damaged(thread, "checkpoint " + id_of(n) + " lacks channel '" + ch + "'");
+          }
+          pieces.emplace(std::make_pair(ch, n), std::move(p));
+        }
+        wanted.erase(w);
+      }
+      st.reset();
+      if (!wanted.empty()) damaged(thread, "checkpoint " + id_of(wanted.begin()->first) + " is missing");
+    }
+    // Values the rows name, oldest first, so a later one starts from an earlier one's.
+    std::map<std::pair<std::string, int64_t>, json> values;
+    for (auto& [at, ch] : asked) {
+      std::vector<const Piece*> chain;
+      json v;
+      for (int64_t k = at;;) {
+        if (k != at) {
+          if (auto done = values.find({ch, k}); done != values.end()) {
+            v = done->second;
+            break;
+          }
+        }
+        const Piece& p = pieces.at({ch, k});
+        if (p.whole) {
+          v = p.value;
+          break;
+        }
+        chain.push_back(&p);
+        k = p.base;
+      }
+      for (auto it = chain.rbegin(); it != chain.rend(); ++it)
+        for (auto& item : (*it)->value) v.push_back(item);
+      values.emplace(std::make_pair(ch, at), std::move(v));
+    }
+    // Each value is moved into the last checkpoint that names it, copied into the others.
+    std::map<std::pair<std::string, int64_t>, int> uses;
+    for (auto& r : rows)
+      if (r.channels)
+        for (auto& [ch, at] : r.channels->items()) ++uses[{ch, at.get<int64_t>()}];
+    std::vector<Checkpoint> out;
+    out.reserve(rows.size());
+    for (auto& r : rows) {
+      if (r.channels) {
+        r.cp.state = json::object();
+        for (auto& [ch, at] : r.channels->items()) {
+          std::pair<std::string, int64_t> key{ch, at.get<int64_t>()};
+          json& v = values.at(key);
+          r.cp.state[ch] = --uses[key] == 0 ? std::move(v) : v;
+        }
+      } else {
+        r.cp.state = json::parse(r.state);
+      }
+      out.push_back(std::move(r.cp));
+    }
+    return out;
+  }
+
+  // What step n changed against its parent, as the row stores it; fills `where` (channel ->
+  // the row holding its value).
+  json changes(const Checkpoint& cp, int64_t n, json& where) {
+    const Known* parent = parent_of(cp);
+    json set = json::object(), append = json::object();
+    for (auto& [ch, v] : cp.state.items()) {
+      const json* old = nullptr;
+      int64_t old_at = 0;
+      if (parent) {
+        auto o = parent->state.find(ch);
+        auto w = parent->where.find(ch);
+        if (o != parent->state.end() && w != parent->where.end()) old = &*o, old_at = w->get<int64_t>();
+      }
+      if (old && old->is_array() && v.is_array() && v.size() >= old->size() &&
+          std::equal(old->begin(), old->end(), v.begin())) {
+        if (v.size() == old->size()) {
+          where[ch] = old_at;
+        } else {
+          append[ch] = {{"to", old_at}, {"items", json(v.begin() + static_cast<std::ptrdiff_t>(old->size()), v.end())}};
+          where[ch] = n;
+        }
+      } else if (old && *old == v) {
+        where[ch] = old_at;
+      } else {
+        set[ch] = v;
+        where[ch] = n;
+      }
+    }
+    json row = json::object();
+    if (!set.empty()) row["set"] = std::move(set);
+    if (!append.empty()) row["append"] = std::move(append);
+    return row;
+  }
+
+  // The parent of cp, whole, with where each of its channels lives; nullptr for a first step.
+  const Known* parent_of(const Checkpoint& cp) {
+    if (cp.parent_id.empty()) return nullptr;
+    auto k = known_cps_.find(cp.thread_id);
+    if (k != known_cps_.end() && k->second.id == cp.parent_id) return &k->second;
+    // Not the last one seen here (a branch, or written by another process): read it.
+    sql::Stmt st(img_.db(), select_ + " WHERE thread_id=?1 AND id=?2");
+    st.bind(1, cp.thread_id).bind(2, cp.parent_id);
+    auto rows = read(st);
+    if (rows.empty()) return nullptr;
+    std::optional<json> where = rows[0].channels;
+    auto whole = complete(cp.thread_id, std::move(rows));
+    if (!where) where = whole_row_channels(whole[0]);
+    if (!where) return nullptr;
+    read_parent_ = {cp.parent_id, std::move(whole[0].state), std::move(*where)};
+    return &read_parent_;
+  }
+
+  // Kept only once committed: a row of a transaction that is later rolled back must not
+  // become the base of the next step's changes.
+  void remember(const std::string& thread, const std::string& id, json state, json where) const {
+    if (!sqlite3_get_autocommit(img_.db())) {
+      known_cps_.erase(thread);
+      return;
+    }
+    if (known_cps_.size() >= 64 && !known_cps_.count(thread)) known_cps_.clear();  // a server with many threads
+    known_cps_[thread] = {id, std::move(state), std::move(where)};
   }
 
   void ensure_thread(const std::string& thread) {
@@ -175,13 +424,18 @@ class ImageCheckpointer final : public Checkpointer {
   image::Image& img_;
   mutable sql::StmtCache stmts_;
   Durability durability_;
+  const bool has_channels_, delta_;
+  const std::string select_, select_no_state_;
   std::set<std::string> known_;
+  mutable std::map<std::string, Known> known_cps_;
+  Known read_parent_;  // a parent read from the image for the step being written
+  std::map<std::string, std::string> fresh_;  // per thread: the step this process last wrote, without writes since
 };
 
 }  // namespace
 
-std::unique_ptr<Checkpointer> image_checkpointer(image::Image& img, Durability d) {
-  return std::make_unique<ImageCheckpointer>(img, d);
+std::unique_ptr<Checkpointer> image_checkpointer(image::Image& img, Durability d, Layout layout) {
+  return std::make_unique<ImageCheckpointer>(img, d, layout);
 }
 
 }  // namespace a4ps::graph

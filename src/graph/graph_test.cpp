@@ -7,6 +7,7 @@
 
 #include "graph_fixtures.h"
 #include "image/image.h"
+#include "image/sqlite.h"
 #include "testutil.h"
 
 namespace a4ps::graph {
@@ -137,27 +138,34 @@ TEST(Graph, FanOutMergesInADeterministicOrder) {
 }
 
 TEST(Graph, FinishedTasksOfAStepAreNotRedoneAfterAFailure) {
-  auto cp = memory_checkpointer();
-  int a_calls = 0, b_calls = 0;
-  bool fail = true;
-  StateGraph g;
-  g.channel("out", append(), json::array());
-  g.node("a", [&](const json&, NodeContext&) { ++a_calls; return json{{"out", "a"}}; });
-  g.node("b", [&](const json&, NodeContext&) -> json {
-    ++b_calls;
-    if (fail) throw std::runtime_error("disk on fire");
-    return json{{"out", "b"}};
-  });
-  g.edge(START, "a").edge(START, "b").edge("a", END).edge("b", END);
-  auto cg = g.compile({.checkpointer = cp.get()});
-  std::string err = error_of([&] { cg.invoke(json::object(), {.thread_id = "t"}); });
-  EXPECT_NE(err.find("node 'b' failed at step 1: disk on fire"), std::string::npos) << err;
-  fail = false;
-  auto r = cg.invoke(nullptr, {.thread_id = "t"});
-  EXPECT_EQ(r.status, "done");
-  EXPECT_EQ(r.state["out"], json::array({"a", "b"}));
-  EXPECT_EQ(a_calls, 1);  // its write was kept as a pending write
-  EXPECT_EQ(b_calls, 2);
+  for (int where : {0, 1, 2}) {  // in memory; in an image, resumed by the same checkpointer or by another's
+    test::TempDir d;
+    std::optional<image::Image> img;
+    if (where > 0) img.emplace(image::Image::create(d / "g.a4ps"));
+    auto first = where > 0 ? image_checkpointer(*img) : memory_checkpointer();
+    auto* cp = first.get();
+    int a_calls = 0, b_calls = 0;
+    bool fail = true;
+    StateGraph g;
+    g.channel("out", append(), json::array());
+    g.node("a", [&](const json&, NodeContext&) { ++a_calls; return json{{"out", "a"}}; });
+    g.node("b", [&](const json&, NodeContext&) -> json {
+      ++b_calls;
+      if (fail) throw std::runtime_error("disk on fire");
+      return json{{"out", "b"}};
+    });
+    g.edge(START, "a").edge(START, "b").edge("a", END).edge("b", END);
+    std::string err = error_of([&] { g.compile({.checkpointer = cp}).invoke(json::object(), {.thread_id = "t"}); });
+    EXPECT_NE(err.find("node 'b' failed at step 1: disk on fire"), std::string::npos) << err;
+    fail = false;
+    auto second = where == 2 ? image_checkpointer(*img) : nullptr;
+    if (second) cp = second.get();
+    auto r = g.compile({.checkpointer = cp}).invoke(nullptr, {.thread_id = "t"});
+    EXPECT_EQ(r.status, "done") << where;
+    EXPECT_EQ(r.state["out"], json::array({"a", "b"})) << where;
+    EXPECT_EQ(a_calls, 1) << where;  // its write was kept as a pending write
+    EXPECT_EQ(b_calls, 2) << where;
+  }
 }
 
 StateGraph review_graph() {
@@ -260,6 +268,122 @@ TEST(Graph, TimeTravelBranchesLeaveTheOriginalIntact) {
   EXPECT_EQ(cp->thread("t2")->meta["forked_from"]["checkpoint"], old->id);
   EXPECT_NE(error_of([&] { g.fork("t", old->id, "t2"); }).find("already exists"), std::string::npos);
   (void)f;
+}
+
+// A conversation: each turn appends the user's message (the input) and a reply, replaces
+// a note and counts the turns.
+StateGraph chat_graph() {
+  StateGraph g;
+  g.channel("messages", append(), json::array()).channel("note").channel("turns", add(), 0);
+  g.node("reply", [](const json& s, NodeContext&) {
+    std::string last = s["messages"].back()["content"];
+    return json{{"messages", json::array({{{"role", "assistant"}, {"content", "re: " + last}}})},
+                {"note", "answered " + last},
+                {"turns", 1}};
+  });
+  g.edge(START, "reply").edge("reply", END);
+  return g;
+}
+json user(int turn) {
+  return json{{"messages", json::array({{{"role", "user"}, {"content", "question " + std::to_string(turn)}}})}};
+}
+
+// Everything a checkpoint is, as one value to compare.
+json whole(const Checkpoint& c) { return {c.thread_id, c.id, c.parent_id, c.step, c.state, c.next, c.meta}; }
+json all_of(const Checkpointer& cp, const std::string& thread) {
+  json out = json::array();
+  for (auto& c : cp.list(thread)) out.push_back(whole(c));
+  return out;
+}
+int64_t row_bytes(const image::Image& img, const std::string& thread, const std::string& id) {
+  return image::sql::scalar_i64(img.db(), "SELECT length(state) FROM checkpoints WHERE thread_id='" + thread + "' AND id='" + id + "'");
+}
+
+// The same run — a conversation, an edit of an old step, a branch from it and a fork —
+// with the default (delta) rows and with whole-state rows reads back the same, also by a
+// checkpointer that remembers nothing of the writing; the delta rows stay as small as a
+// turn however long the conversation.
+TEST(Graph, DeltaCheckpointsReadBackAsWholeStateOnesDo) {
+  test::TempDir d;
+  image::Image delta_img = image::Image::create(d / "delta.a4ps"), full_img = image::Image::create(d / "full.a4ps");
+  auto delta = image_checkpointer(delta_img), full = image_checkpointer(full_img, Durability::Normal, Layout::FullState);
+  std::string third_turn;
+  for (auto* cp : {delta.get(), full.get()}) {
+    auto g = chat_graph().compile({.checkpointer = cp, .name = "chat"});
+    for (int turn = 1; turn <= 60; ++turn) {
+      auto r = g.invoke(user(turn), {.thread_id = "t"});
+      if (turn == 3) third_turn = r.checkpoint_id;
+    }
+    std::string edited = g.update_state("t", json{{"note", "edited"}, {"messages", json::array({"a human's aside"})}}, "", third_turn);
+    g.invoke(user(100), {.thread_id = "t", .checkpoint_id = edited});  // a branch off turn 3
+    g.fork("t", third_turn, "t2");
+    g.invoke(user(200), {.thread_id = "t2"});
+    EXPECT_EQ(g.state("t").checkpoint.state["turns"], 4);
+    EXPECT_EQ(g.state("t").checkpoint.state["messages"].size(), 9u);
+  }
+  for (std::string t : {"t", "t2"}) {
+    json a = all_of(*delta, t), b = all_of(*full, t);
+    ASSERT_EQ(a.size(), b.size()) << t;
+    for (size_t i = 0; i < a.size(); ++i) {  // (created_at differs)
+      EXPECT_EQ(a[i], b[i]) << t << " checkpoint " << a[i][1];
+    }
+    auto fresh = image_checkpointer(delta_img);  // reads from the rows alone
+    EXPECT_EQ(all_of(*fresh, t), a) << t;
+    EXPECT_EQ(whole(*fresh->get("t", "")), whole(*full->get("t", ""))) << t;
+    json after = json::array();
+    for (auto& c : fresh->list_after(t, "", 1000)) after.insert(after.begin(), whole(c));
+    EXPECT_EQ(after, a) << t;
+  }
+  // Turn 60's reply row holds one new message and the changed note, not 120 messages.
+  auto h = full->list("t");
+  std::string turn60 = h[3].id;  // newest first: the branch's 3 rows, then turn 60's reply
+  ASSERT_EQ(h[3].state["turns"], 60);
+  EXPECT_LT(row_bytes(delta_img, "t", turn60), 250);
+  EXPECT_GT(row_bytes(full_img, "t", turn60), 4000);
+  ASSERT_EQ(h[3 + 2 * 50].state["turns"], 10);
+  std::string turn10 = h[3 + 2 * 50].id;
+  EXPECT_LE(row_bytes(delta_img, "t", turn60), row_bytes(delta_img, "t", turn10) + 4);  // flat: a digit or two more
+}
+
+// A thread can hold rows of both layouts (an image written before, continued now, or a
+// program of either kind writing it): every state reads as the run left it.
+TEST(Graph, AThreadMixesBothLayouts) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "mixed.a4ps");
+  auto mem = memory_checkpointer();
+  auto reference = chat_graph().compile({.checkpointer = mem.get(), .name = "chat"});
+  int turn = 0;
+  for (Layout l : {Layout::FullState, Layout::Delta, Layout::FullState, Layout::Delta}) {
+    auto cp = image_checkpointer(img, Durability::Normal, l);
+    auto g = chat_graph().compile({.checkpointer = cp.get(), .name = "chat"});
+    for (int i = 0; i < 5; ++i, ++turn) {
+      g.invoke(user(turn), {.thread_id = "t"});
+      reference.invoke(user(turn), {.thread_id = "t"});
+    }
+  }
+  EXPECT_GT(image::sql::scalar_i64(img.db(), "SELECT count(*) FROM checkpoints WHERE channels IS NULL"), 0);
+  EXPECT_GT(image::sql::scalar_i64(img.db(), "SELECT count(*) FROM checkpoints WHERE channels IS NOT NULL"), 0);
+  auto cp = image_checkpointer(img);
+  auto rows = cp->list("t"), want = mem->list("t");
+  ASSERT_EQ(rows.size(), want.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ(rows[i].state, want[i].state) << rows[i].id;
+    EXPECT_EQ(rows[i].meta, want[i].meta) << rows[i].id;
+  }
+}
+
+// A delta row needs the rows it builds on; one gone (edited outside A4PS) is named, not
+// read as a shorter conversation.
+TEST(Graph, AMissingRowIsReportedNotPapered) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps");
+  auto cp = image_checkpointer(img);
+  auto g = chat_graph().compile({.checkpointer = cp.get(), .name = "chat"});
+  for (int turn = 0; turn < 3; ++turn) g.invoke(user(turn), {.thread_id = "t"});
+  image::sql::exec(img.db(), "DELETE FROM checkpoints WHERE thread_id='t' AND id='000000000002'");
+  auto fresh = image_checkpointer(img);
+  std::string err = error_of([&] { fresh->get("t", ""); });
+  EXPECT_NE(err.find("thread 't' in this image is damaged: checkpoint 000000000002 is missing"), std::string::npos) << err;
 }
 
 TEST(Graph, SubgraphRunsInsideOneStep) {

@@ -52,6 +52,21 @@ bool open_here(const fs::path& p) {
 }
 }  // namespace
 
+namespace {
+// The states event guards save (EventGuard::state_key): the image's own module, so images
+// of earlier builds get the table the next time they are opened read-write.
+constexpr const char* kGuardStatesV1 = R"sql(
+CREATE TABLE guard_states(
+  key        TEXT PRIMARY KEY,
+  seq        INTEGER NOT NULL,
+  event_hash TEXT NOT NULL,
+  state      BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+const ModuleSchema kGuardStates{.name = "guard", .steps = {{1, kGuardStatesV1}}};
+[[maybe_unused]] const bool kGuardStatesRegistered = register_module(kGuardStates);
+}  // namespace
+
 struct Image::Impl {
   sqlite3* db = nullptr;
   fs::path path;
@@ -62,6 +77,7 @@ struct Image::Impl {
   int tx_depth = 0;
   std::unique_ptr<sql::StmtCache> stmts;  // created with the connection
   std::shared_ptr<EventGuard> guard;
+  std::string guard_key;  // the guard's state_key, when this image keeps its states
   std::vector<json> refused;  // violations to record once their transaction is rolled back
   std::optional<std::pair<dev_t, ino_t>> key;  // counted in open_files() while the connection lives
   ~Impl() {
@@ -353,10 +369,55 @@ void Image::after_rollback() noexcept {
 }
 
 void Image::set_guard(std::shared_ptr<EventGuard> g) {
-  impl_->guard = nullptr;
+  auto& impl = *impl_;
+  impl.guard = nullptr;
+  impl.guard_key.clear();
   if (!g) return;
-  for (auto& e : events(g->seen())) g->catch_up(e);
-  impl_->guard = std::move(g);
+  std::string key = g->state_key();
+  bool keeps = !key.empty() && module_version(impl.db, kGuardStates) >= 1;
+  if (keeps && g->seen() == 0) {  // start from the saved state, if it is this log's
+    sql::Stmt st(impl.db, "SELECT s.seq, s.state FROM guard_states s JOIN events e ON e.seq = s.seq AND e.hash = s.event_hash "
+                          "WHERE s.key = ?");
+    st.bind(1, key);
+    if (st.step()) g->restore_state(st.i64(0), st.blob(1));  // refused: the whole log is replayed instead
+  }
+  // In pages, so a long log is never held in memory at once.
+  int64_t caught = 0;
+  Event last;
+  for (;;) {
+    auto page = events(g->seen(), 4096);
+    if (page.empty()) break;
+    for (auto& e : page) g->catch_up(e);
+    caught += static_cast<int64_t>(page.size());
+    last = std::move(page.back());
+  }
+  if (keeps && !impl.read_only && caught >= kGuardSaveEvery) {
+    try {  // a long replay is done once: the next open starts from here
+      Tx tx(*this);
+      save_guard_state(*g, key, last.seq, last.hash);
+      tx.commit();
+    } catch (const Error&) {
+      // Not saved (busy, disk full): the next open replays again; nothing is lost.
+    }
+  }
+  if (keeps) impl.guard_key = std::move(key);
+  impl.guard = std::move(g);
+}
+
+void Image::save_guard_state(const EventGuard& g, const std::string& key, int64_t seq, const std::string& hash) {
+  auto& c = *impl_->stmts;
+  c.get("INSERT INTO guard_states(key,seq,event_hash,state) VALUES(?1,?2,?3,?4) "
+        "ON CONFLICT(key) DO UPDATE SET seq=?2, event_hash=?3, state=?4")
+      .bind(1, key).bind(2, seq).bind(3, hash).bind_blob(4, g.save_state()).run();
+  c.get("DELETE FROM guard_states WHERE key <> ?").bind(1, key).run();  // states of rules no longer in force
+}
+
+std::vector<GuardState> Image::guard_states() const {
+  std::vector<GuardState> out;
+  if (module_version(impl_->db, kGuardStates) < 1) return out;  // a read-only open of an older image
+  sql::Stmt st(impl_->db, "SELECT key, seq, event_hash, state FROM guard_states ORDER BY key");
+  while (st.step()) out.push_back({st.text(0), st.i64(1), st.text(2), st.blob(3)});
+  return out;
 }
 
 // ---- events ------------------------------------------------------------------
@@ -385,6 +446,8 @@ int64_t Image::append_event(std::string_view kind, std::string_view actor, const
       impl_->refused.push_back({{"event", e.kind}, {"actor", e.actor}, {"payload", json::parse(e.payload)}, {"why", why}});
       throw Error("the codex refused " + e.kind + ": " + why);
     }
+    // Saved with the event it covers: a rolled-back event takes its state with it.
+    if (!impl_->guard_key.empty() && e.seq % kGuardSaveEvery == 0) save_guard_state(*g, impl_->guard_key, e.seq, e.hash);
   }
   c.get("INSERT INTO events(seq,ts,kind,actor,payload,prev_hash,hash) VALUES(?,?,?,?,?,?,?)")
       .bind(1, e.seq).bind(2, e.ts).bind(3, e.kind).bind(4, e.actor).bind(5, e.payload)

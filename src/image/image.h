@@ -132,6 +132,26 @@ class EventGuard {
   virtual std::string check(const Event& e) = 0;   // "" allows it; otherwise why it is refused
   virtual void committed() = 0;                    // the checked events committed
   virtual void rolled_back() = 0;                  // ... or were rolled back
+
+  // A guard that can save its state spares an open the replay of the whole log: the image
+  // keeps that state, with the seq it covers, every kGuardSaveEvery events (in the event's
+  // own transaction, so it never runs ahead of the log) and restores it before catching up
+  // the events after it. The key names what the state is valid for (the rules, the
+  // layout); "" never saves.
+  virtual std::string state_key() const { return ""; }
+  virtual std::string save_state() const { return ""; }  // covering every event stepped so far
+  virtual bool restore_state(int64_t /*seq*/, std::string_view /*state*/) { return false; }  // false: unusable
+};
+
+// How often a guard's state is saved: the most events an open catches up.
+inline constexpr int64_t kGuardSaveEvery = 1000;
+
+// A guard's state as the image keeps it (see EventGuard::state_key).
+struct GuardState {
+  std::string key;
+  int64_t seq = 0;
+  std::string event_hash;  // of the event at seq: a state for another log is not used
+  std::string state;
 };
 
 class Image {
@@ -183,10 +203,12 @@ class Image {
   int64_t append_event(std::string_view kind, std::string_view actor, const json& payload);
   std::vector<Event> events(int64_t after_seq = 0, int64_t limit = -1) const;
 
-  // Puts every later event through g (after replaying the log into it). An event g
-  // refuses aborts its whole transaction with an Error, and a codex.violation event
-  // records the refusal.
+  // Puts every later event through g (after replaying the log into it, from its saved
+  // state when there is one). An event g refuses aborts its whole transaction with an
+  // Error, and a codex.violation event records the refusal.
   void set_guard(std::shared_ptr<EventGuard> g);
+  // The guard states this image keeps (for `check`, which replays the log against them).
+  std::vector<GuardState> guard_states() const;
 
   CheckReport check() const;  // integrity_check + foreign keys + full chain + blob hashes
   void save_as(const fs::path& dest) const;  // online backup; safe while others write
@@ -208,6 +230,7 @@ class Image {
   struct Impl;
   explicit Image(std::unique_ptr<Impl> impl);
   void after_rollback() noexcept;
+  void save_guard_state(const EventGuard& g, const std::string& key, int64_t seq, const std::string& hash);
   std::unique_ptr<Impl> impl_;
 };
 
