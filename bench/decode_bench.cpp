@@ -3,7 +3,7 @@
 // llama.cpp's llama-bench (pp and tg: the raw llama_decode rate, no sampling) on the same
 // synthetic Qwen2-0.5B-shaped GGUF (q8_0), the same threads, in one run, rounds interleaved.
 //
-//   bench_decode [--rounds R] [--prompt P] [--tokens T] [--threads N] [--models DIR]
+//   bench_decode [--rounds R] [--prompt P] [--tokens T] [--threads N] [--temp X] [--models DIR]
 //
 // Ours: prefill = P prompt tokens / prefill time (a cold KV cache each round); decode =
 // generated tokens / generation time, with a persona's sampling (temperature 0.2, the
@@ -69,6 +69,7 @@ std::string words(int n) {
 
 int main(int argc, char** argv) {
   int rounds = 3, prompt = 512, tokens = 128;
+  float temp = 0.2f;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   fs::path dir = "build/bench-models";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -77,6 +78,7 @@ int main(int argc, char** argv) {
     else if (a == "--prompt") prompt = std::max(8, std::atoi(argv[i + 1]));
     else if (a == "--tokens") tokens = std::max(2, std::atoi(argv[i + 1]));
     else if (a == "--threads") threads = std::max(1, std::atoi(argv[i + 1]));
+    else if (a == "--temp") temp = std::max(0.0f, static_cast<float>(std::atof(argv[i + 1])));
     else if (a == "--models") dir = argv[i + 1];
   }
   if (!fs::exists(A4PS_LLAMA_BENCH))
@@ -90,7 +92,7 @@ int main(int argc, char** argv) {
 
   ModelManager mm({.n_ctx = 4096, .n_threads = threads});
   Persona p{"BRICK", model, {}};
-  Sampling sampling{.temperature = 0.2f, .top_p = 1, .top_k = 0, .seed = 7};
+  Sampling sampling{.temperature = temp, .top_p = 1, .top_k = 0, .seed = 7};
   // The long prompt, sized once so that the templated text is `prompt` tokens or a few more.
   std::string long_ask = words(prompt);
   mm.chat(p, {.messages = {{"user", words(8)}}, .max_tokens = 2});  // load once: not measured
@@ -143,7 +145,9 @@ int main(int argc, char** argv) {
   };
   std::string pp_name = "prefill, a4ps (" + std::to_string(prompt_tokens) + " tokens)";
   std::string ppp_name = "prefill, llama-bench pp" + std::to_string(prompt);
-  std::string tg_name = "decode, a4ps (" + std::to_string(generated) + " tokens, sampled)";
+  char t_buf[32];
+  std::snprintf(t_buf, sizeof t_buf, "%.2g", temp);
+  std::string tg_name = "decode, a4ps (" + std::to_string(generated) + " tokens, T=" + t_buf + ")";
   std::string tgp_name = "decode, llama-bench tg" + std::to_string(tokens);
   row(pp_name.c_str(), our_pp);
   row(ppp_name.c_str(), peer_pp);

@@ -10,7 +10,7 @@ int32_t LogitSampler::sample(const float* logits, int32_t n_vocab) {
   for (int32_t i = 1; i < n_vocab; ++i)
     if (logits[i] > logits[best]) best = i;
   if (s_.temperature <= 0 || s_.top_k == 1) return best;
-  const float floor = logits[best] - 30.0f * s_.temperature;
+  const float top = logits[best], floor = top - 30.0f * s_.temperature, inv_t = 1.0f / s_.temperature;
   window_.clear();
   for (int32_t i = 0; i < n_vocab; ++i)
     if (logits[i] >= floor) window_.push_back({logits[i], i});
@@ -20,15 +20,16 @@ int32_t LogitSampler::sample(const float* logits, int32_t n_vocab) {
     window_.resize(static_cast<size_t>(s_.top_k));
     std::sort(window_.begin(), window_.end(), [](auto& a, auto& b) { return a.second < b.second; });
   }
-  std::vector<double> p(window_.size());
+  // Weights in place of the logits (float exp: its 1e-7 relative error is far below what a
+  // draw can tell apart); the total in double.
   double sum = 0;
-  for (size_t i = 0; i < window_.size(); ++i) sum += p[i] = std::exp((double{window_[i].first} - logits[best]) / s_.temperature);
+  for (auto& w : window_) sum += w.first = std::exp((w.first - top) * inv_t);
   double r = std::uniform_real_distribution<double>(0, sum)(rng_);
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (r < p[i]) return window_[i].second;
-    r -= p[i];
+  for (auto& w : window_) {
+    if (r < w.first) return w.second;
+    r -= w.first;
   }
-  return window_[p.size() - 1].second;
+  return window_.back().second;
 }
 
 }  // namespace a4ps::llm
