@@ -1,5 +1,7 @@
 #include "mcp_message.h"
 
+#include <cmath>
+
 #include <algorithm>
 
 #include "request.h"
@@ -77,8 +79,12 @@ ToolCallParams parse_tool_call(const json& params) {
 namespace {
 
 bool has_type(const json& v, const std::string& t) {
-  if (t == "integer") return v.is_number_integer() || v.is_number_unsigned() ||
-                             (v.is_number_float() && v.get<double>() == static_cast<double>(static_cast<long long>(v.get<double>())));
+  if (t == "integer") {  // JSON Schema: a number without a fractional part (1.0 and 1e42 too)
+    if (v.is_number_integer() || v.is_number_unsigned()) return true;
+    if (!v.is_number_float()) return false;
+    const double d = v.get<double>();
+    return std::isfinite(d) && std::trunc(d) == d;  // no cast: a double past long long's range is UB
+  }
   if (t == "number") return v.is_number();
   if (t == "string") return v.is_string();
   if (t == "boolean") return v.is_boolean();
