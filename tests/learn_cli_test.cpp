@@ -13,6 +13,7 @@
 
 #include "graph/checkpoint.h"
 #include "image/image.h"
+#include "api/api_test_util.h"
 #include "testutil.h"
 
 namespace a4ps::test {
@@ -23,28 +24,7 @@ namespace {
 const char* kTopics[] = {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea",
                          "a song", "the road"};
 
-// A finished thread in the shape the agent graph leaves: task, answer, transcript with
-// each persona's exact prompt and output.
-void add_thread(const fs::path& img, const std::string& id, const std::string& task, const std::string& brick_out) {
-  image::Image im = image::Image::open(img);
-  auto cp = graph::image_checkpointer(im);
-  cp->set_thread(id, "running", {{"graph", "agent"}});
-  graph::Checkpoint c;
-  c.thread_id = id;
-  c.step = 3;
-  c.state = {{"task", task},
-             {"answer", brick_out},
-             {"transcript",
-              json::array({{{"step", 1}, {"persona", "ALFRED"}, {"kind", "route"}, {"content", "BRICK"},
-                            {"prompt", json::array({{{"role", "system"}, {"content", "You are ALFRED. Route."}},
-                                                    {{"role", "user"}, {"content", task}}})}},
-                           {{"step", 2}, {"persona", "BRICK"}, {"kind", "act"}, {"content", brick_out},
-                            {"prompt", json::array({{{"role", "system"}, {"content", "You are BRICK."}},
-                                                    {{"role", "user"}, {"content", task}}})}}})}};
-  c.meta = {{"source", "loop"}};
-  cp->put(c);
-  cp->set_thread(id, "done", json::object());
-}
+using apitest::add_thread;  // a finished thread in the shape the agent graph leaves
 
 std::string scores(int s, int low = 0) {
   json j = {{"task_success", s}, {"correctness", s}, {"grace", low ? low : s}, {"justice", s}, {"codex_adherence", s},
