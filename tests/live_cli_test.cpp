@@ -140,6 +140,17 @@ class LiveCli : public ::testing::Test {
     ASSERT_EQ(a4ps("image init " + q(img)).code, 0);
     spec = "scripted:" + write_script(d).string();
   }
+  // kill -9 the live process a random while after it got going, then `image check` the image.
+  void kill_and_check(pid_t pid, int fd, std::mt19937& rng, int lo_ms, int hi_ms) {
+    int ms = std::uniform_int_distribution<int>(lo_ms, hi_ms)(rng);
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    kill(pid, SIGKILL);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    close(fd);
+    auto c = a4ps("image check " + q(img));
+    EXPECT_EQ(c.code, 0) << "killed after " << ms << " ms: " << c.out << c.err;
+  }
   TempDir d;
   fs::path img;
   std::string spec;
@@ -336,14 +347,7 @@ TEST_F(LiveCli, KilledAtRandomPointsTheImageStaysSoundAndTheDayResumes) {
                                   "--learn-every", "0", "--attempts", "1"});
     ASSERT_GT(pid, 0);
     read_until(fd, {round % 2 ? "choose" : "generate", "resume"});
-    int ms = std::uniform_int_distribution<int>(0, 1800)(rng);
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    kill(pid, SIGKILL);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    close(fd);
-    auto c = a4ps("image check " + q(img));
-    EXPECT_EQ(c.code, 0) << "killed after " << ms << " ms: " << c.out << c.err;
+    kill_and_check(pid, fd, rng, 0, 1800);
   }
   json r = a4ps_json("live " + q(img) + " --model " + q(slow) + " --sandbox bwrap --seed 4 --learn-every 0 --attempts 4");
   EXPECT_EQ(a4ps_json("goals ls " + q(img) + " --status achieved").size(), 2u) << r.dump(1);
@@ -397,14 +401,7 @@ TEST_F(LiveCli, OnASyntheticGgufTheDayStaysWithinItsBudgetAndSurvivesKill9) {
                                   "--budget", "wall=600,tokens=1000000,sandbox=600,forges=1"});
     ASSERT_GT(pid, 0);
     read_until(fd, {"choose", "resume"});  // an attempt starts
-    int ms = std::uniform_int_distribution<int>(50, 2500)(rng);
-    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
-    kill(pid, SIGKILL);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    close(fd);
-    auto c = a4ps("image check " + q(img));
-    EXPECT_EQ(c.code, 0) << "killed after " << ms << " ms: " << c.out << c.err;
+    kill_and_check(pid, fd, rng, 50, 2500);
   }
   // Today's wall time so far, then a budget a few seconds above it.
   double used = a4ps_json("goals budget " + q(img))["today"]["wall_s"].get<double>();
