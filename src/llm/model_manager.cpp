@@ -507,26 +507,30 @@ ChatResult ModelManager::chat_here(const Persona& p, const ChatRequest& req) {
       throw Error(std::string("the JSON schema cannot be turned into a grammar: ") + e.what());
     }
   }
-  struct SmplDel { void operator()(llama_sampler* s) const { llama_sampler_free(s); } };
-  std::unique_ptr<llama_sampler, SmplDel> smpl(llama_sampler_chain_init(llama_sampler_chain_default_params()));
-  if (!grammar.empty()) {
-    llama_sampler* g = llama_sampler_init_grammar(m.vocab, grammar.c_str(), "root");
-    if (!g) throw Error("the grammar does not parse (GBNF with a 'root' rule expected)");
-    llama_sampler_chain_add(smpl.get(), g);
-  }
+  // Without a grammar, our own sampler (no 150k-entry candidate array per token); with
+  // one, or with top-p, llama.cpp's chain.
   const Sampling& s = req.sampling;
-  if (s.temperature > 0) {
-    if (s.top_k > 0) llama_sampler_chain_add(smpl.get(), llama_sampler_init_top_k(s.top_k));
-    if (s.top_p < 1) llama_sampler_chain_add(smpl.get(), llama_sampler_init_top_p(s.top_p, 1));
-    llama_sampler_chain_add(smpl.get(), llama_sampler_init_temp(s.temperature));
-    llama_sampler_chain_add(smpl.get(), llama_sampler_init_dist(s.seed));
-  } else {
-    llama_sampler_chain_add(smpl.get(), llama_sampler_init_greedy());
-  }
-
-  // Without a grammar, our own sampler: no 150k-entry candidate array per token.
   std::optional<LogitSampler> fast;
-  if (grammar.empty() && LogitSampler::supports(s)) fast.emplace(s);
+  struct SmplDel { void operator()(llama_sampler* s) const { llama_sampler_free(s); } };
+  std::unique_ptr<llama_sampler, SmplDel> smpl;
+  if (grammar.empty() && LogitSampler::supports(s)) {
+    fast.emplace(s);
+  } else {
+    smpl.reset(llama_sampler_chain_init(llama_sampler_chain_default_params()));
+    if (!grammar.empty()) {
+      llama_sampler* g = llama_sampler_init_grammar(m.vocab, grammar.c_str(), "root");
+      if (!g) throw Error("the grammar does not parse (GBNF with a 'root' rule expected)");
+      llama_sampler_chain_add(smpl.get(), g);
+    }
+    if (s.temperature > 0) {
+      if (s.top_k > 0) llama_sampler_chain_add(smpl.get(), llama_sampler_init_top_k(s.top_k));
+      if (s.top_p < 1) llama_sampler_chain_add(smpl.get(), llama_sampler_init_top_p(s.top_p, 1));
+      llama_sampler_chain_add(smpl.get(), llama_sampler_init_temp(s.temperature));
+      llama_sampler_chain_add(smpl.get(), llama_sampler_init_dist(s.seed));
+    } else {
+      llama_sampler_chain_add(smpl.get(), llama_sampler_init_greedy());
+    }
+  }
   const int32_t n_vocab = llama_vocab_n_tokens(m.vocab);
 
   size_t hold = 0;  // stream nothing that could still become a stop string
