@@ -66,7 +66,9 @@ struct Model {
   std::map<std::string, Seq> seqs;                     // by persona
   std::string adapters_set;                            // the adapter set ctx computes with now
   uint64_t clock = 0;
+  llama_batch batch{};  // n_batch tokens, allocated once: every decode fills it
   ~Model() {
+    if (batch.token) llama_batch_free(batch);
     if (ctx) llama_free(ctx);
     if (model) llama_model_free(model);
   }
@@ -266,6 +268,7 @@ struct ModelManager::Impl {
     cp.n_threads = cp.n_threads_batch = threads;
     m->ctx = llama_init_from_model(m->model, cp);
     if (!m->ctx) throw Error("llama.cpp could not create a context for " + p.model.string() + " (out of memory?)");
+    m->batch = llama_batch_init(static_cast<int32_t>(llama_n_batch(m->ctx)), 0, 1);
     m->vocab = llama_model_get_vocab(m->model);
     if (const char* t = llama_model_chat_template(m->model, nullptr)) m->tmpl = t;
     models.push_front(std::move(m));
@@ -327,13 +330,9 @@ struct ModelManager::Impl {
     return sq;
   }
 
-  // Evaluates n tokens of sq at its end; logits for the last one only.
+  // Evaluates n (<= n_batch) tokens of sq at its end; logits for the last one only.
   static void decode(Model& m, Seq& sq, const llama_token* toks, size_t n, const char* what) {
-    llama_batch b = llama_batch_init(static_cast<int32_t>(n), 0, 1);
-    struct Free {
-      llama_batch& b;
-      ~Free() { llama_batch_free(b); }
-    } free_batch{b};
+    llama_batch& b = m.batch;
     for (size_t i = 0; i < n; ++i) {
       b.token[i] = toks[i];
       b.pos[i] = static_cast<llama_pos>(sq.tokens.size() + i);
