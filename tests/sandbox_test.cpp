@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "testutil.h"
+#include "vars_env.h"
 
 namespace a4ps::sandbox {
 namespace {
@@ -202,6 +203,22 @@ TEST_P(Sandbox, RootsRuntimeInAClosedFolderIsStaged) {
 
 INSTANTIATE_TEST_SUITE_P(Providers, Sandbox, ::testing::Values(Provider::GVisor, Provider::Bwrap),
                          [](const auto& info) { return std::string(provider_name(info.param)); });
+
+// A build made by root, run by someone else: the runtime sits where this user cannot look.
+// That is one clear line naming the fix, not a filesystem exception.
+TEST(SandboxRuntime, AnUnreadableRuntimeIsOneClearError) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads every folder (sandbox_unprivileged runs this as nobody)";
+  test::TempDir closed, ws;
+  fs::create_directories(closed.path / "python");
+  std::ofstream(closed.path / "python" / "a4ps_runtime.py") << "\n";
+  fs::permissions(closed.path, fs::perms::none);
+  test::VarsEnv env({{"A4PS_PYTHON_DIR", (closed.path / "python").string()}});
+  std::string err = test::error_of([&] {
+    Kernel::start({.provider = Provider::None, .workspace = ws / "w", .allow_unsafe = true, .env = &env});
+  });
+  fs::permissions(closed.path, fs::perms::owner_all);
+  EXPECT_NE(err.find("is not readable by this user; set A4PS_PYTHON_DIR"), std::string::npos) << err;
+}
 
 TEST(SandboxNone, IsRefusedWithoutTheUnsafeFlag) {
   test::TempDir d;

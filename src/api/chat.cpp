@@ -21,7 +21,7 @@ bool is_local(const std::string& spec) {  // a GGUF path, as the agent tells the
 std::string model_for(const image::Image& img, const std::string& own, const std::string& flag) {
   std::string m = own.empty() ? persona::choose_model(img, flag) : own;
   if (m.empty()) throw Error("no model: pass --model (a GGUF, ollama:NAME or openai:URL#MODEL) or set the image's model");
-  if (is_local(m) && !fs::exists(m)) throw Error("model " + m + " does not exist; pass --model with a GGUF file");
+  if (std::error_code ec; is_local(m) && !fs::exists(m, ec)) throw Error("model " + m + " does not exist; pass --model with a GGUF file");
   return m;
 }
 

@@ -131,7 +131,7 @@ Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>(
     s.model = llm::ensure_default_model(s.opts.on_download).string();
   }
   bool remote = s.model.rfind("ollama:", 0) == 0 || s.model.rfind("openai:", 0) == 0 || s.model.rfind("scripted:", 0) == 0;
-  if (!remote && !fs::exists(s.model))
+  if (std::error_code ec; !remote && !fs::exists(s.model, ec))
     throw Error("model " + s.model + " does not exist; pass --model with a GGUF file, ollama:NAME or openai:URL#MODEL");
   s.cp = graph::image_checkpointer(img);
   persona::AgentOptions ao{.sandbox = s.opts.sandbox, .max_rounds = s.opts.max_rounds, .max_turns = s.opts.max_turns,

@@ -46,7 +46,8 @@ fs::path runtime_dir(Env* env) {
     Dl_info info{};
     if (dladdr(reinterpret_cast<void*>(&runtime_dir), &info) && info.dli_fname) {
       fs::path p = fs::path(info.dli_fname).parent_path().parent_path() / "share" / "a4ps" / "python";
-      if (fs::exists(p / "a4ps_runtime.py")) return p;
+      std::error_code ec;  // an unreadable parent is "not installed there", not a crash
+      if (fs::exists(p / "a4ps_runtime.py", ec)) return p;
     }
     return fs::path();
   }();
@@ -514,8 +515,13 @@ std::unique_ptr<Kernel> Kernel::start(const Options& opts) {
   std::error_code ec;
   fs::create_directories(impl->opts.workspace, ec);
   impl->opts.workspace = fs::absolute(impl->opts.workspace);
-  if (!fs::exists(runtime_dir(opts.env) / "a4ps_runtime.py"))
-    throw Error("the sandbox runtime is missing from " + runtime_dir(opts.env).string() + "; set A4PS_PYTHON_DIR");
+  const fs::path rt = runtime_dir(opts.env);
+  if (!fs::exists(rt / "a4ps_runtime.py", ec)) {
+    // A build made by another user (root's checkout) leaves the runtime where this user cannot look.
+    if (ec == std::errc::permission_denied)
+      throw Error("the sandbox runtime in " + rt.string() + " is not readable by this user; set A4PS_PYTHON_DIR to a readable copy of a4ps's python/ folder, or install a4ps");
+    throw Error("the sandbox runtime is missing from " + rt.string() + "; set A4PS_PYTHON_DIR");
+  }
   // `none` as root runs as nobody in the workspace itself: it must be nobody's to write.
   if (opts.provider == Provider::None && geteuid() == 0 && chown(impl->opts.workspace.c_str(), kNobody, kNobody) != 0)
     throw Error("cannot hand the workspace " + impl->opts.workspace.string() + " to the sandbox user");
