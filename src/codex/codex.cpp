@@ -17,7 +17,7 @@ Codex parse_codex(std::string_view text, std::string_view origin) {
   }
   Codex c;
   for (auto& key : {"principles", "rules"})
-    if (t.contains(key) && !t[key].is_array_of_tables())
+    if (auto* a = t[key].as_array(); t.contains(key) && !(a && a->empty()) && !t[key].is_array_of_tables())
       throw Error(std::string(origin) + ": '" + key + "' must be a list of tables ([[" + key + "]])");
   for (auto&& [k, v] : t)
     if (k != "principles" && k != "rules")
@@ -87,8 +87,9 @@ std::string to_toml(const Codex& c) {
     if (r.builtin) x.insert("builtin", true);
     rs.push_back(std::move(x));
   }
-  t.insert("principles", std::move(ps));
-  t.insert("rules", std::move(rs));
+  // An empty list is left out: `principles = []` reads as "no principles" too, but is noise.
+  if (!ps.empty()) t.insert("principles", std::move(ps));
+  if (!rs.empty()) t.insert("rules", std::move(rs));
   std::ostringstream o;
   o << t << "\n";
   return o.str();

@@ -91,6 +91,11 @@ TEST(Codex, TomlRoundTripsAndErrorsNameTheRule) {
   EXPECT_EQ(back.rules[0].check, c.rules[0].check);
   EXPECT_TRUE(back.rules[0].builtin);
   EXPECT_EQ(back.principles.size(), c.principles.size());
+  Codex bare;  // a codex with no principles (or no rules) round-trips too
+  bare.rules = c.rules;
+  EXPECT_TRUE(parse_codex(to_toml(bare)).principles.empty());
+  EXPECT_EQ(parse_codex(to_toml(Codex{})).rules.size(), 0u);
+  EXPECT_TRUE(parse_codex("principles = []\nrules = []\n").rules.empty());
   EXPECT_EQ(error_of([] { parse_codex("[[rules]]\nname = \"x\"\ncheck = \"kind ==\"\n", "my.toml"); }),
             "my.toml: rule 'x': line 1, column 8: expected a value (a \"string\", a number, true or false), found the end of the rule");
   EXPECT_NE(error_of([] { parse_codex("[[rules]]\nname = 1\n", "my.toml"); }).find("rules[1] needs a name and a check"),
