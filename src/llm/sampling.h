@@ -6,7 +6,8 @@
 // a probability under e^-30 of the best's; all of them together carry less than 1e-8 of
 // the mass for a 150k vocabulary, below float rounding. So the sampler keeps only that
 // window, then applies top-k and the temperature to it: the same distribution to within
-// 1e-8, in one pass over the logits. Top-p is computed at temperature 1, where the tail is
+// 1e-8 (the exponentials by a polynomial good to ~2e-7 relative), in vectorised passes
+// over the logits. Top-p is computed at temperature 1, where the tail is
 // not negligible: it stays with llama.cpp's chain (supports() says which).
 #pragma once
 #include <cstdint>
@@ -27,7 +28,8 @@ class LogitSampler {
  private:
   Sampling s_;
   std::mt19937 rng_;
-  std::vector<std::pair<float, int32_t>> window_;  // (logit, token), reused between tokens
+  std::vector<std::pair<float, int32_t>> window_;  // top-k: (logit, token), reused between tokens
+  std::vector<float> weights_, blocks_;            // no top-k: every token's weight, per-block sums
 };
 
 }  // namespace a4ps::llm

@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <map>
+#include <random>
+#include <set>
 
 namespace a4ps::llm {
 namespace {
@@ -53,6 +56,35 @@ TEST(LogitSampler, ASeedGivesTheSameDrawsAndAnotherSeedOthers) {
   };
   EXPECT_EQ(draws(7), draws(7));
   EXPECT_NE(draws(7), draws(8));
+}
+
+// A real vocabulary's size: top-k draws only among the k best logits, and the draw without
+// top-k follows the softmax in the mass of the few large logits planted among many small.
+TEST(LogitSampler, AWideVocabularyKeepsTopKAndTheSoftmax) {
+  std::vector<float> l(151936);
+  std::mt19937 g(5);
+  std::normal_distribution<float> noise(0, 1);
+  for (auto& x : l) x = noise(g);
+  std::vector<int> order(l.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::partial_sort(order.begin(), order.begin() + 40, order.end(), [&](int a, int b) { return l[a] > l[b]; });
+  std::set<int> best40(order.begin(), order.begin() + 40);
+  LogitSampler k40({.temperature = 1.0f, .top_k = 40, .seed = 2});
+  std::set<int> seen;
+  for (int i = 0; i < 3000; ++i) seen.insert(k40.sample(l.data(), static_cast<int32_t>(l.size())));
+  for (int t : seen) EXPECT_TRUE(best40.count(t)) << "token " << t << " is not among the 40 best";
+  EXPECT_GT(seen.size(), 20u);
+  // Three planted tokens far above the rest at T = 0.5: (12, 11.5, 11) carry all but ~1e-6 of the mass.
+  l[100] = 12.0f, l[70000] = 11.5f, l[151935] = 11.0f;
+  LogitSampler full({.temperature = 0.5f, .seed = 4});
+  std::map<int, int> hits;
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) hits[full.sample(l.data(), static_cast<int32_t>(l.size()))]++;
+  double z = std::exp(24.0) + std::exp(23.0) + std::exp(22.0);
+  for (auto [tok, logit] : {std::pair{100, 12.0}, {70000, 11.5}, {151935, 11.0}}) {
+    double p = std::exp(logit / 0.5) / z, got = double(hits[tok]) / n;
+    EXPECT_NEAR(got, p, 5 * std::sqrt(p * (1 - p) / n)) << "token " << tok;
+  }
 }
 
 TEST(LogitSampler, TopPStaysWithLlamaCppsChain) {
