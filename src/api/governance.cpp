@@ -48,13 +48,8 @@ std::vector<std::string> codex_problems(const image::Image& img, const image::Pr
   std::string kind = object_kind(p);
   if (kind.empty()) return {};
   codex::Codex cdx = codex::image_codex(img);
-  codex::Monitor m(cdx);
-  int64_t seq = 0;
-  for (auto& e : img.events()) {
-    m.step(e);
-    m.commit();
-    seq = e.seq;
-  }
+  codex::Monitor m = codex::monitor_at_head(img, cdx);  // not a replay of the whole log per proposal shown
+  int64_t seq = m.seen();
   std::string ts = now_utc();
   image::Event applied{.seq = seq + 1, .ts = ts, .kind = "proposal.applied", .actor = "a4ps",
                        .payload = json{{"id", p.id}, {"kind", p.kind}, {"target", p.target}}.dump()};

@@ -97,6 +97,10 @@ std::shared_ptr<image::EventGuard> guard(const Codex& c);
 // What the guard's saved states are keyed by: these rules, and the monitors' layout.
 std::string state_key(const Codex& c);
 
+// A monitor for c that has seen the whole log: from the image's saved state for c where
+// it is this log's, then the events after it (a full replay only where none is saved).
+Monitor monitor_at_head(const image::Image& img, const Codex& c);
+
 // Replays the log against each codex state the image saved (image::GuardState): a state
 // the guard would start from must be the one a replay reaches. Said as problems.
 struct StateCheck {

@@ -240,6 +240,21 @@ TEST(Guard, AnOpenStartsFromTheSavedStateNotTheWholeLog) {
   EXPECT_EQ(other->caught, img.info().head_seq);
 }
 
+// What a proposal's codex check starts from: the saved state and the events after it,
+// the same monitors a replay of the whole log gives, lock (event 3) included.
+TEST(Guard, AMonitorAtTheHeadStartsFromTheSavedState) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps");
+  locked_log(img, 2500);
+  Monitor full(kLocked);
+  for (auto& e : img.events()) full.step(e), full.commit();
+  Monitor head = monitor_at_head(img, kLocked);
+  EXPECT_EQ(head.seen(), img.info().head_seq);
+  EXPECT_EQ(head.save(), full.save());
+  image::Event write{.seq = head.seen() + 1, .kind = "write", .actor = "t", .payload = "{}"};
+  EXPECT_EQ(head.step(write).size(), 1u);
+}
+
 // A saved state is only a shortcut: one that does not match its event (another log) is
 // not used, and one edited outside A4PS (here: a state from before the lock, which would
 // let a write through) is found by check, which replays the log.

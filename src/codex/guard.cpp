@@ -54,6 +54,25 @@ CodexGuard::CodexGuard(const Codex& c) : m_(c), key_(codex::state_key(c)) {}
 
 std::shared_ptr<image::EventGuard> guard(const Codex& c) { return std::make_shared<CodexGuard>(c); }
 
+Monitor monitor_at_head(const image::Image& img, const Codex& c) {
+  Monitor m(c);
+  const std::string key = state_key(c);
+  for (auto& s : img.guard_states()) {
+    if (s.key != key || s.seq <= 0) continue;
+    auto at = img.events(s.seq - 1, 1);
+    if (at.size() == 1 && at[0].seq == s.seq && at[0].hash == s.event_hash) m.restore(s.seq, s.state);
+  }
+  for (;;) {  // in pages: a long log is never held in memory at once
+    auto page = img.events(m.seen(), 4096);
+    if (page.empty()) break;
+    for (auto& e : page) {
+      m.step(e);
+      m.commit();
+    }
+  }
+  return m;
+}
+
 StateCheck check_saved_states(const image::Image& img) {
   StateCheck out;
   auto saved = img.guard_states();
