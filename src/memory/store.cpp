@@ -2,6 +2,9 @@
 // that speaks SQL.
 #include "memory/store.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "image/sqlite.h"
 
 namespace a4ps::memory::store {
@@ -68,11 +71,167 @@ bool has_vectors(const image::Image& img, std::string_view embedder) {
 }
 
 std::vector<int64_t> fts_ids(const image::Image& img, const std::string& fts_query, int n) {
+  std::vector<FtsHit> hits = fts_top(img, fts_query, n);
   std::vector<int64_t> out;
-  sql::Stmt st(img.db(), "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?");
-  st.bind(1, fts_query).bind(2, static_cast<int64_t>(n));
-  while (st.step()) out.push_back(st.i64(0));
+  for (const FtsHit& h : hits) out.push_back(h.id);
   return out;
+}
+
+std::vector<FtsHit> fts_top_sorted(const image::Image& img, const std::string& fts_query, int n) {
+  sqlite3* db = img.db();
+  sqlite3_stmt* st = nullptr;
+  if (int rc = sqlite3_prepare_v2(db, "SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?", -1, &st, nullptr);
+      rc != SQLITE_OK)
+    sql::fail(db, rc, "searching memories");
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
+  sqlite3_bind_text(st, 1, fts_query.data(), static_cast<int>(fts_query.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_int64(st, 2, n);
+  std::vector<FtsHit> out;
+  int rc;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back({sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)});
+  if (rc != SQLITE_DONE) sql::fail(db, rc, "searching memories");
+  return out;
+}
+
+namespace {
+
+// ---- the top k by BM25 without scoring every match -----------------------------------
+//
+// FTS5's ORDER BY rank computes bm25() for every row that matches the OR of the query's
+// words and sorts them all; with frequent words that is most of the table, and scoring a
+// row (its phrase counts and its length, a lookup in the docsize table) is the bulk of a
+// search. a4ps_bm25_topk, an FTS5 auxiliary function called once per matching row, keeps
+// the best k itself and skips the length lookup and the arithmetic for a row that cannot
+// enter them: with its phrase counts alone, the score it would have at the smallest length
+// it could have is an upper bound (each BM25 term falls as the row grows, and so does its
+// floating-point value: every step rounds monotonically), and when that bound is below the
+// k-th best so far the row is out. Scores are computed exactly as FTS5's bm25() computes
+// them (same IDF, average length, order of summation), so the result is the same list,
+// ties broken by rowid as FTS5's sort does.
+
+constexpr const char* kTopKFunction = "a4ps_bm25_topk";
+constexpr const char* kTopKPointer = "a4ps_bm25_topk";  // the type tag of the collector pointer
+constexpr const char* kTopK = "SELECT rowid FROM memories_fts WHERE memories_fts MATCH ?1 AND a4ps_bm25_topk(memories_fts, ?2)";
+
+struct TopK {
+  size_t k = 0;
+  std::vector<FtsHit> heap;  // the best so far; the worst (highest rank) on top
+  bool ready = false;        // idf and avgdl computed (on the first row)
+  std::vector<double> idf, freq;
+  double avgdl = 0;
+  int64_t rows = 0, scored = 0;
+
+  static bool worse(const FtsHit& a, const FtsHit& b) { return a.rank != b.rank ? a.rank < b.rank : a.id < b.id; }
+};
+
+// BM25 as FTS5's bm25() defines it (k1 1.2, b 0.75, IDF floored at 1e-6), for a row of
+// length d whose phrase i occurs freq[i] times.
+double bm25(const TopK& t, double d) {
+  constexpr double k1 = 1.2, b = 0.75;
+  double score = 0.0;
+  for (size_t i = 0; i < t.idf.size(); ++i)
+    score += t.idf[i] * ((t.freq[i] * (k1 + 1.0)) / (t.freq[i] + k1 * (1 - b + b * d / t.avgdl)));
+  return score;
+}
+
+int prepare_topk(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
+  int phrases = api->xPhraseCount(fts);
+  sqlite3_int64 rows = 0, tokens = 0;
+  if (int rc = api->xRowCount(fts, &rows); rc != SQLITE_OK) return rc;
+  if (int rc = api->xColumnTotalSize(fts, -1, &tokens); rc != SQLITE_OK) return rc;
+  t.avgdl = static_cast<double>(tokens) / static_cast<double>(rows);
+  for (int i = 0; i < phrases; ++i) {
+    sqlite3_int64 hits = 0;
+    int rc = api->xQueryPhrase(fts, i, &hits, [](const Fts5ExtensionApi*, Fts5Context*, void* n) {
+      ++*static_cast<sqlite3_int64*>(n);
+      return SQLITE_OK;
+    });
+    if (rc != SQLITE_OK) return rc;
+    double idf = std::log((static_cast<double>(rows - hits) + 0.5) / (static_cast<double>(hits) + 0.5));
+    t.idf.push_back(idf <= 0.0 ? 1e-6 : idf);
+  }
+  t.freq.assign(t.idf.size(), 0.0);
+  t.ready = true;
+  return SQLITE_OK;
+}
+
+int topk_row(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
+  if (!t.ready)
+    if (int rc = prepare_topk(api, fts, t); rc != SQLITE_OK) return rc;
+  ++t.rows;
+  int most = 0;  // the row has at least this many tokens
+  for (size_t i = 0; i < t.freq.size(); ++i) {
+    Fts5PhraseIter it;
+    int col = 0, off = 0, n = 0;
+    if (int rc = api->xPhraseFirst(fts, static_cast<int>(i), &it, &col, &off); rc != SQLITE_OK) return rc;
+    for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off)) ++n;
+    t.freq[i] = n;
+    most = std::max(most, n);
+  }
+  if (t.heap.size() >= t.k && -bm25(t, most) > t.heap.front().rank) return SQLITE_OK;
+  int len = 0;
+  if (int rc = api->xColumnSize(fts, -1, &len); rc != SQLITE_OK) return rc;
+  ++t.scored;
+  FtsHit h{api->xRowid(fts), -1.0 * bm25(t, len)};
+  if (t.heap.size() < t.k) {
+    t.heap.push_back(h);
+    std::push_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+  } else if (TopK::worse(h, t.heap.front())) {
+    std::pop_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+    t.heap.back() = h;
+    std::push_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+  }
+  return SQLITE_OK;
+}
+
+// a4ps_bm25_topk(memories_fts, collector): adds the current row to the collector; false,
+// so the query itself returns no rows.
+void topk_function(const Fts5ExtensionApi* api, Fts5Context* fts, sqlite3_context* ctx, int n, sqlite3_value** args) {
+  auto* t = n == 1 ? static_cast<TopK*>(sqlite3_value_pointer(args[0], kTopKPointer)) : nullptr;
+  if (!t) {
+    sqlite3_result_error(ctx, "a4ps_bm25_topk takes the collector a4ps binds", -1);
+    return;
+  }
+  if (int rc = topk_row(api, fts, *t); rc != SQLITE_OK) sqlite3_result_error_code(ctx, rc);
+  else sqlite3_result_int(ctx, 0);
+}
+
+// Auxiliary functions belong to a connection: registered on the first search through it.
+void register_topk(sqlite3* db) {
+  fts5_api* api = nullptr;
+  sqlite3_stmt* st = nullptr;
+  if (int rc = sqlite3_prepare_v2(db, "SELECT fts5(?1)", -1, &st, nullptr); rc != SQLITE_OK) sql::fail(db, rc, "opening full-text search");
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
+  sqlite3_bind_pointer(st, 1, static_cast<void*>(&api), "fts5_api_ptr", nullptr);
+  sqlite3_step(st);
+  if (!api) throw Error("this SQLite has no full-text search (FTS5); install one built with it");
+  if (int rc = api->xCreateFunction(api, kTopKFunction, nullptr, topk_function, nullptr); rc != SQLITE_OK)
+    sql::fail(db, rc, "registering full-text ranking");
+}
+
+}  // namespace
+
+std::vector<FtsHit> fts_top(const image::Image& img, const std::string& fts_query, int n, FtsStats* stats) {
+  if (n <= 0) return {};
+  sqlite3* db = img.db();
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db, kTopK, -1, &st, nullptr);
+  if (rc != SQLITE_OK) {  // the function is not yet registered on this connection
+    register_topk(db);
+    rc = sqlite3_prepare_v2(db, kTopK, -1, &st, nullptr);
+  }
+  if (rc != SQLITE_OK) sql::fail(db, rc, "searching memories");
+  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
+  TopK t;
+  t.k = static_cast<size_t>(n);
+  sqlite3_bind_text(st, 1, fts_query.data(), static_cast<int>(fts_query.size()), SQLITE_TRANSIENT);
+  sqlite3_bind_pointer(st, 2, &t, kTopKPointer, nullptr);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+  }
+  if (rc != SQLITE_DONE) sql::fail(db, rc, "searching memories");
+  std::sort_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+  if (stats) *stats = {t.rows, t.scored};
+  return std::move(t.heap);
 }
 
 void fill_texts(const image::Image& img, std::vector<Hit>& hits) {
