@@ -141,12 +141,16 @@ int prepare_topk(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
   if (int rc = api->xColumnTotalSize(fts, -1, &tokens); rc != SQLITE_OK) return rc;
   t.avgdl = static_cast<double>(tokens) / static_cast<double>(rows);
   for (int i = 0; i < phrases; ++i) {
-    sqlite3_int64 hits = 0;
-    int rc = api->xQueryPhrase(fts, i, &hits, [](const Fts5ExtensionApi*, Fts5Context*, void* n) {
-      ++*static_cast<sqlite3_int64*>(n);
-      return SQLITE_OK;
+    // Counting stops at half the rows: from there on the IDF is the floor whatever the count.
+    struct Count {
+      sqlite3_int64 hits = 0, half;
+    } count{0, (rows + 1) / 2};
+    int rc = api->xQueryPhrase(fts, i, &count, [](const Fts5ExtensionApi*, Fts5Context*, void* p) {
+      auto* c = static_cast<Count*>(p);
+      return ++c->hits >= c->half ? SQLITE_DONE : SQLITE_OK;
     });
     if (rc != SQLITE_OK) return rc;
+    sqlite3_int64 hits = count.hits;
     double idf = std::log((static_cast<double>(rows - hits) + 0.5) / (static_cast<double>(hits) + 0.5));
     t.idf.push_back(idf <= 0.0 ? 1e-6 : idf);
   }
