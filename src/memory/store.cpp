@@ -102,8 +102,8 @@ namespace {
 // row (its phrase counts and its length, a lookup in the docsize table) is the bulk of a
 // search. a4ps_bm25_topk, an FTS5 auxiliary function called once per matching row, keeps
 // the best k itself and skips the length lookup and the arithmetic for a row that cannot
-// enter them: with its phrase counts alone, the score it would have at the smallest length
-// it could have is an upper bound (each BM25 term falls as the row grows, and so does its
+// enter them: with its phrase counts and their positions alone, the score it would have at
+// the smallest length it could have (its last phrase instance's end) is an upper bound (each BM25 term falls as the row grows, and so does its
 // floating-point value: every step rounds monotonically), and when that bound is below the
 // k-th best so far the row is out. Scores are computed exactly as FTS5's bm25() computes
 // them (same IDF, average length, order of summation), so the result is the same list,
@@ -118,6 +118,7 @@ struct TopK {
   std::vector<FtsHit> heap;  // the best so far; the worst (highest rank) on top
   bool ready = false;        // idf and avgdl computed (on the first row)
   std::vector<double> idf, freq;
+  std::vector<int> size;  // tokens in each phrase
   double avgdl = 0;
   int64_t rows = 0, scored = 0;
 
@@ -153,6 +154,7 @@ int prepare_topk(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
     sqlite3_int64 hits = count.hits;
     double idf = std::log((static_cast<double>(rows - hits) + 0.5) / (static_cast<double>(hits) + 0.5));
     t.idf.push_back(idf <= 0.0 ? 1e-6 : idf);
+    t.size.push_back(api->xPhraseSize(fts, i));
   }
   t.freq.assign(t.idf.size(), 0.0);
   t.ready = true;
@@ -163,16 +165,21 @@ int topk_row(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
   if (!t.ready)
     if (int rc = prepare_topk(api, fts, t); rc != SQLITE_OK) return rc;
   ++t.rows;
-  int most = 0;  // the row has at least this many tokens
+  // The row has at least as many tokens as any phrase has instances, and at least up to
+  // the end of its last instance (an instance of a phrase of s tokens at offset o: o + s).
+  int least = 0;
   for (size_t i = 0; i < t.freq.size(); ++i) {
     Fts5PhraseIter it;
-    int col = 0, off = 0, n = 0;
+    int col = 0, off = 0, n = 0, end = 0;
     if (int rc = api->xPhraseFirst(fts, static_cast<int>(i), &it, &col, &off); rc != SQLITE_OK) return rc;
-    for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off)) ++n;
+    for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off)) {
+      ++n;
+      end = std::max(end, off + t.size[i]);
+    }
     t.freq[i] = n;
-    most = std::max(most, n);
+    least = std::max({least, n, end});
   }
-  if (t.heap.size() >= t.k && -bm25(t, most) > t.heap.front().rank) return SQLITE_OK;
+  if (t.heap.size() >= t.k && -bm25(t, least) > t.heap.front().rank) return SQLITE_OK;
   int len = 0;
   if (int rc = api->xColumnSize(fts, -1, &len); rc != SQLITE_OK) return rc;
   ++t.scored;
