@@ -119,6 +119,8 @@ struct TopK {
   bool ready = false;        // idf and avgdl computed (on the first row)
   std::vector<double> idf, freq;
   std::vector<int> size;  // tokens in each phrase
+  std::vector<int> order;  // phrases, rarest (highest IDF) first
+  std::vector<double> rest;  // rest[j]: the most phrases order[j..] can add to a score
   double avgdl = 0;
   int64_t rows = 0, scored = 0;
 
@@ -127,11 +129,11 @@ struct TopK {
 
 // BM25 as FTS5's bm25() defines it (k1 1.2, b 0.75, IDF floored at 1e-6), for a row of
 // length d whose phrase i occurs freq[i] times.
+constexpr double kK1 = 1.2, kB = 0.75;
 double bm25(const TopK& t, double d) {
-  constexpr double k1 = 1.2, b = 0.75;
   double score = 0.0;
   for (size_t i = 0; i < t.idf.size(); ++i)
-    score += t.idf[i] * ((t.freq[i] * (k1 + 1.0)) / (t.freq[i] + k1 * (1 - b + b * d / t.avgdl)));
+    score += t.idf[i] * ((t.freq[i] * (kK1 + 1.0)) / (t.freq[i] + kK1 * (1 - kB + kB * d / t.avgdl)));
   return score;
 }
 
@@ -157,6 +159,10 @@ int prepare_topk(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
     t.size.push_back(api->xPhraseSize(fts, i));
   }
   t.freq.assign(t.idf.size(), 0.0);
+  for (int i = 0; i < phrases; ++i) t.order.push_back(i);
+  std::stable_sort(t.order.begin(), t.order.end(), [&](int a, int b) { return t.idf[a] > t.idf[b]; });
+  t.rest.assign(t.order.size() + 1, 0.0);
+  for (size_t j = t.order.size(); j-- > 0;) t.rest[j] = t.rest[j + 1] + t.idf[t.order[j]] * (kK1 + 1.0);
   t.ready = true;
   return SQLITE_OK;
 }
@@ -168,16 +174,27 @@ int topk_row(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
   // The row has at least as many tokens as any phrase has instances, and at least up to
   // the end of its last instance (an instance of a phrase of s tokens at offset o: o + s).
   int least = 0;
-  for (size_t i = 0; i < t.freq.size(); ++i) {
+  // Rarest phrases first: once those are counted, the most the others could add (their
+  // IDF times k1 + 1, whatever their counts) often cannot lift the row into the best k,
+  // and the frequent phrases, in most rows and several times, are never counted. That
+  // partial bound sums in another order than bm25(), hence the margin.
+  bool full = t.heap.size() >= t.k;
+  double counted = 0;
+  for (size_t j = 0; j < t.order.size(); ++j) {
+    int i = t.order[j];
     Fts5PhraseIter it;
     int col = 0, off = 0, n = 0, end = 0;
-    if (int rc = api->xPhraseFirst(fts, static_cast<int>(i), &it, &col, &off); rc != SQLITE_OK) return rc;
+    if (int rc = api->xPhraseFirst(fts, i, &it, &col, &off); rc != SQLITE_OK) return rc;
     for (; col >= 0; api->xPhraseNext(fts, &it, &col, &off)) {
       ++n;
       end = std::max(end, off + t.size[i]);
     }
     t.freq[i] = n;
     least = std::max({least, n, end});
+    if (full) {
+      if (n > 0) counted += t.idf[i] * ((n * (kK1 + 1.0)) / (n + kK1 * (1 - kB)));  // at length 0, its most
+      if (-(counted + t.rest[j + 1]) * (1 + 1e-12) > t.heap.front().rank) return SQLITE_OK;
+    }
   }
   if (t.heap.size() >= t.k && -bm25(t, least) > t.heap.front().rank) return SQLITE_OK;
   int len = 0;
