@@ -102,12 +102,13 @@ namespace {
 // row (its phrase counts and its length, a lookup in the docsize table) is the bulk of a
 // search. a4ps_bm25_topk, an FTS5 auxiliary function called once per matching row, keeps
 // the best k itself and skips the length lookup and the arithmetic for a row that cannot
-// enter them: with its phrase counts and their positions alone, the score it would have at
-// the smallest length it could have (its last phrase instance's end) is an upper bound (each BM25 term falls as the row grows, and so does its
-// floating-point value: every step rounds monotonically), and when that bound is below the
-// k-th best so far the row is out. Scores are computed exactly as FTS5's bm25() computes
-// them (same IDF, average length, order of summation), so the result is the same list,
-// ties broken by rowid as FTS5's sort does.
+// enter them: from its phrase counts and positions alone, the score it would have at the
+// smallest length it could have (the end of its last phrase instance) is an upper bound
+// (each BM25 term falls as the row grows, and so does its floating-point value: every step
+// rounds monotonically), and when that bound is below the k-th best so far the row is out.
+// Scores are computed exactly as FTS5's bm25() computes them (same IDF, average length,
+// order of summation), so the result is the same list, ties broken by rowid as FTS5's sort
+// does (memory_test compares the two).
 
 constexpr const char* kTopKFunction = "a4ps_bm25_topk";
 constexpr const char* kTopKPointer = "a4ps_bm25_topk";  // the type tag of the collector pointer
@@ -124,7 +125,8 @@ struct TopK {
   double avgdl = 0;
   int64_t rows = 0, scored = 0;
 
-  static bool worse(const FtsHit& a, const FtsHit& b) { return a.rank != b.rank ? a.rank < b.rank : a.id < b.id; }
+  // a ranks before b (as a heap's "less": the heap keeps the worst on top)
+  static bool better(const FtsHit& a, const FtsHit& b) { return a.rank != b.rank ? a.rank < b.rank : a.id < b.id; }
 };
 
 // BM25 as FTS5's bm25() defines it (k1 1.2, b 0.75, IDF floored at 1e-6), for a row of
@@ -203,11 +205,11 @@ int topk_row(const Fts5ExtensionApi* api, Fts5Context* fts, TopK& t) {
   FtsHit h{api->xRowid(fts), -1.0 * bm25(t, len)};
   if (t.heap.size() < t.k) {
     t.heap.push_back(h);
-    std::push_heap(t.heap.begin(), t.heap.end(), TopK::worse);
-  } else if (TopK::worse(h, t.heap.front())) {
-    std::pop_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+    std::push_heap(t.heap.begin(), t.heap.end(), TopK::better);
+  } else if (TopK::better(h, t.heap.front())) {
+    std::pop_heap(t.heap.begin(), t.heap.end(), TopK::better);
     t.heap.back() = h;
-    std::push_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+    std::push_heap(t.heap.begin(), t.heap.end(), TopK::better);
   }
   return SQLITE_OK;
 }
@@ -257,7 +259,7 @@ std::vector<FtsHit> fts_top(const image::Image& img, const std::string& fts_quer
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
   }
   if (rc != SQLITE_DONE) sql::fail(db, rc, "searching memories");
-  std::sort_heap(t.heap.begin(), t.heap.end(), TopK::worse);
+  std::sort_heap(t.heap.begin(), t.heap.end(), TopK::better);
   if (stats) *stats = {t.rows, t.scored};
   return std::move(t.heap);
 }
