@@ -7,6 +7,7 @@
 // vocabulary, embedded by a FAKE embedder (a signed random projection of the bag of words,
 // so documents sharing words have similar vectors: structure an index can exploit, like
 // real embeddings, but no meaning). Queries are 5 words taken from a random document.
+// --corpus clustered draws half of each document's words from one of 200 topics instead.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -75,6 +76,7 @@ int main(int argc, char** argv) {
   size_t dim = 384;
   int queries = 20;
   fs::path base = "/tmp";
+  bool clustered = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -85,8 +87,10 @@ int main(int argc, char** argv) {
     } else if (a == "--dim") dim = std::stoul(next());
     else if (a == "--queries") queries = std::stoi(next());
     else if (a == "--dir") base = next();
+    else if (a == "--corpus" && i + 1 < argc && (std::string(argv[i + 1]) == "zipf" || std::string(argv[i + 1]) == "clustered"))
+      clustered = next() == "clustered";
     else {
-      std::fprintf(stderr, "usage: bench_memory_search [--sizes 1000,10000,50000] [--dim 384] [--queries 20] [--dir DIR]\n");
+      std::fprintf(stderr, "usage: bench_memory_search [--sizes 1000,10000,50000] [--dim 384] [--queries 20] [--dir DIR] [--corpus zipf|clustered]\n");
       return 2;
     }
   }
@@ -102,10 +106,17 @@ int main(int argc, char** argv) {
     std::vector<double> w(vocab.size());
     for (size_t i = 0; i < w.size(); ++i) w[i] = 1.0 / (i + 1);
     std::discrete_distribution<size_t> pick(w.begin(), w.end());
+    // --corpus clustered (extra information, not the target): 200 topics of 60 words each
+    // (drawn from past the 200 most frequent), every other word of a document from its topic.
+    std::vector<std::vector<size_t>> topics(clustered ? 200 : 0);
+    for (auto& t : topics)
+      for (int k = 0; k < 60; ++k) t.push_back(200 + r() % (vocab.size() - 200));
     std::vector<std::string> docs;
     for (size_t d = 0; d < n; ++d) {
       std::string s;
-      for (int k = 0; k < 40; ++k) s += vocab[pick(r)] + (k % 10 == 9 ? ". " : " ");
+      const std::vector<size_t>* topic = clustered ? &topics[r() % topics.size()] : nullptr;
+      for (int k = 0; k < 40; ++k)
+        s += vocab[topic && k % 2 == 0 ? (*topic)[r() % topic->size()] : pick(r)] + (k % 10 == 9 ? ". " : " ");
       docs.push_back(s);
     }
     auto img = image::Image::create(dir / ("m" + std::to_string(n) + ".a4ps"), {.sync = image::Sync::Normal});
@@ -202,7 +213,8 @@ int main(int argc, char** argv) {
     rows.push_back(row);
     std::fprintf(stderr, "N=%zu done\n", n);
   }
-  std::printf("memory search, dim %zu, %d queries, k=10 (ms per query; indexes built once per process)\n", dim, queries);
+  std::printf("memory search, %s corpus, dim %zu, %d queries, k=10 (ms per query; indexes built once per process)\n",
+              clustered ? "clustered" : "zipf", dim, queries);
   std::printf("before: FTS5 ORDER BY rank over every match, HNSW (M 16, ef_construction 100, ef 400); after: top-k BM25, quantized scan\n\n");
   std::printf("full text alone:\n%8s %8s %10s %10s %7s %8s %9s\n", "chunks", "add s", "before ms", "after ms", "ratio", "matched", "scored");
   for (auto& r : rows)
