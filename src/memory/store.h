@@ -51,7 +51,8 @@ struct FtsStats {
   int64_t scored = 0;  // of which fully scored (the rest could not enter the best n)
 };
 // The best n matches by bm25(), best first, equal ranks by id: the list FTS5's
-// "ORDER BY rank LIMIT n" gives, without scoring rows that cannot enter it.
+// "ORDER BY rank LIMIT n" gives, without scoring rows that cannot enter it. Compared with
+// FTS5's own on queries as search() writes them (quoted phrases joined by OR).
 std::vector<FtsHit> fts_top(const image::Image& img, const std::string& fts_query, int n, FtsStats* stats = nullptr);
 // The same list by FTS5's own ORDER BY rank, which scores every match and sorts them: the
 // reference the tests and the bench compare fts_top with.
