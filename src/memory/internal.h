@@ -20,4 +20,14 @@ std::vector<float> decode_vector(std::string_view blob);
 std::vector<std::pair<int64_t, float>> nearest(const image::Image& img, const std::vector<float>& q,
                                                const std::string& embedder, int n, VectorIndex mode);
 
+// How search() ranks its full-text candidates. TopK (what search() uses) keeps the best
+// rows while FTS5 walks the matches; SortAll is FTS5's ORDER BY rank, which scores every
+// match: the same list, kept so the bench and tests can compare.
+enum class FtsRanking { TopK, SortAll };
+std::vector<Hit> search(const image::Image& img, std::string_view query, const Embedder& emb, const SearchOptions& opts,
+                        FtsRanking fts);
+
+// The FTS5 query search() runs for the user's words ("" when there are none).
+std::string fts_query(std::string_view q);
+
 }  // namespace a4ps::memory::detail

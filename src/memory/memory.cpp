@@ -34,27 +34,6 @@ std::vector<float> embed_checked(const Embedder& emb, const std::string& text, c
   return v;
 }
 
-// The user's words as an FTS5 query: each term quoted (so no word is an operator and no
-// character is syntax), any of them may match; BM25 ranks rows that match more, rarer ones first.
-std::string fts_query(std::string_view q) {
-  std::string out, term;
-  int terms = 0;
-  auto flush = [&] {
-    if (!term.empty() && terms < 64) {
-      out += (out.empty() ? "\"" : " OR \"") + term + "\"";
-      ++terms;
-    }
-    term.clear();
-  };
-  for (char c : q) {
-    auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) || u >= 0x80 || c == '_') term += c;
-    else flush();
-  }
-  flush();
-  return out;
-}
-
 }  // namespace
 
 std::vector<int64_t> add_text(image::Image& img, std::string_view text, std::string_view source,
@@ -125,7 +104,33 @@ std::vector<Hit> search(const image::Image& img, std::string_view query, const E
   return search(img, query, emb, SearchOptions{.k = k});
 }
 
+// The user's words as an FTS5 query: each term quoted (so no word is an operator and no
+// character is syntax), any of them may match; BM25 ranks rows that match more, rarer ones first.
+std::string detail::fts_query(std::string_view q) {
+  std::string out, term;
+  int terms = 0;
+  auto flush = [&] {
+    if (!term.empty() && terms < 64) {
+      out += (out.empty() ? "\"" : " OR \"") + term + "\"";
+      ++terms;
+    }
+    term.clear();
+  };
+  for (char c : q) {
+    auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || u >= 0x80 || c == '_') term += c;
+    else flush();
+  }
+  flush();
+  return out;
+}
+
 std::vector<Hit> search(const image::Image& img, std::string_view query, const Embedder& emb, const SearchOptions& o) {
+  return detail::search(img, query, emb, o, detail::FtsRanking::TopK);
+}
+
+std::vector<Hit> detail::search(const image::Image& img, std::string_view query, const Embedder& emb, const SearchOptions& o,
+                                FtsRanking ranking) {
   if (o.k <= 0) return {};
   if (!utf8_valid(query)) throw Error("the search query is not UTF-8 text");
   store::require(img);
@@ -133,7 +138,11 @@ std::vector<Hit> search(const image::Image& img, std::string_view query, const E
   int n = std::max(o.candidates, o.k);
 
   std::vector<int64_t> fts;
-  if (std::string fq = fts_query(query); !fq.empty()) fts = store::fts_ids(img, fq, n);
+  if (std::string fq = detail::fts_query(query); !fq.empty()) {
+    if (ranking == FtsRanking::TopK) fts = store::fts_ids(img, fq, n);
+    else
+      for (const store::FtsHit& h : store::fts_top_sorted(img, fq, n)) fts.push_back(h.id);
+  }
   std::vector<std::pair<int64_t, float>> vec;
   // (has_vectors stops at the first row: no scan of a large memory per search)
   if (emb && !query.empty() && store::has_vectors(img, emb.name)) {

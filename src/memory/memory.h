@@ -82,11 +82,13 @@ struct Hit {
 };
 
 enum class VectorIndex {
-  Auto,        // HNSW once an embedder has kHnswMinVectors vectors, else brute force
+  Auto,        // Quantized once an embedder has kIndexMinVectors vectors (or its index is built), else brute force
   BruteForce,  // exact: scan every stored vector (best for one-shot processes, e.g. the CLI)
-  Hnsw,        // approximate, hnswlib; built on first use and kept for the process
+  Hnsw,        // approximate graph (hnswlib); built on first use and kept for the process
+  Quantized,   // an int8 copy of the vectors scanned in full, the best candidates re-ranked
+               // exactly; built on first use (as fast as the vectors are read) and kept for the process
 };
-inline constexpr size_t kHnswMinVectors = 20000;  // see bench/memory_search.cpp
+inline constexpr size_t kIndexMinVectors = 20000;  // see bench/memory_search.cpp
 
 struct SearchOptions {
   int k = 5;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -13,6 +14,7 @@
 #include "llm/llm.h"
 #include "llm/model_manager.h"
 #include "memory/internal.h"
+#include "memory/store.h"
 #include "testutil.h"
 
 namespace a4ps::memory {
@@ -337,6 +339,143 @@ TEST_F(MemoryTest, HnswIndexAgreesWithTheScanAndSeesNewRows) {
   std::set<std::string> got;
   for (auto& x : h) got.insert(x.source);
   EXPECT_TRUE(got.count("late.txt"));
+}
+
+TEST_F(MemoryTest, QuantizedIndexAgreesWithTheScanAndFollowsTheImage) {
+  {
+    image::Image::Tx tx(img);
+    for (int i = 0; i < 300; ++i) add_text(img, words(8, "t" + std::to_string(i) + "x"), "gen" + std::to_string(i), fake());
+    add_corpus(img, fake());
+    tx.commit();
+  }
+  SearchOptions quant{.k = 2, .index = VectorIndex::Quantized};
+  for (auto q : {"car", "kitten", "t17x3 t17x5"}) {
+    auto a = search(img, q, fake(), SearchOptions{.k = 1, .index = VectorIndex::BruteForce});
+    auto b = search(img, q, fake(), SearchOptions{.k = 1, .index = VectorIndex::Quantized});
+    ASSERT_FALSE(a.empty());
+    ASSERT_FALSE(b.empty());
+    EXPECT_EQ(a[0].id, b[0].id) << q;
+  }
+  // Rows added after it was built are found; deleted rows are never returned.
+  add_text(img, "A feline stalks the garden.", "late.txt", fake());
+  auto sources_of = [&](const std::vector<Hit>& hits) {
+    std::set<std::string> got;
+    for (auto& x : hits) got.insert(x.source);
+    return got;
+  };
+  EXPECT_TRUE(sources_of(search(img, "cat", fake(), quant)).count("late.txt"));
+  image::sql::exec(img.db(), "DELETE FROM memories WHERE source = 'late.txt'");
+  img.append_event("test.deleted", "test", nlohmann::json::object());  // moves the head, as every change through the image does
+  EXPECT_FALSE(sources_of(search(img, "cat", fake(), quant)).count("late.txt"));
+}
+
+// ---- ranking a larger memory -------------------------------------------------
+//
+// Chunks shaped like text as far as ranking cares: 20 to 40 words (one in ten only 1 to 4)
+// drawn from a Zipf-like vocabulary of 3,000, so a few words are in most chunks (what makes
+// scoring every match slow) and most words are rare.
+struct ZipfCorpus {
+  std::vector<std::string> vocab, docs;
+  std::mt19937 rng{5};
+  explicit ZipfCorpus(size_t n) {
+    for (size_t i = 0; i < 3000; ++i) {
+      std::string w;
+      for (size_t k = 0, len = 3 + rng() % 6; k < len; ++k) w += static_cast<char>('a' + rng() % 26);
+      vocab.push_back(w);
+    }
+    std::vector<double> weight(vocab.size());
+    for (size_t i = 0; i < weight.size(); ++i) weight[i] = 1.0 / static_cast<double>(i + 1);
+    std::discrete_distribution<size_t> pick(weight.begin(), weight.end());
+    for (size_t d = 0; d < n; ++d) {
+      std::string s;
+      int len = d % 10 == 0 ? 1 + static_cast<int>(rng() % 4) : 20 + static_cast<int>(rng() % 20);  // some very short chunks
+      for (int k = 0; k < len; ++k) s += vocab[pick(rng)] + (k % 9 == 8 ? ". " : " ");
+      docs.push_back(s);
+    }
+  }
+  // words words taken from a random chunk (repeats and frequent words included, as people type)
+  std::string query(int words) {
+    std::istringstream in(docs[rng() % docs.size()]);
+    std::vector<std::string> ws;
+    for (std::string w; in >> w;) ws.push_back(w);
+    std::string q;
+    for (int k = 0; k < words; ++k) q += ws[rng() % ws.size()] + " ";
+    return q;
+  }
+};
+
+// A FAKE embedder: a signed random projection of the bag of words (as the bench's), so
+// chunks sharing words are close and nothing else is.
+Embedder projection(size_t dim) {
+  return Embedder(
+      [dim](const std::string& text) {
+        std::vector<float> v(dim, 0.f);
+        std::istringstream in(text);
+        for (std::string w; in >> w;) {
+          uint64_t h = std::hash<std::string>{}(w);
+          for (int k = 0; k < 8; ++k) {
+            h = h * 6364136223846793005ULL + 1442695040888963407ULL;
+            v[(h >> 33) % dim] += (h >> 63) ? 1.f : -1.f;
+          }
+        }
+        return v;
+      },
+      "fake-projection");
+}
+
+TEST_F(MemoryTest, TopKRankingIsFtsFivesOrderByRank) {
+  ZipfCorpus corpus(3000);
+  {
+    image::Image::Tx tx(img);
+    for (size_t d = 0; d < corpus.docs.size(); ++d) add_text(img, corpus.docs[d], "doc" + std::to_string(d), {});
+    tx.commit();
+  }
+  std::vector<std::string> queries = {corpus.vocab[0], corpus.vocab[0] + " " + corpus.vocab[0], "nowordlikethis " + corpus.vocab[2],
+                                      corpus.vocab[5] + "_" + corpus.vocab[9] + " " + corpus.vocab[1], "\"" + corpus.vocab[3] + "\" OR"};
+  for (int i = 0; i < 40; ++i) queries.push_back(corpus.query(1 + i % 6));
+  auto compare = [&](const char* when) {
+    int64_t rows = 0, scored = 0;
+    for (const std::string& q : queries) {
+      std::string fq = detail::fts_query(q);
+      for (int n : {1, 10, 50, 5000}) {
+        store::FtsStats st;
+        auto fast = store::fts_top(img, fq, n, &st);
+        auto sorted = store::fts_top_sorted(img, fq, n);
+        EXPECT_EQ(fast, sorted) << when << ": " << q << " n=" << n;  // the same ids, ranks and order
+        if (n == 10) rows += st.rows, scored += st.scored;
+      }
+      // and search() over either ranking gives the same hits
+      auto a = detail::search(img, q, {}, SearchOptions{.k = 10}, detail::FtsRanking::TopK);
+      auto b = detail::search(img, q, {}, SearchOptions{.k = 10}, detail::FtsRanking::SortAll);
+      ASSERT_EQ(a.size(), b.size()) << q;
+      for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].id, b[i].id) << q;
+    }
+    // The point of it: most matching rows are never scored.
+    EXPECT_LT(scored * 3, rows) << when << ": scored " << scored << " of " << rows;
+  };
+  compare("as added");
+  // Deleted rows change the statistics BM25 uses (rows, lengths, document frequencies).
+  image::sql::exec(img.db(), "DELETE FROM memories WHERE id % 7 = 0");
+  compare("after deletes");
+}
+
+TEST_F(MemoryTest, QuantizedIndexRecallOnALargerMemory) {
+  ZipfCorpus corpus(4000);
+  Embedder emb = projection(96);
+  {
+    image::Image::Tx tx(img);
+    for (size_t d = 0; d < corpus.docs.size(); ++d) add_text(img, corpus.docs[d], "doc" + std::to_string(d), emb);
+    tx.commit();
+  }
+  size_t found = 0, total = 0;
+  for (int i = 0; i < 40; ++i) {
+    auto q = emb(corpus.query(5));
+    std::set<int64_t> exact;
+    for (auto& [id, sim] : detail::nearest(img, q, emb.name, 10, VectorIndex::BruteForce)) exact.insert(id);
+    for (auto& [id, sim] : detail::nearest(img, q, emb.name, 10, VectorIndex::Quantized)) found += exact.count(id);
+    total += exact.size();
+  }
+  EXPECT_GE(static_cast<double>(found) / static_cast<double>(total), 0.97) << found << " of " << total;
 }
 
 // ---- the real model runtime ---------------------------------------------------

@@ -37,8 +37,26 @@ void set_embedding(image::Image& img, int64_t id, std::string_view blob);
 // Memories with a vector (of this embedder; "" any).
 int64_t count_vectors(const image::Image& img, std::string_view embedder);
 bool has_vectors(const image::Image& img, std::string_view embedder);  // stops at the first
-// Ids of the best n full-text matches (BM25) of an FTS5 query, best first.
+// Ids of the best n full-text matches (BM25) of an FTS5 query, best first (fts_top's ids).
 std::vector<int64_t> fts_ids(const image::Image& img, const std::string& fts_query, int n);
+
+// A full-text match: its rank is FTS5's, -bm25() (lower is better).
+struct FtsHit {
+  int64_t id = 0;
+  double rank = 0;
+  bool operator==(const FtsHit&) const = default;
+};
+struct FtsStats {
+  int64_t rows = 0;    // rows that matched the query
+  int64_t scored = 0;  // of which fully scored (the rest could not enter the best n)
+};
+// The best n matches by bm25(), best first, equal ranks by id: the list FTS5's
+// "ORDER BY rank LIMIT n" gives, without scoring rows that cannot enter it. Compared with
+// FTS5's own on queries as search() writes them (quoted phrases joined by OR).
+std::vector<FtsHit> fts_top(const image::Image& img, const std::string& fts_query, int n, FtsStats* stats = nullptr);
+// The same list by FTS5's own ORDER BY rank, which scores every match and sorts them: the
+// reference the tests and the bench compare fts_top with.
+std::vector<FtsHit> fts_top_sorted(const image::Image& img, const std::string& fts_query, int n);
 // Fills each hit's source and text from its id.
 void fill_texts(const image::Image& img, std::vector<Hit>& hits);
 std::vector<SourceSummary> sources(const image::Image& img);
