@@ -313,8 +313,7 @@ struct Loop {
     std::vector<learn::Example> train, held;
     learn::split_heldout(learn::dataset(img, persona, ""), t.eval_split, t.seed, train, held);
     if (held.empty()) return c;
-    auto ev = learn::evaluate_adapter(base, img.blob(active->blob_sha256), held, t.ctx, persona, {});
-    c.theirs = ev.after.loss;
+    c.theirs = learn::evaluate_bytes(base, img.blob(active->blob_sha256), held, t.ctx).loss;
     c.against = "the active adapter " + active->name + " v" + std::to_string(active->version) + ", measured now";
     return c;
   }
