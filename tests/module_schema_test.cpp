@@ -111,6 +111,7 @@ TEST(ModuleTables, AnImageOfSchema2OpensReadOnlyThenUpgradesKeepingItsData) {
     EXPECT_EQ(module_version(ro.db(), memory::store::schema()), 1);
     EXPECT_EQ(module_version(ro.db(), learn::store::schema()), 1);
     expect_data(ro, true);
+    EXPECT_TRUE(memory::source_use(ro).empty());  // no use table yet: nothing counts as used
   }
   EXPECT_EQ(scalar(p, "PRAGMA user_version"), 2);
   {
@@ -118,11 +119,17 @@ TEST(ModuleTables, AnImageOfSchema2OpensReadOnlyThenUpgradesKeepingItsData) {
     EXPECT_EQ(scalar(p, "PRAGMA user_version"), kSchemaVersion);
     EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'memory'"), 1);
     EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'learn'"), 1);
+    EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'memory_use'"), 1);
     CheckReport r = img.check();
     EXPECT_TRUE(r.ok) << (r.problems.empty() ? "" : r.problems[0]);
     expect_data(img, true);
     memory::add_text(img, "Ships return at dusk.", "more.txt", {});  // the index's triggers still work
-    EXPECT_EQ(memory::search(img, "ships", memory::Embedder{}, 5).size(), 2u);
+    auto hits = memory::search(img, "ships", memory::Embedder{}, 5);
+    EXPECT_EQ(hits.size(), 2u);
+    memory::note_use(img, hits);
+    auto use = memory::source_use(img);
+    EXPECT_EQ(use["more.txt"].uses, 1);
+    EXPECT_EQ(use["notes.txt"].uses, 1);
   }
   Image again = Image::open(p, {.read_only = true});
   expect_data(again, true);

@@ -28,10 +28,12 @@ namespace a4ps {
 
 // What the live loop may spend per day (UTC), kept in the image ("live.budget" setting).
 struct LiveBudget {
-  double wall_s_per_day = 3600;     // wall time of live work (checked before every graph step)
-  int64_t tokens_per_day = 200000;  // model tokens (as the transcript counts them; checked between attempts)
-  double sandbox_s_per_day = 600;   // time agent code and tests ran in the sandbox (between attempts)
-  int64_t forges_per_day = 3;       // tools the forge may write
+  // Wall time, tokens and sandbox time are checked before every graph step, so each holds
+  // to within one step.
+  double wall_s_per_day = 3600;     // wall time of live work
+  int64_t tokens_per_day = 200000;  // model tokens (generated, as the transcript counts them, and the judgements')
+  double sandbox_s_per_day = 600;   // time agent code and tests ran in the sandbox
+  int64_t forges_per_day = 3;       // tools the forge may write (checked before each forge the loop asks for)
 };
 LiveBudget live_budget(const Image& image);             // the image's, defaults where unset
 void set_live_budget(Image& image, const LiveBudget& b);  // Error for a negative figure

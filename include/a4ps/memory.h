@@ -76,6 +76,8 @@ struct MemorySource {
   int64_t chunks = 0, bytes = 0, embedded = 0;
   std::string embedder;  // of its newest chunk
   std::string added_at;  // newest
+  int64_t uses = 0;       // times its passages reached a persona's prompt (BABS's recall)
+  std::string last_used;  // "" never
 };
 std::vector<MemorySource> memory_sources(const Image& image);  // in order of first addition
 

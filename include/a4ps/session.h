@@ -40,6 +40,7 @@ struct Turn {
   int forged_attempts = 0;
   int64_t forged_proposal = 0;  // the proposal that waits for a human (0: none)
   int memory_hits = -1;         // retrieve: passages found (-1: no search in this turn)
+  int tokens = 0;               // tokens the model generated for it (as the transcript counts them)
 };
 // The turn as one line a person reads ("BRICK: ran: 391").
 std::string render_turn(const Turn& t);

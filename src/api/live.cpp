@@ -113,9 +113,11 @@ std::string goal_context(const Image& image) {
   for (auto& t : list_tools(image))
     if (!tested.count(t.name)) untested.push_back(t.name);
   section("Tools without tests", untested);
+  // Memories no conversation has drawn on yet: something to practise recalling.
   std::vector<std::string> mem;
-  for (auto& m : memory_sources(image)) mem.push_back(m.source + " (" + std::to_string(m.chunks) + " passages)");
-  section("Memories", mem);
+  for (auto& m : memory_sources(image))
+    if (m.uses == 0) mem.push_back(m.source + " (" + std::to_string(m.chunks) + " passages)");
+  section("Memories never used", mem);
   std::vector<std::string> principles;
   for (auto& p : image_codex(image).principles) principles.push_back(p.name + ": " + p.text);
   section("The codex's principles", principles);

@@ -17,9 +17,11 @@
 #include "a4ps/tools.h"
 #include "api/internal.h"
 #include "api/live_internal.h"
+#include "learn/cycle.h"
 #include "live/goals.h"
 #include "live/lp.h"
 #include "live/store.h"
+#include "persona/persona.h"
 #include "util/util.h"
 
 namespace a4ps {
@@ -118,9 +120,14 @@ struct Loop {
     bool cut = false;
     SessionOptions so{.model = o.model, .sandbox = o.sandbox, .max_tokens = o.max_tokens};
     so.models = models;
-    // Wall time is checked before every step, so a day's wall budget holds to within one
-    // step; tokens and sandbox time are counted per attempt (checked between attempts).
-    const double wall_before = live_usage(image).wall_s, wall_budget = live_budget(image).wall_s_per_day;
+    // Wall time, tokens and sandbox time are checked before every step (the day's use so
+    // far plus this attempt's), so each holds to within one step. Forges the session's
+    // doesNotUnderstand writes are counted; the loop checks the forge budget before it asks
+    // for one (a forge inside a step cannot be stopped halfway).
+    const LiveUsage used = live_usage(image);
+    const LiveBudget budget = live_budget(image);
+    const double wall_before = used.wall_s, wall_budget = budget.wall_s_per_day;
+    int64_t turn_tokens = 0, turn_forges = 0;  // of this attempt's finished turns
     std::string cut_why;
     // Wall time is written down every few seconds too, so a killed process loses little of it.
     double flushed = 0;
@@ -136,9 +143,15 @@ struct Loop {
       if (user()) cut_why = "a user's run is active";
       else if (stopping()) cut_why = "asked to stop";
       else if (wall_before + seconds_since(t0) >= wall_budget) cut_why = "the day's wall-time budget is spent";
+      else if (used.tokens + turn_tokens >= budget.tokens_per_day) cut_why = "the day's token budget is spent";
+      else if (used.sandbox_s + spend.sandbox_s >= budget.sandbox_s_per_day) cut_why = "the day's sandbox time is spent";
       return cut = !cut_why.empty();
     };
     so.on_sandbox_call = [&](double s, bool) { spend.sandbox_s += s; };
+    so.on_turn = [&](const Turn& t) {
+      turn_tokens += t.tokens;
+      turn_forges += t.forged;
+    };
     int64_t streamed = 0;  // pieces generated: the tokens of a run cut short (its transcript is not returned)
     so.on_token = [&](const std::string&, std::string_view) { ++streamed; };
     json detail = json::parse(a.detail);
@@ -159,6 +172,7 @@ struct Loop {
         ans = s.ask(g.thread, g.task);
       }
       spend.tokens += tokens_of(ans.json);
+      spend.forges += turn_forges;  // tools the session's forge wrote (doesNotUnderstand)
     } catch (const Error& e) {
       if (cut) {
         a.status = "preempted";
@@ -166,7 +180,8 @@ struct Loop {
         a.detail = detail.dump();
         store::finish_attempt(img, a);
         spend.wall_s = seconds_since(t0) - flushed;
-        spend.tokens += streamed;
+        spend.tokens += std::max(turn_tokens, streamed);
+        spend.forges += turn_forges;
         store::add_usage(img, spend);
         ++report.preempted;
         say("preempt", g.id, g.family, cut_why + ": attempt stopped at its last checkpoint on " + g.thread +
@@ -274,6 +289,35 @@ struct Loop {
     store::add_usage(img, {.day = today(), .wall_s = seconds_since(t0)});
   }
 
+  // A new adapter next to what the persona runs with now, on the same examples, both
+  // measured now: the active adapter (when it is for this base) re-evaluated on the new
+  // run's held-out examples, else the base alone. Without held-out examples (a small
+  // golden set) the training loss is all there is: the last against the first.
+  struct Comparison {
+    std::string measure, against;
+    double mine = 0, theirs = 0, base = 0;
+  };
+  Comparison compare(const std::string& persona, const std::string& base, const TrainedAdapter& ad,
+                     const TrainAdapterOptions& t) {
+    if (!ad.heldout_examples)
+      return {"training", "the base", ad.train_loss_last, ad.train_loss_first, ad.train_loss_first};
+    Comparison c{"held-out (" + std::to_string(ad.heldout_examples) + " examples)", "the base", ad.heldout_loss_after,
+                 ad.heldout_loss_before, ad.heldout_loss_before};
+    auto spec = persona::find(img, persona);
+    json lineage = json::parse(ad.lineage_json, nullptr, false);
+    std::string base_sha = lineage.is_object() ? lineage.value("base_sha256", "") : "";
+    if (!spec || base_sha.empty()) return c;
+    auto active = persona::adapter_for(img, *spec, base_sha);
+    if (!active) return c;
+    // The same split the training run made (same data, fraction and seed).
+    std::vector<learn::Example> train, held;
+    learn::split_heldout(learn::dataset(img, persona, ""), t.eval_split, t.seed, train, held);
+    if (held.empty()) return c;
+    c.theirs = learn::evaluate_bytes(base, img.blob(active->blob_sha256), held, t.ctx).loss;
+    c.against = "the active adapter " + active->name + " v" + std::to_string(active->version) + ", measured now";
+    return c;
+  }
+
   // The learning cycle: judge, golden sets, train where enough is new, evaluate, propose.
   void learn_cycle() {
     try {
@@ -306,28 +350,21 @@ struct Loop {
         TrainedAdapter ad = train_adapter(image, t);
         ++report.trained;
         image.set_setting(key, std::to_string(c.examples));
-        // Better than what is active: the held-out loss with the adapter below the base's,
-        // and below the active adapter's recorded held-out loss when there is one.
-        double mine = ad.heldout_examples ? ad.heldout_loss_after : ad.train_loss_last;
-        double base_loss = ad.heldout_examples ? ad.heldout_loss_before : ad.train_loss_first;
-        double active = base_loss;
-        std::string against = "the base";
-        for (auto& p : list_proposals(image, "applied"))
-          if (p.kind == "adapter.activate" && show_proposal(image, p.id).persona == c.persona) {
-            json m = json::parse(show_proposal(image, p.id).metrics_json, nullptr, false);
-            if (m.is_object() && m.contains("heldout_loss_after") && m["heldout_loss_after"].is_number())
-              active = m["heldout_loss_after"].get<double>(), against = "the active adapter (#" + std::to_string(p.id) + ")";
-          }
-        char b[200];
-        std::snprintf(b, sizeof b, "%s adapter %s trained: loss %.4f against %.4f of %s", c.persona.c_str(),
-                      ad.sha256.substr(0, 12).c_str(), mine, active, against.c_str());
-        if (mine < active) {
+        Comparison cmp = compare(c.persona, base, ad, t);
+        char b[300];
+        std::snprintf(b, sizeof b, "%s adapter %s trained: %s loss %.4f against %.4f of %s", c.persona.c_str(),
+                      ad.sha256.substr(0, 12).c_str(), cmp.measure.c_str(), cmp.mine, cmp.theirs, cmp.against.c_str());
+        json detail = {{"persona", c.persona}, {"adapter", ad.sha256}, {"measure", cmp.measure}, {"loss", cmp.mine},
+                       {"against", cmp.against}, {"against_loss", cmp.theirs}, {"base_loss", cmp.base},
+                       {"heldout_examples", ad.heldout_examples}};
+        if (cmp.mine < cmp.theirs) {
           auto prop = propose_adapter_activation(image, c.persona, ad.sha256);
           report.proposals.push_back(prop.proposal);
+          detail["proposal"] = prop.proposal;
           say("schedule", 0, "", std::string(b) + ": better, proposed (#" + std::to_string(prop.proposal) +
-                                     "); it waits for a human");
+                                     "); it waits for a human", detail);
         } else {
-          say("schedule", 0, "", std::string(b) + ": not better, not proposed");
+          say("schedule", 0, "", std::string(b) + ": not better, not proposed", detail);
         }
       } catch (const Error& e) {
         say("schedule", 0, "", c.persona + ": training failed: " + e.what());

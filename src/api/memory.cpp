@@ -107,7 +107,11 @@ std::vector<MemoryHit> search_memory(const Image& image, const std::string& quer
 
 std::vector<MemorySource> memory_sources(const Image& image) {
   std::vector<MemorySource> out;
-  for (auto& s : memory::sources(image.impl().img)) out.push_back({s.source, s.chunks, s.bytes, s.embedded, s.embedder, s.added_at});
+  auto use = memory::source_use(image.impl().img);
+  for (auto& s : memory::sources(image.impl().img)) {
+    out.push_back({s.source, s.chunks, s.bytes, s.embedded, s.embedder, s.added_at});
+    if (auto u = use.find(s.source); u != use.end()) out.back().uses = u->second.uses, out.back().last_used = u->second.last_used;
+  }
   return out;
 }
 

@@ -51,6 +51,7 @@ Turn public_turn(const persona::Turn& t) {
     u.forged_proposal = f->proposal.value_or(0);
   }
   if (t.hits) u.memory_hits = static_cast<int>(t.hits->size());
+  u.tokens = t.tokens.value_or(0);
   return u;
 }
 

@@ -151,6 +151,11 @@ AdapterEval evaluate_adapter(const fs::path& base, const std::string& bytes, con
   return out;
 }
 
+EvalResult evaluate_bytes(const fs::path& base, const std::string& bytes, const std::vector<Example>& data, int n_ctx) {
+  ScratchFile f(bytes);
+  return evaluate(base, f.path, data, n_ctx);
+}
+
 int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name) {
   Run r = pick_run(img, persona, run);
   const json& lin = r.payload["lineage"];

@@ -68,6 +68,9 @@ struct AdapterEval {
 };
 AdapterEval evaluate_adapter(const fs::path& base, const std::string& adapter_bytes, const std::vector<Example>& data,
                              int n_ctx, const std::string& persona, const std::vector<std::string>& probes);
+// The adapter alone on the examples (no pass of the base: for comparing two adapters).
+EvalResult evaluate_bytes(const fs::path& base, const std::string& adapter_bytes, const std::vector<Example>& data,
+                          int n_ctx);
 
 // Files adapter.activate for a training run; returns the proposal id.
 int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name);

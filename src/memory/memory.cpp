@@ -177,6 +177,17 @@ std::vector<Hit> detail::search(const image::Image& img, std::string_view query,
 
 std::vector<SourceSummary> sources(const image::Image& img) { return store::sources(img); }
 
+void note_use(image::Image& img, const std::vector<Hit>& hits) {
+  if (hits.empty()) return;
+  std::vector<int64_t> ids;
+  for (auto& h : hits) ids.push_back(h.id);
+  image::Image::Tx tx(img);
+  store::mark_used(img, ids, now_utc());
+  tx.commit();
+}
+
+std::map<std::string, SourceUse> source_use(const image::Image& img) { return store::use_by_source(img); }
+
 namespace {
 
 // Names a GGUF by its size and the hash of its first and last MiB: cheap for a multi-GB

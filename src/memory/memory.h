@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -114,6 +115,15 @@ struct SourceSummary {
   std::string added_at;  // latest
 };
 std::vector<SourceSummary> sources(const image::Image& img);  // in order of first addition
+
+// Memory use: a search's hits that reached a persona's prompt count as used (one use per
+// hit, stamped now). Sources never used are what live mode asks about.
+struct SourceUse {
+  int64_t uses = 0;
+  std::string last_used;  // "" never
+};
+void note_use(image::Image& img, const std::vector<Hit>& hits);
+std::map<std::string, SourceUse> source_use(const image::Image& img);  // by source; unused ones absent
 
 // An embedder for a model spec as --model takes it: a GGUF path runs llama.cpp through mm
 // (named by a fingerprint of the file); ollama:/openai: specs ask their server (named by

@@ -33,8 +33,18 @@ END;
 
 const image::ModuleSchema kSchema{.name = "memory", .steps = {{1, kV1}}, .adopted_table = "memories_fts", .adopted_version = 1};
 
+// How often each memory reached a persona's prompt, and when last (memories never used are
+// what live mode's goal generation asks about). A module of its own, so that an image made
+// before it still searches when opened read-only: only counting a use needs the table.
+constexpr const char* kUseV1 = R"sql(
+CREATE TABLE memory_use(memory INTEGER PRIMARY KEY REFERENCES memories(id) ON DELETE CASCADE,
+                        uses INTEGER NOT NULL, last_used TEXT NOT NULL);
+)sql";
+const image::ModuleSchema kUseSchema{.name = "memory_use", .steps = {{1, kUseV1}}};
+
 // Registered when this file is linked in, i.e. whenever the memory module is used.
 [[maybe_unused]] const bool kRegistered = image::register_module(kSchema);
+[[maybe_unused]] const bool kUseRegistered = image::register_module(kUseSchema);
 
 // Rows of this embedder whose blob has this dimension (older rows of other models are ignored).
 constexpr const char* kRows =
@@ -284,6 +294,28 @@ std::vector<SourceSummary> sources(const image::Image& img) {
                "FROM memories m GROUP BY source ORDER BY min(id)");
   std::vector<SourceSummary> out;
   while (st.step()) out.push_back({st.text(0), st.i64(1), st.i64(2), st.i64(3), st.text(5), st.text(4)});
+  return out;
+}
+
+void mark_used(image::Image& img, const std::vector<int64_t>& ids, const std::string& ts) {
+  image::require_module(img, kUseSchema);
+  sql::Stmt st(img.db(), "INSERT INTO memory_use(memory, uses, last_used) SELECT id, 1, ?2 FROM memories WHERE id = ?1 "
+                         "ON CONFLICT(memory) DO UPDATE SET uses = uses + 1, last_used = excluded.last_used");
+  for (auto id : ids) {
+    st.reset();
+    st.bind(1, id).bind(2, ts).run();
+  }
+}
+
+std::map<std::string, SourceUse> use_by_source(const image::Image& img) {
+  std::map<std::string, SourceUse> out;
+  // An image opened read-only before it was upgraded has no use table yet: nothing is used.
+  sql::Stmt has(img.db(), "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memory_use')");
+  has.step();
+  if (has.i64(0) == 0) return out;
+  sql::Stmt st(img.db(), "SELECT m.source, sum(u.uses), max(u.last_used) FROM memory_use u JOIN memories m ON m.id = u.memory "
+                         "GROUP BY m.source");
+  while (st.step()) out[st.text(0)] = {st.i64(1), st.text(2)};
   return out;
 }
 

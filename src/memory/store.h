@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,6 +61,11 @@ std::vector<FtsHit> fts_top_sorted(const image::Image& img, const std::string& f
 // Fills each hit's source and text from its id.
 void fill_texts(const image::Image& img, std::vector<Hit>& hits);
 std::vector<SourceSummary> sources(const image::Image& img);
+// Counts one use of each memory (ids of memories since removed are skipped); inside the
+// caller's Tx or alone.
+void mark_used(image::Image& img, const std::vector<int64_t>& ids, const std::string& ts);
+// Uses per source (sources never used are absent).
+std::map<std::string, SourceUse> use_by_source(const image::Image& img);
 
 // The vectors of this embedder whose blob is `bytes` long.
 struct VectorShape {

@@ -385,6 +385,7 @@ Update babs_node(Runtime& rt, const AgentState& s) {
                      (passages.empty() ? std::string("(none found)\n") : passages) +
                      "\nReport what these passages say about the question, citing sources in brackets.";
   Turn t = rt.turn(babs, s, "retrieve", user, "", true);
+  memory::note_use(rt.img, found);  // these passages reached a prompt: they count as used
   t.hits = hits;
   return Update().notes({t.content, hits}).turn(t);
 }

@@ -144,6 +144,11 @@ int main(int argc, char** argv) {
   app.add_option("--type", type, "weight type: f32, f16, q8_0 or q4_0")
       ->check(CLI::IsMember({"f32", "f16", "q8_0", "q4_0"}));
   app.add_option("--seed", seed, "random seed (same seed, same file)");
+  // At 0.02 a tiny shape's logits span a fraction of a unit, so no adapter can make one
+  // token clearly likelier than the rest; a wider unembedding lets a test train a skill.
+  float output_std = 0.02f;
+  app.add_option("--output-std", output_std, "standard deviation of the output (unembedding) weights")
+      ->check(CLI::Range(0.001f, 10.0f));
   app.add_option("--vocab", vocab_path, "a models/ggml-vocab-*.gguf file from the llama.cpp source");
   app.add_option("--vocab-dir", vocab_dir, "llama.cpp's models/ directory (picks the vocab by --arch)")
       ->default_str(A4PS_VOCAB_DIR);
@@ -218,7 +223,7 @@ int main(int argc, char** argv) {
   const int64_t head = s.n_embd / s.n_head, kv = head * s.n_head_kv;
   std::vector<T> ts = {{"token_embd.weight", s.n_embd, n_vocab, true, 0.02f},
                        {"output_norm.weight", s.n_embd, 1, false, 1.0f}};
-  if (arch == "llama") ts.push_back({"output.weight", s.n_embd, n_vocab, true, 0.02f});  // qwen2: tied
+  if (arch == "llama") ts.push_back({"output.weight", s.n_embd, n_vocab, true, output_std});  // qwen2: tied
   for (uint32_t l = 0; l < s.n_layer; ++l) {
     const std::string b = "blk." + std::to_string(l) + ".";
     ts.push_back({b + "attn_norm.weight", s.n_embd, 1, false, 1.0f});
