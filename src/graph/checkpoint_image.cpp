@@ -79,22 +79,11 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::string put_step(Checkpoint cp) {
+    // The step's durability can differ from the image's default (FULL for self-changes);
+    // the image switches the connection only when it differs from the last commit's.
+    image::Image::Tx tx(img_, durability_ == Durability::Full ? image::Sync::Full : image::Sync::Normal);
     ensure_thread(cp.thread_id);
-    // The step's durability can differ from the image's default (FULL for self-changes).
-    bool switch_sync = (durability_ == Durability::Full) != (img_.sync() == image::Sync::Full);
-    if (switch_sync) stmts_.exec(durability_ == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    struct Restore {  // the connection's own durability comes back even if the step fails
-      ImageCheckpointer* self;
-      bool on;
-      ~Restore() {
-        if (on) self->stmts_.exec(self->img_.sync() == image::Sync::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-      }
-    } restore{this, switch_sync};
-    image::Image::Tx tx(img_);
-    auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
-    last.bind(1, cp.thread_id);
-    int64_t n = (last.step() ? number_of(last.text(0)) : 0) + 1;
-    last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
+    const int64_t n = newest(cp.thread_id) + 1;
     cp.id = id_of(n);
     std::string state, channels;
     json where;
@@ -114,10 +103,37 @@ class ImageCheckpointer final : public Checkpointer {
         .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc(img_.env()));
     if (delta) ins.bind(9, channels);
     ins.run();
+    newest_.erase(cp.thread_id);  // known again only once committed
     tx.commit();
     if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
-    if (sqlite3_get_autocommit(img_.db())) fresh_[cp.thread_id] = cp.id;
+    if (sqlite3_get_autocommit(img_.db())) {
+      known_.insert(cp.thread_id);
+      fresh_[cp.thread_id] = cp.id;
+      if (newest_.size() >= 64) newest_.clear();  // a server with many threads
+      newest_[cp.thread_id] = {n, data_version()};
+    }
     return cp.id;
+  }
+
+  // The number of the thread's newest checkpoint (0: none), inside the step's transaction.
+  // The one this saver last committed is still the newest while no commit has changed the
+  // image since, by any connection or process (SQLite's data version, which the BEGIN
+  // IMMEDIATE just brought up to date): then the read is spared.
+  int64_t newest(const std::string& thread) {
+    if (auto k = newest_.find(thread); k != newest_.end() && k->second.data_version == data_version())
+      return k->second.n;
+    auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
+    last.bind(1, thread);
+    int64_t n = last.step() ? number_of(last.text(0)) : 0;
+    last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
+    return n;
+  }
+
+  // Changes whenever the image's content does, through this connection or any other.
+  uint32_t data_version() const {
+    unsigned int v = 0;
+    if (sqlite3_file_control(img_.db(), "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
+    return v;
   }
 
   std::optional<Checkpoint> get(const std::string& thread, const std::string& id) const override {
@@ -414,11 +430,11 @@ class ImageCheckpointer final : public Checkpointer {
     known_cps_[thread] = {id, std::move(state), std::move(where)};
   }
 
+  // Inside the step's transaction: known only once that commits.
   void ensure_thread(const std::string& thread) {
     if (known_.count(thread)) return;
     sql::Stmt st(img_.db(), "INSERT OR IGNORE INTO threads(id,status,created_at,updated_at) VALUES(?1,'idle',?2,?2)");
     st.bind(1, thread).bind(2, now_utc(img_.env())).run();
-    known_.insert(thread);
   }
 
   image::Image& img_;
@@ -430,6 +446,11 @@ class ImageCheckpointer final : public Checkpointer {
   mutable std::map<std::string, Known> known_cps_;
   Known read_parent_;  // a parent read from the image for the step being written
   std::map<std::string, std::string> fresh_;  // per thread: the step this process last wrote, without writes since
+  struct Newest {
+    int64_t n;
+    uint32_t data_version;  // of the image right after that commit
+  };
+  std::map<std::string, Newest> newest_;  // per thread: the checkpoint this saver last committed
 };
 
 }  // namespace

@@ -386,6 +386,36 @@ TEST(Graph, AMissingRowIsReportedNotPapered) {
   EXPECT_NE(err.find("thread 't' in this image is damaged: checkpoint 000000000002 is missing"), std::string::npos) << err;
 }
 
+TEST(Graph, StepNumbersFollowWritesOfOtherConnectionsAndSavers) {
+  // A saver keeps the newest number it committed and trusts it only while the image is
+  // unchanged since (SQLite's data version): any other writer makes it read again.
+  test::TempDir d;
+  image::Image a = image::Image::create(d / "a.a4ps");
+  image::Image b = image::Image::open(d / "a.a4ps");
+  auto ca = image_checkpointer(a), cb = image_checkpointer(b), ca2 = image_checkpointer(a);
+  Checkpoint c;
+  c.thread_id = "t";
+  c.state = json{{"i", 0}};
+  auto put = [&](Checkpointer& s) {
+    c.state["i"] = c.state["i"].get<int>() + 1;
+    c.parent_id = s.put(c);
+    return c.parent_id;
+  };
+  EXPECT_EQ(put(*ca), "000000000001");
+  EXPECT_EQ(put(*ca), "000000000002");
+  EXPECT_EQ(put(*cb), "000000000003");  // another connection
+  EXPECT_EQ(put(*ca), "000000000004");
+  EXPECT_EQ(put(*ca2), "000000000005");  // another saver on the same connection
+  EXPECT_EQ(put(*ca), "000000000006");
+  image::sql::Stmt(b.db(), "DELETE FROM checkpoints WHERE thread_id='t' AND id='000000000006'").run();
+  c.parent_id = "000000000005";
+  EXPECT_EQ(put(*ca), "000000000006");  // the newest row is gone: numbered after the one left
+  EXPECT_EQ(put(*ca), "000000000007");
+  auto all = ca->list_after("t", "", 100);
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all.back().state, (json{{"i", 8}}));
+}
+
 TEST(Graph, SubgraphRunsInsideOneStep) {
   auto cp = memory_checkpointer();
   StateGraph inner;

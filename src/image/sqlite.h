@@ -18,6 +18,12 @@ namespace a4ps::image::sql {
 
 void exec(sqlite3* db, const char* sql);
 
+// Runs before a statement that writes is stepped outside any transaction (it commits on
+// its own), with its connection: the image puts the connection back at the durability it
+// promises there (see image::Sync). Process-wide, set once; nullptr: none.
+using AutocommitWriteHook = void (*)(sqlite3*);
+void set_autocommit_write_hook(AutocommitWriteHook h);
+
 class Stmt {
  public:
   Stmt(sqlite3* db, std::string_view sql);
