@@ -1,10 +1,10 @@
 // bench_graph: the same 3-node loop graph, 10,000 steps, a SQLite checkpoint every step,
 // in A4PS and in LangGraph.js (bench/graph/), plus the raw SQLite commit rate as the floor.
 //
-//   bench_graph [--steps N] [--dir DIR] [--profile ROUNDS]
+//   bench_graph [--steps N] [--dir DIR] [--profile ROUNDS] [--quick]
 //
 // --profile runs only the default mode, ROUNDS times, and prints nothing else: a steady
-// load for `perf record`.
+// load for `perf record`. --quick compares only the default mode with its raw floor.
 //
 // Prints (a) A4PS at the peer's durability (WAL + synchronous=FULL) against the raw
 // commit rate and LangGraph.js, (b) A4PS's default (WAL + NORMAL) against the raw commit
@@ -135,10 +135,14 @@ int main(int argc, char** argv) {
   int64_t steps = 10000;
   int profile = 0;
   fs::path base = "/tmp";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--steps") steps = std::atoll(argv[i + 1]);
-    else if (std::string(argv[i]) == "--dir") base = argv[i + 1];
-    else if (std::string(argv[i]) == "--profile") profile = std::atoi(argv[i + 1]);
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    bool more = i + 1 < argc;
+    if (a == "--quick") quick = true;
+    else if (a == "--steps" && more) steps = std::atoll(argv[++i]);
+    else if (a == "--dir" && more) base = argv[++i];
+    else if (a == "--profile" && more) profile = std::atoi(argv[++i]);
   }
   std::string tmpl = (base / "a4ps-bench-graph-XXXXXX").string();
   if (!mkdtemp(tmpl.data())) {
@@ -154,7 +158,8 @@ int main(int argc, char** argv) {
   std::printf("3-node loop graph, %lld steps, one SQLite checkpoint per step (temp dir %s)\n\n",
               static_cast<long long>(steps), dir.c_str());
   run_a4ps(dir, 300, "memory");  // warm up
-  Figures raw_full = run_raw(dir, steps, true), full = run_a4ps(dir, steps, "full");
+  Figures raw_full, full;
+  if (!quick) raw_full = run_raw(dir, steps, true), full = run_a4ps(dir, steps, "full");
   // The default mode against its floor in alternating rounds, medians of each: on a shared
   // machine one round of each, minutes apart in load, says little.
   const int rounds = 5;
@@ -168,6 +173,13 @@ int main(int argc, char** argv) {
     return v[v.size() / 2];
   };
   Figures raw_normal = median(raws), normal = median(normals);
+  if (quick) {
+    fs::remove_all(dir);
+    std::printf("default (WAL+NORMAL), median of %d alternating rounds: A4PS %.0f steps/s, raw %.0f = %.2fx; CPU per step %.1f us, raw %.1f us\n",
+                rounds, normal.rate(), raw_normal.rate(), normal.rate() / raw_normal.rate(), normal.cpu / normal.steps * 1e6,
+                raw_normal.cpu / raw_normal.steps * 1e6);
+    return 0;
+  }
   Figures mem = run_a4ps(dir, steps, "memory");
   json lg = run_langgraph(steps);
   fs::remove_all(dir);

@@ -34,8 +34,13 @@ const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}}};
 [[maybe_unused]] const bool kRegistered = image::register_module(kSchema);
 
 std::string id_of(int64_t n) {
-  char id[24];
-  std::snprintf(id, sizeof id, "%012lld", static_cast<long long>(n));
+  if (n < 0 || n > 999999999999) {
+    char id[24];
+    std::snprintf(id, sizeof id, "%012lld", static_cast<long long>(n));
+    return id;
+  }
+  std::string id(12, '0');  // as "%012lld", without printf on every step
+  for (int i = 11; i >= 0 && n > 0; --i, n /= 10) id[static_cast<size_t>(i)] = static_cast<char>('0' + n % 10);
   return id;
 }
 int64_t number_of(const std::string& id) { return id.empty() ? 0 : std::stoll(id); }
@@ -99,10 +104,12 @@ class ImageCheckpointer final : public Checkpointer {
                                     "VALUES(?,?,?,?,?,?,?,?,?)")
                        : stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) "
                                     "VALUES(?,?,?,?,?,?,?,?)");
-    ins.bind(1, cp.thread_id).bind(2, cp.id).bind(3, cp.parent_id).bind(4, cp.step).bind(5, state)
-        .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc(img_.env()));
-    if (delta) ins.bind(9, channels);
+    const std::string next = json(cp.next).dump(), meta = cp.meta.dump(), created = created_at();
+    ins.bind_ref(1, cp.thread_id).bind_ref(2, cp.id).bind_ref(3, cp.parent_id).bind(4, cp.step).bind_ref(5, state);
+    ins.bind_ref(6, next).bind_ref(7, meta).bind_ref(8, created);
+    if (delta) ins.bind_ref(9, channels);
     ins.run();
+    ins.reset();  // its values are these locals
     newest_.erase(cp.thread_id);  // known again only once committed
     tx.commit();
     if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
@@ -127,6 +134,25 @@ class ImageCheckpointer final : public Checkpointer {
     int64_t n = last.step() ? number_of(last.text(0)) : 0;
     last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
     return n;
+  }
+
+  // now_utc(), formatting the date and time only when the second changes (printf is a
+  // visible part of a step).
+  std::string created_at() {
+    const int64_t ms = img_.env()->now_ms();
+    if (ms < 0) return format_utc(ms);
+    if (ms / 1000 != second_ || second_prefix_.empty()) {
+      second_ = ms / 1000;
+      second_prefix_ = format_utc(second_ * 1000);  // "YYYY-MM-DDTHH:MM:SS.000Z"
+      second_prefix_.resize(second_prefix_.size() - 4);
+    }
+    const int milli = static_cast<int>(ms % 1000);
+    std::string out = second_prefix_;
+    out += static_cast<char>('0' + milli / 100);
+    out += static_cast<char>('0' + milli / 10 % 10);
+    out += static_cast<char>('0' + milli % 10);
+    out += 'Z';
+    return out;
   }
 
   // Changes whenever the image's content does, through this connection or any other.
@@ -451,6 +477,8 @@ class ImageCheckpointer final : public Checkpointer {
     uint32_t data_version;  // of the image right after that commit
   };
   std::map<std::string, Newest> newest_;  // per thread: the checkpoint this saver last committed
+  int64_t second_ = 0;          // created_at(): the second second_prefix_ spells
+  std::string second_prefix_;
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "image/image.h"
 #include "image/sqlite.h"
 #include "testutil.h"
+#include "util/env.h"
 
 namespace a4ps::graph {
 namespace {
@@ -414,6 +415,26 @@ TEST(Graph, StepNumbersFollowWritesOfOtherConnectionsAndSavers) {
   auto all = ca->list_after("t", "", 100);
   ASSERT_EQ(all.size(), 7u);
   EXPECT_EQ(all.back().state, (json{{"i", 8}}));
+}
+
+TEST(Graph, CheckpointTimesAreSpelledAsEverywhereElse) {
+  // The saver formats a step's time itself (once per second); it must read as now_utc().
+  struct Clock : EnvWrapper {
+    Clock() : EnvWrapper(Env::Default()) {}
+    int64_t now_ms() override { return ms; }
+    int64_t ms = 0;
+  } clock;
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps", {.env = &clock});
+  auto cp = image_checkpointer(img);
+  Checkpoint c;
+  c.thread_id = "t";
+  for (int64_t ms : {int64_t{1764174600123}, int64_t{1764174600999}, int64_t{1764174601005}, int64_t{1764174601000},
+                     int64_t{1764261000007}, int64_t{1764174600050}}) {
+    clock.ms = ms;
+    c.parent_id = cp->put(c);
+    EXPECT_EQ(cp->get("t", c.parent_id)->created_at, format_utc(ms)) << ms;
+  }
 }
 
 TEST(Graph, SubgraphRunsInsideOneStep) {

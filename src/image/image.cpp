@@ -77,7 +77,6 @@ struct Image::Impl {
   Sync at = Sync::Full;    // the connection's mode now
   Sync tx_sync = Sync::Full;  // the outermost open transaction's mode
   bool committing = false;    // Tx::commit's own COMMIT is running
-  bool beginning = false;     // Tx's own BEGIN IMMEDIATE is running (SQLite counts it a write)
   int tx_depth = 0;
   std::unique_ptr<sql::StmtCache> stmts;  // created with the connection
   std::shared_ptr<EventGuard> guard;
@@ -107,7 +106,7 @@ struct Image::Impl {
       std::lock_guard lk(registry().mu);
       if (auto i = registry().by_db.find(db); i != registry().by_db.end()) impl = i->second;
     }
-    if (impl && !impl->beginning && impl->at != impl->sync) impl->set_mode(impl->sync);
+    if (impl && impl->at != impl->sync) impl->set_mode(impl->sync);
   }
   // Any commit not made by Image::Tx while the connection is at another mode than promised
   // (a raw BEGIN/COMMIT around a write): refused, rolled back, never silently weaker.
@@ -394,7 +393,6 @@ Image::Tx::Tx(Image& img, Sync sync) : img_(img) {
     throw Error(img_.path().string() + " is open read-only; this command cannot change it");
   if (d == 0) {
     if (impl.at != sync) impl.set_mode(sync);  // lazily: a run of steps at Normal switches once
-    Raised beginning(impl.beginning);
     impl.stmts->exec("BEGIN IMMEDIATE");
     impl.tx_sync = sync;
   } else {

@@ -71,12 +71,17 @@ void exec(sqlite3* db, const char* s) {
 Stmt::Stmt(sqlite3* db, std::string_view s) : db_(db) {
   int rc = sqlite3_prepare_v2(db, s.data(), static_cast<int>(s.size()), &st_, nullptr);
   if (rc != SQLITE_OK) fail(db, rc, "prepare");
+  writes_ = st_ && !sqlite3_stmt_readonly(st_) && !std::string_view(sqlite3_sql(st_)).starts_with("BEGIN");
 }
 Stmt::~Stmt() { sqlite3_finalize(st_); }
 
 Stmt& Stmt::bind(int i, std::string_view v) {
   // An empty string_view may carry a null pointer, which SQLite would bind as NULL.
   sqlite3_bind_text(st_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::bind_ref(int i, std::string_view v) {
+  sqlite3_bind_text(st_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_STATIC);
   return *this;
 }
 Stmt& Stmt::bind(int i, int64_t v) {
@@ -93,7 +98,7 @@ Stmt& Stmt::bind_null(int i) {
 }
 
 bool Stmt::step() {
-  if (sqlite3_get_autocommit(db_) && !sqlite3_stmt_busy(st_) && !sqlite3_stmt_readonly(st_))
+  if (writes_ && sqlite3_get_autocommit(db_) && !sqlite3_stmt_busy(st_))
     if (auto h = g_autocommit_write_hook.load(std::memory_order_relaxed)) h(db_);
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;
