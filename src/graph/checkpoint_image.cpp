@@ -59,6 +59,32 @@ struct Piece {
   json value;
 };
 
+// The JSON texts of one row, written by one serializer into one buffer: json::dump()
+// builds a serializer, with its buffers, for every call, a visible part of a step. Views
+// are valid until the next clear() or add().
+class RowTexts {
+ public:
+  RowTexts() : out_(nlohmann::detail::output_adapter<char, std::string>(buf_), ' ') {}
+  void clear() {
+    buf_.clear();
+    ends_.clear();
+  }
+  size_t add(const json& v) {  // as v.dump()
+    out_.dump(v, false, false, 0);
+    ends_.push_back(buf_.size());
+    return ends_.size() - 1;
+  }
+  std::string_view operator[](size_t i) const {
+    size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return {buf_.data() + begin, ends_[i] - begin};
+  }
+
+ private:
+  std::string buf_;
+  std::vector<size_t> ends_;
+  nlohmann::detail::serializer<json> out_;  // writes to buf_
+};
+
 class ImageCheckpointer final : public Checkpointer {
  public:
   ImageCheckpointer(image::Image& img, Durability d, Layout layout)
@@ -90,24 +116,26 @@ class ImageCheckpointer final : public Checkpointer {
     ensure_thread(cp.thread_id);
     const int64_t n = newest(cp.thread_id) + 1;
     cp.id = id_of(n);
-    std::string state, channels;
     json where;
     const bool delta = delta_ && cp.state.is_object();  // (graphs' states always are)
+    texts_.clear();
+    size_t state, channels = 0;
     if (delta) {
       where = json::object();
-      state = changes(cp, n, where).dump();
-      channels = where.dump();
+      state = texts_.add(changes(cp, n, where));
+      channels = texts_.add(where);
     } else {
-      state = cp.state.dump();
+      state = texts_.add(cp.state);
     }
+    const size_t next = texts_.add(json(cp.next)), meta = texts_.add(cp.meta);
+    const std::string created = created_at();
     auto& ins = delta ? stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at,channels) "
                                     "VALUES(?,?,?,?,?,?,?,?,?)")
                        : stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) "
                                     "VALUES(?,?,?,?,?,?,?,?)");
-    const std::string next = json(cp.next).dump(), meta = cp.meta.dump(), created = created_at();
-    ins.bind_ref(1, cp.thread_id).bind_ref(2, cp.id).bind_ref(3, cp.parent_id).bind(4, cp.step).bind_ref(5, state);
-    ins.bind_ref(6, next).bind_ref(7, meta).bind_ref(8, created);
-    if (delta) ins.bind_ref(9, channels);
+    ins.bind_ref(1, cp.thread_id).bind_ref(2, cp.id).bind_ref(3, cp.parent_id).bind(4, cp.step).bind_ref(5, texts_[state]);
+    ins.bind_ref(6, texts_[next]).bind_ref(7, texts_[meta]).bind_ref(8, created);
+    if (delta) ins.bind_ref(9, texts_[channels]);
     ins.run();
     ins.reset();  // its values are these locals
     newest_.erase(cp.thread_id);  // known again only once committed
@@ -477,6 +505,7 @@ class ImageCheckpointer final : public Checkpointer {
     uint32_t data_version;  // of the image right after that commit
   };
   std::map<std::string, Newest> newest_;  // per thread: the checkpoint this saver last committed
+  RowTexts texts_;
   int64_t second_ = 0;          // created_at(): the second second_prefix_ spells
   std::string second_prefix_;
 };
