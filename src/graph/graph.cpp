@@ -140,18 +140,20 @@ json CompiledGraph::apply(json state, const json& update) const {
 }
 
 std::vector<std::string> CompiledGraph::next_after(const std::vector<std::string>& ran, const json& state) const {
-  std::set<std::string> next;
+  std::vector<std::string> next;  // sorted and unique below, as a set would keep them
   for (auto& n : ran) {
-    if (auto e = g_.edges_.find(n); e != g_.edges_.end()) next.insert(e->second.begin(), e->second.end());
+    if (auto e = g_.edges_.find(n); e != g_.edges_.end()) next.insert(next.end(), e->second.begin(), e->second.end());
     if (auto r = g_.routers_.find(n); r != g_.routers_.end())
       for (auto& to : r->second(state)) {
         if (to != END && !g_.nodes_.count(to))
           throw Error("conditional edge from '" + n + "' chose unknown node '" + to + "'");
-        next.insert(to);
+        next.push_back(std::move(to));
       }
   }
-  next.erase(END);
-  return {next.begin(), next.end()};
+  std::sort(next.begin(), next.end());
+  next.erase(std::unique(next.begin(), next.end()), next.end());
+  next.erase(std::remove(next.begin(), next.end(), END), next.end());
+  return next;
 }
 
 json CompiledGraph::run_inline(const json& input, NodeContext& ctx) const {
@@ -258,7 +260,7 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
     json writes = json::object();
     for (auto& [n, u] : updates) {
       nx.state = apply(std::move(nx.state), u);
-      writes[n] = u;
+      writes[n] = std::move(u);  // applied: no longer needed here
     }
     nx.next = next_after(cur.next, nx.state);
     const std::vector<std::string> ran = std::move(cur.next);
