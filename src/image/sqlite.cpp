@@ -71,7 +71,7 @@ void exec(sqlite3* db, const char* s) {
 Stmt::Stmt(sqlite3* db, std::string_view s) : db_(db) {
   int rc = sqlite3_prepare_v2(db, s.data(), static_cast<int>(s.size()), &st_, nullptr);
   if (rc != SQLITE_OK) fail(db, rc, "prepare");
-  writes_ = st_ && !sqlite3_stmt_readonly(st_) && !std::string_view(sqlite3_sql(st_)).starts_with("BEGIN");
+  writes_ = st_ && !sqlite3_stmt_readonly(st_) && sqlite3_strnicmp(sqlite3_sql(st_), "BEGIN", 5) != 0;
 }
 Stmt::~Stmt() { sqlite3_finalize(st_); }
 
