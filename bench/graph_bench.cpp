@@ -1,7 +1,10 @@
 // bench_graph: the same 3-node loop graph, 10,000 steps, a SQLite checkpoint every step,
 // in A4PS and in LangGraph.js (bench/graph/), plus the raw SQLite commit rate as the floor.
 //
-//   bench_graph [--steps N] [--dir DIR]
+//   bench_graph [--steps N] [--dir DIR] [--profile ROUNDS] [--quick]
+//
+// --profile runs only the default mode, ROUNDS times, and prints nothing else: a steady
+// load for `perf record`. --quick compares only the default mode with its raw floor.
 //
 // Prints (a) A4PS at the peer's durability (WAL + synchronous=FULL) against the raw
 // commit rate and LangGraph.js, (b) A4PS's default (WAL + NORMAL) against the raw commit
@@ -89,6 +92,7 @@ Figures run_raw(const fs::path& dir, int64_t n, bool full, int round = 0) {
                nullptr, nullptr, nullptr);
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db, "INSERT INTO c VALUES('bench', ?, '{\"acc\":123456,\"i\":1234}')", -1, &st, nullptr);
+  double c0 = cpu_seconds();
   auto t0 = Clock::now();
   char id[24];
   for (int64_t i = 0; i < n; ++i) {
@@ -99,7 +103,7 @@ Figures run_raw(const fs::path& dir, int64_t n, bool full, int round = 0) {
     sqlite3_reset(st);
     sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr);
   }
-  Figures f{seconds_since(t0), 0, n};
+  Figures f{seconds_since(t0), cpu_seconds() - c0, n};
   sqlite3_finalize(st);
   sqlite3_close(db);
   return f;
@@ -129,10 +133,16 @@ json run_langgraph(int64_t steps) {
 
 int main(int argc, char** argv) {
   int64_t steps = 10000;
+  int profile = 0;
   fs::path base = "/tmp";
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::string(argv[i]) == "--steps") steps = std::atoll(argv[i + 1]);
-    else if (std::string(argv[i]) == "--dir") base = argv[i + 1];
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    bool more = i + 1 < argc;
+    if (a == "--quick") quick = true;
+    else if (a == "--steps" && more) steps = std::atoll(argv[++i]);
+    else if (a == "--dir" && more) base = argv[++i];
+    else if (a == "--profile" && more) profile = std::atoi(argv[++i]);
   }
   std::string tmpl = (base / "a4ps-bench-graph-XXXXXX").string();
   if (!mkdtemp(tmpl.data())) {
@@ -140,10 +150,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   fs::path dir = tmpl;
+  if (profile > 0) {
+    for (int k = 0; k < profile; ++k) run_a4ps(dir, steps, "normal", k);
+    fs::remove_all(dir);
+    return 0;
+  }
   std::printf("3-node loop graph, %lld steps, one SQLite checkpoint per step (temp dir %s)\n\n",
               static_cast<long long>(steps), dir.c_str());
   run_a4ps(dir, 300, "memory");  // warm up
-  Figures raw_full = run_raw(dir, steps, true), full = run_a4ps(dir, steps, "full");
+  Figures raw_full, full;
+  if (!quick) raw_full = run_raw(dir, steps, true), full = run_a4ps(dir, steps, "full");
   // The default mode against its floor in alternating rounds, medians of each: on a shared
   // machine one round of each, minutes apart in load, says little.
   const int rounds = 5;
@@ -157,14 +173,22 @@ int main(int argc, char** argv) {
     return v[v.size() / 2];
   };
   Figures raw_normal = median(raws), normal = median(normals);
+  if (quick) {
+    fs::remove_all(dir);
+    std::printf("default (WAL+NORMAL), median of %d alternating rounds: A4PS %.0f steps/s, raw %.0f = %.2fx; CPU per step %.1f us, raw %.1f us\n",
+                rounds, normal.rate(), raw_normal.rate(), normal.rate() / raw_normal.rate(), normal.cpu / normal.steps * 1e6,
+                raw_normal.cpu / raw_normal.steps * 1e6);
+    return 0;
+  }
   Figures mem = run_a4ps(dir, steps, "memory");
   json lg = run_langgraph(steps);
   fs::remove_all(dir);
 
   double lg_rate = lg.is_object() ? lg.value("steps_per_s", 0.0) : 0.0;
-  std::printf("%-34s %10s %10s %12s\n", "case", "steps", "seconds", "steps/s");
+  std::printf("%-34s %10s %10s %12s %14s\n", "case", "steps", "seconds", "steps/s", "CPU us/step");
   auto row = [](const char* name, const Figures& f) {
-    std::printf("%-34s %10lld %10.3f %12.0f\n", name, static_cast<long long>(f.steps), f.seconds, f.rate());
+    std::printf("%-34s %10lld %10.3f %12.0f %14.1f\n", name, static_cast<long long>(f.steps), f.seconds, f.rate(),
+                f.cpu / f.steps * 1e6);
   };
   row("raw SQLite commits, WAL+FULL", raw_full);
   row("raw SQLite commits, WAL+NORMAL *", raw_normal);
@@ -188,7 +212,7 @@ int main(int argc, char** argv) {
               normal.rate(), normal.rate() / raw_normal.rate());
   if (lg_rate > 0) std::printf(", %.1fx LangGraph.js", normal.rate() / lg_rate);
   std::printf("\n(c) per-step CPU without the commit (in-memory checkpointer): %.1f us; "
-              "CPU per step with WAL+NORMAL checkpoints: %.1f us\n",
-              mem.seconds / mem.steps * 1e6, normal.cpu / normal.steps * 1e6);
+              "CPU per step with WAL+NORMAL checkpoints: %.1f us (raw commit: %.1f us)\n",
+              mem.cpu / mem.steps * 1e6, normal.cpu / normal.steps * 1e6, raw_normal.cpu / raw_normal.steps * 1e6);
   return 0;
 }

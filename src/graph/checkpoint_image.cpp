@@ -34,8 +34,13 @@ const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}}};
 [[maybe_unused]] const bool kRegistered = image::register_module(kSchema);
 
 std::string id_of(int64_t n) {
-  char id[24];
-  std::snprintf(id, sizeof id, "%012lld", static_cast<long long>(n));
+  if (n < 0 || n > 999999999999) {
+    char id[24];
+    std::snprintf(id, sizeof id, "%012lld", static_cast<long long>(n));
+    return id;
+  }
+  std::string id(12, '0');  // as "%012lld", without printf on every step
+  for (int i = 11; i >= 0 && n > 0; --i, n /= 10) id[static_cast<size_t>(i)] = static_cast<char>('0' + n % 10);
   return id;
 }
 int64_t number_of(const std::string& id) { return id.empty() ? 0 : std::stoll(id); }
@@ -52,6 +57,32 @@ struct Piece {
   bool whole = true;
   int64_t base = 0;
   json value;
+};
+
+// The JSON texts of one row, written by one serializer into one buffer: json::dump()
+// builds a serializer, with its buffers, for every call, a visible part of a step. Views
+// are valid until the next clear() or add().
+class RowTexts {
+ public:
+  RowTexts() : out_(nlohmann::detail::output_adapter<char, std::string>(buf_), ' ') {}
+  void clear() {
+    buf_.clear();
+    ends_.clear();
+  }
+  size_t add(const json& v) {  // as v.dump()
+    out_.dump(v, false, false, 0);
+    ends_.push_back(buf_.size());
+    return ends_.size() - 1;
+  }
+  std::string_view operator[](size_t i) const {
+    size_t begin = i == 0 ? 0 : ends_[i - 1];
+    return {buf_.data() + begin, ends_[i] - begin};
+  }
+
+ private:
+  std::string buf_;
+  std::vector<size_t> ends_;
+  nlohmann::detail::serializer<json> out_;  // writes to buf_
 };
 
 class ImageCheckpointer final : public Checkpointer {
@@ -79,45 +110,84 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::string put_step(Checkpoint cp) {
+    // The step's durability can differ from the image's default (FULL for self-changes);
+    // the image switches the connection only when it differs from the last commit's.
+    image::Image::Tx tx(img_, durability_ == Durability::Full ? image::Sync::Full : image::Sync::Normal);
     ensure_thread(cp.thread_id);
-    // The step's durability can differ from the image's default (FULL for self-changes).
-    bool switch_sync = (durability_ == Durability::Full) != (img_.sync() == image::Sync::Full);
-    if (switch_sync) stmts_.exec(durability_ == Durability::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    struct Restore {  // the connection's own durability comes back even if the step fails
-      ImageCheckpointer* self;
-      bool on;
-      ~Restore() {
-        if (on) self->stmts_.exec(self->img_.sync() == image::Sync::Full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-      }
-    } restore{this, switch_sync};
-    image::Image::Tx tx(img_);
-    auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
-    last.bind(1, cp.thread_id);
-    int64_t n = (last.step() ? number_of(last.text(0)) : 0) + 1;
-    last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
+    const int64_t n = newest(cp.thread_id) + 1;
     cp.id = id_of(n);
-    std::string state, channels;
     json where;
     const bool delta = delta_ && cp.state.is_object();  // (graphs' states always are)
+    texts_.clear();
+    size_t state, channels = 0;
     if (delta) {
       where = json::object();
-      state = changes(cp, n, where).dump();
-      channels = where.dump();
+      state = texts_.add(changes(cp, n, where));
+      channels = texts_.add(where);
     } else {
-      state = cp.state.dump();
+      state = texts_.add(cp.state);
     }
+    const size_t next = texts_.add(json(cp.next)), meta = texts_.add(cp.meta);
+    const std::string created = created_at();
     auto& ins = delta ? stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at,channels) "
                                     "VALUES(?,?,?,?,?,?,?,?,?)")
                        : stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) "
                                     "VALUES(?,?,?,?,?,?,?,?)");
-    ins.bind(1, cp.thread_id).bind(2, cp.id).bind(3, cp.parent_id).bind(4, cp.step).bind(5, state)
-        .bind(6, json(cp.next).dump()).bind(7, cp.meta.dump()).bind(8, now_utc(img_.env()));
-    if (delta) ins.bind(9, channels);
+    ins.bind_ref(1, cp.thread_id).bind_ref(2, cp.id).bind_ref(3, cp.parent_id).bind(4, cp.step).bind_ref(5, texts_[state]);
+    ins.bind_ref(6, texts_[next]).bind_ref(7, texts_[meta]).bind_ref(8, created);
+    if (delta) ins.bind_ref(9, texts_[channels]);
     ins.run();
+    ins.reset();  // its values are these locals
+    newest_.erase(cp.thread_id);  // known again only once committed
     tx.commit();
     if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
-    if (sqlite3_get_autocommit(img_.db())) fresh_[cp.thread_id] = cp.id;
+    if (sqlite3_get_autocommit(img_.db())) {
+      known_.insert(cp.thread_id);
+      fresh_[cp.thread_id] = cp.id;
+      if (newest_.size() >= 64) newest_.clear();  // a server with many threads
+      newest_[cp.thread_id] = {n, data_version()};
+    }
     return cp.id;
+  }
+
+  // The number of the thread's newest checkpoint (0: none), inside the step's transaction.
+  // The one this saver last committed is still the newest while no commit has changed the
+  // image since, by any connection or process (SQLite's data version, which the BEGIN
+  // IMMEDIATE just brought up to date): then the read is spared.
+  int64_t newest(const std::string& thread) {
+    if (auto k = newest_.find(thread); k != newest_.end() && k->second.data_version == data_version())
+      return k->second.n;
+    auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
+    last.bind(1, thread);
+    int64_t n = last.step() ? number_of(last.text(0)) : 0;
+    last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
+    return n;
+  }
+
+  // now_utc(), formatting the date and time only when the second changes (printf is a
+  // visible part of a step).
+  std::string created_at() {
+    const int64_t ms = img_.env()->now_ms();
+    if (ms < 0) return format_utc(ms);
+    if (ms / 1000 != second_ || second_prefix_.empty()) {
+      second_ = ms / 1000;
+      second_prefix_ = format_utc(second_ * 1000);  // "YYYY-MM-DDTHH:MM:SS.000Z"
+      second_prefix_.resize(second_prefix_.size() - 4);
+    }
+    const int milli = static_cast<int>(ms % 1000);
+    std::string out = second_prefix_;
+    out += static_cast<char>('0' + milli / 100);
+    out += static_cast<char>('0' + milli / 10 % 10);
+    out += static_cast<char>('0' + milli % 10);
+    out += 'Z';
+    return out;
+  }
+
+  // Changes whenever the image's content does, through this connection or any other.
+  uint32_t data_version() const {
+    unsigned int v = 0;
+    if (sqlite3_file_control(img_.db(), "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
+    return v;
   }
 
   std::optional<Checkpoint> get(const std::string& thread, const std::string& id) const override {
@@ -414,11 +484,11 @@ class ImageCheckpointer final : public Checkpointer {
     known_cps_[thread] = {id, std::move(state), std::move(where)};
   }
 
+  // Inside the step's transaction: known only once that commits.
   void ensure_thread(const std::string& thread) {
     if (known_.count(thread)) return;
     sql::Stmt st(img_.db(), "INSERT OR IGNORE INTO threads(id,status,created_at,updated_at) VALUES(?1,'idle',?2,?2)");
     st.bind(1, thread).bind(2, now_utc(img_.env())).run();
-    known_.insert(thread);
   }
 
   image::Image& img_;
@@ -430,6 +500,14 @@ class ImageCheckpointer final : public Checkpointer {
   mutable std::map<std::string, Known> known_cps_;
   Known read_parent_;  // a parent read from the image for the step being written
   std::map<std::string, std::string> fresh_;  // per thread: the step this process last wrote, without writes since
+  struct Newest {
+    int64_t n;
+    uint32_t data_version;  // of the image right after that commit
+  };
+  std::map<std::string, Newest> newest_;  // per thread: the checkpoint this saver last committed
+  RowTexts texts_;
+  int64_t second_ = 0;          // created_at(): the second second_prefix_ spells
+  std::string second_prefix_;
 };
 
 }  // namespace

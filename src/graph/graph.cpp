@@ -140,18 +140,20 @@ json CompiledGraph::apply(json state, const json& update) const {
 }
 
 std::vector<std::string> CompiledGraph::next_after(const std::vector<std::string>& ran, const json& state) const {
-  std::set<std::string> next;
+  std::vector<std::string> next;  // sorted and unique below, as a set would keep them
   for (auto& n : ran) {
-    if (auto e = g_.edges_.find(n); e != g_.edges_.end()) next.insert(e->second.begin(), e->second.end());
+    if (auto e = g_.edges_.find(n); e != g_.edges_.end()) next.insert(next.end(), e->second.begin(), e->second.end());
     if (auto r = g_.routers_.find(n); r != g_.routers_.end())
       for (auto& to : r->second(state)) {
         if (to != END && !g_.nodes_.count(to))
           throw Error("conditional edge from '" + n + "' chose unknown node '" + to + "'");
-        next.insert(to);
+        next.push_back(std::move(to));
       }
   }
-  next.erase(END);
-  return {next.begin(), next.end()};
+  std::sort(next.begin(), next.end());
+  next.erase(std::unique(next.begin(), next.end()), next.end());
+  next.erase(std::remove(next.begin(), next.end(), END), next.end());
+  return next;
 }
 
 json CompiledGraph::run_inline(const json& input, NodeContext& ctx) const {
@@ -217,6 +219,7 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
       else if (w.channel == kResume) resume[w.task].push_back(w.value);
     }
     std::vector<std::pair<std::string, json>> updates;
+    updates.reserve(cur.next.size());
     for (auto& n : cur.next) {
       if (auto d = done.find(n); d != done.end()) {
         updates.emplace_back(n, d->second);
@@ -226,9 +229,12 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
       ctx.node_ = n;
       ctx.thread_ = thread;
       ctx.step_ = cur.step + 1;
-      ctx.resume_values_ = resume[n];
-      ctx.emit_ = [&](const json& d) { emit({"custom", n, cur.id, cur.step + 1, d}); };
-      emit({"node_start", n, cur.id, cur.step + 1, nullptr});
+      if (auto rv = resume.find(n); rv != resume.end()) ctx.resume_values_ = std::move(rv->second);
+      // Events are built only for someone watching (a step's hot path otherwise).
+      if (cfg.on_event) {
+        ctx.emit_ = [&](const json& d) { emit({"custom", n, cur.id, cur.step + 1, d}); };
+        emit({"node_start", n, cur.id, cur.step + 1, nullptr});
+      }
       json u;
       try {
         u = g_.nodes_.at(n)(cur.state, ctx);
@@ -240,7 +246,7 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
         c.set_thread(thread, thread_status_name(ThreadStatus::Error), status_meta(opts_.name, {{"error", msg}, {"node", n}}), "thread.failed");
         throw Error(msg);
       }
-      emit({"node_end", n, cur.id, cur.step + 1, u});
+      if (cfg.on_event) emit({"node_end", n, cur.id, cur.step + 1, u});
       // With several tasks in a step, each finished one is kept so it is not redone.
       if (cur.next.size() > 1) c.put_writes(thread, cur.id, {{n, kUpdate, u}});
       updates.emplace_back(n, std::move(u));
@@ -254,12 +260,17 @@ RunResult CompiledGraph::loop(Checkpoint cur, const RunConfig& cfg, bool skip_be
     json writes = json::object();
     for (auto& [n, u] : updates) {
       nx.state = apply(std::move(nx.state), u);
-      writes[n] = u;
+      writes[n] = std::move(u);  // applied: no longer needed here
     }
     nx.next = next_after(cur.next, nx.state);
-    nx.meta = {{"source", "loop"}, {"writes", std::move(writes)}};
-    const std::vector<std::string> ran = cur.next;
-    nx.id = c.put(nx);
+    const std::vector<std::string> ran = std::move(cur.next);
+    {
+      // The saver gets its own copy of the state; the meta is not needed here afterwards.
+      Checkpoint saved{thread, "", nx.parent_id, nx.step, nx.state, nx.next, json::object(), ""};
+      saved.meta["source"] = "loop";  // (an initializer list would copy the writes)
+      saved.meta["writes"] = std::move(writes);
+      nx.id = c.put(std::move(saved));
+    }
     cur = std::move(nx);
     ++r.steps;
     if (cfg.on_event) emit({"checkpoint", "", cur.id, cur.step, cur.state});

@@ -9,6 +9,7 @@
 #include "image/image.h"
 #include "image/sqlite.h"
 #include "testutil.h"
+#include "util/env.h"
 
 namespace a4ps::graph {
 namespace {
@@ -384,6 +385,56 @@ TEST(Graph, AMissingRowIsReportedNotPapered) {
   auto fresh = image_checkpointer(img);
   std::string err = error_of([&] { fresh->get("t", ""); });
   EXPECT_NE(err.find("thread 't' in this image is damaged: checkpoint 000000000002 is missing"), std::string::npos) << err;
+}
+
+TEST(Graph, StepNumbersFollowWritesOfOtherConnectionsAndSavers) {
+  // A saver keeps the newest number it committed and trusts it only while the image is
+  // unchanged since (SQLite's data version): any other writer makes it read again.
+  test::TempDir d;
+  image::Image a = image::Image::create(d / "a.a4ps");
+  image::Image b = image::Image::open(d / "a.a4ps");
+  auto ca = image_checkpointer(a), cb = image_checkpointer(b), ca2 = image_checkpointer(a);
+  Checkpoint c;
+  c.thread_id = "t";
+  c.state = json{{"i", 0}};
+  auto put = [&](Checkpointer& s) {
+    c.state["i"] = c.state["i"].get<int>() + 1;
+    c.parent_id = s.put(c);
+    return c.parent_id;
+  };
+  EXPECT_EQ(put(*ca), "000000000001");
+  EXPECT_EQ(put(*ca), "000000000002");
+  EXPECT_EQ(put(*cb), "000000000003");  // another connection
+  EXPECT_EQ(put(*ca), "000000000004");
+  EXPECT_EQ(put(*ca2), "000000000005");  // another saver on the same connection
+  EXPECT_EQ(put(*ca), "000000000006");
+  image::sql::Stmt(b.db(), "DELETE FROM checkpoints WHERE thread_id='t' AND id='000000000006'").run();
+  c.parent_id = "000000000005";
+  EXPECT_EQ(put(*ca), "000000000006");  // the newest row is gone: numbered after the one left
+  EXPECT_EQ(put(*ca), "000000000007");
+  auto all = ca->list_after("t", "", 100);
+  ASSERT_EQ(all.size(), 7u);
+  EXPECT_EQ(all.back().state, (json{{"i", 8}}));
+}
+
+TEST(Graph, CheckpointTimesAreSpelledAsEverywhereElse) {
+  // The saver formats a step's time itself (once per second); it must read as now_utc().
+  struct Clock : EnvWrapper {
+    Clock() : EnvWrapper(Env::Default()) {}
+    int64_t now_ms() override { return ms; }
+    int64_t ms = 0;
+  } clock;
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "a.a4ps", {.env = &clock});
+  auto cp = image_checkpointer(img);
+  Checkpoint c;
+  c.thread_id = "t";
+  for (int64_t ms : {int64_t{1764174600123}, int64_t{1764174600999}, int64_t{1764174601005}, int64_t{1764174601000},
+                     int64_t{1764261000007}, int64_t{1764174600050}}) {
+    clock.ms = ms;
+    c.parent_id = cp->put(c);
+    EXPECT_EQ(cp->get("t", c.parent_id)->created_at, format_utc(ms)) << ms;
+  }
 }
 
 TEST(Graph, SubgraphRunsInsideOneStep) {

@@ -73,14 +73,49 @@ struct Image::Impl {
   Env* env = Env::Default();
   std::string vfs;  // "" the default; kept for the files it makes beside the image (save_as)
   bool read_only = false;
-  Sync sync = Sync::Full;
+  Sync sync = Sync::Full;  // the mode promised (see Sync)
+  Sync at = Sync::Full;    // the connection's mode now
+  Sync tx_sync = Sync::Full;  // the outermost open transaction's mode
+  bool committing = false;    // Tx::commit's own COMMIT is running
   int tx_depth = 0;
   std::unique_ptr<sql::StmtCache> stmts;  // created with the connection
   std::shared_ptr<EventGuard> guard;
   std::string guard_key;  // the guard's state_key, when this image keeps its states
   std::vector<json> refused;  // violations to record once their transaction is rolled back
   std::optional<std::pair<dev_t, ino_t>> key;  // counted in open_files() while the connection lives
+  bool in_registry = false;  // in registry() (watch())
+
+  // Read-write connections keep their durability promise (see Sync) through two hooks.
+  void watch();
+  static void unwatch(sqlite3* db);
+  void set_mode(Sync s);
+  // The read-write connections of this process, for the hook that runs before a write made
+  // outside any transaction (it knows only the connection).
+  struct Registry {
+    std::mutex mu;
+    std::map<sqlite3*, Impl*> by_db;
+  };
+  static Registry& registry() {
+    static Registry r;
+    return r;
+  }
+  // An autocommit write: back to the promised mode first, so it commits as promised.
+  static void before_autocommit_write(sqlite3* db) {
+    Impl* impl = nullptr;
+    {
+      std::lock_guard lk(registry().mu);
+      if (auto i = registry().by_db.find(db); i != registry().by_db.end()) impl = i->second;
+    }
+    if (impl && impl->at != impl->sync) impl->set_mode(impl->sync);
+  }
+  // Any commit not made by Image::Tx while the connection is at another mode than promised
+  // (a raw BEGIN/COMMIT around a write): refused, rolled back, never silently weaker.
+  static int on_commit(void* p) {
+    auto* impl = static_cast<Impl*>(p);
+    return !impl->committing && impl->at != impl->sync ? 1 : 0;
+  }
   ~Impl() {
+    if (in_registry) unwatch(db);
     stmts.reset();  // statements before the connection
     if (db) sqlite3_close_v2(db);
     if (key) {
@@ -93,6 +128,15 @@ struct Image::Impl {
 namespace {
 
 const std::string kZeroHash(64, '0');
+
+// A flag raised for one scope.
+struct Raised {
+  bool& on;
+  explicit Raised(bool& b) : on(b) { on = true; }
+  ~Raised() { on = false; }
+  Raised(const Raised&) = delete;
+  Raised& operator=(const Raised&) = delete;
+};
 
 uint32_t be32(const unsigned char* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
@@ -174,6 +218,26 @@ void meta_set(sqlite3* db, std::string_view key, std::string_view value) {
 
 }  // namespace
 
+void Image::Impl::watch() {
+  static const bool hooked = (sql::set_autocommit_write_hook(before_autocommit_write), true);
+  (void)hooked;
+  at = sync;
+  sqlite3_commit_hook(db, on_commit, this);
+  std::lock_guard lk(registry().mu);
+  registry().by_db[db] = this;
+  in_registry = true;
+}
+
+void Image::Impl::unwatch(sqlite3* db) {
+  std::lock_guard lk(registry().mu);
+  registry().by_db.erase(db);
+}
+
+void Image::Impl::set_mode(Sync s) {
+  set_sync(db, s);
+  at = s;
+}
+
 std::string event_hash(const Event& e) {
   Sha256 h;
   h.update(e.prev_hash).update("\n").update(std::to_string(e.seq)).update("\n").update(e.ts);
@@ -246,6 +310,7 @@ Image Image::open(const fs::path& path, const OpenOptions& opts) {
   if (!opts.read_only) {
     set_sync(db, opts.sync);
     sql::exec(db, "PRAGMA foreign_keys=ON");
+    impl->watch();
   }
   Image img(std::move(impl));
   // Cheap tamper check on every open: the newest event must hash correctly and match the
@@ -290,6 +355,8 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
       sql::exec(db, "PRAGMA foreign_keys=ON");
       migrate(db, migrations());
       migrate_modules(db);
+      impl->sync = opts.sync;
+      impl->watch();
       Image img(std::move(impl));
       std::string name = opts.name.empty() ? path.stem().string() : opts.name;
       Tx tx(img);
@@ -317,12 +384,22 @@ Image Image::create(const fs::path& path, const CreateOptions& opts) {
 
 // ---- transactions ----------------------------------------------------------
 
-Image::Tx::Tx(Image& img) : img_(img) {
-  auto& d = img_.impl_->tx_depth;
-  if (img_.impl_->read_only)
+Image::Tx::Tx(Image& img) : Tx(img, img.sync()) {}
+
+Image::Tx::Tx(Image& img, Sync sync) : img_(img) {
+  auto& impl = *img_.impl_;
+  auto& d = impl.tx_depth;
+  if (impl.read_only)
     throw Error(img_.path().string() + " is open read-only; this command cannot change it");
-  if (d == 0) img_.impl_->stmts->exec("BEGIN IMMEDIATE");
-  else sql::exec(img_.db(), ("SAVEPOINT sp" + std::to_string(d)).c_str());
+  if (d == 0) {
+    if (impl.at != sync) impl.set_mode(sync);  // lazily: a run of steps at Normal switches once
+    impl.stmts->exec("BEGIN IMMEDIATE");
+    impl.tx_sync = sync;
+  } else {
+    if (sync == Sync::Full && impl.tx_sync != Sync::Full)
+      throw Error("internal: a transaction that must survive power loss was nested in one that need not");
+    sql::exec(img_.db(), ("SAVEPOINT sp" + std::to_string(d)).c_str());
+  }
   ++d;
 }
 
@@ -331,8 +408,12 @@ void Image::Tx::commit() {
   --d;
   done_ = true;
   try {
-    if (d == 0) img_.impl_->stmts->exec("COMMIT");
-    else sql::exec(img_.db(), ("RELEASE sp" + std::to_string(d)).c_str());
+    if (d == 0) {
+      Raised committing(img_.impl_->committing);  // the commit hook tells this commit from a stray one
+      img_.impl_->stmts->exec("COMMIT");
+    } else {
+      sql::exec(img_.db(), ("RELEASE sp" + std::to_string(d)).c_str());
+    }
   } catch (...) {
     if (d == 0) {
       sqlite3_exec(img_.db(), "ROLLBACK", nullptr, nullptr, nullptr);

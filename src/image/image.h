@@ -83,6 +83,14 @@ struct Proposal {
 
 // How hard each commit is pushed to disk. Both survive a killed process; Full also
 // survives power loss (fsync on every commit).
+//
+// The promise: every commit on an image's connection is pushed at Image::sync(), except
+// an Image::Tx that names another mode for itself (a graph step at Normal). The connection
+// is switched only when a commit needs another mode than the last one (a switch costs a
+// statement prepare, a large part of a step's commit), so it may sit at Normal after such a
+// step; a write made outside any Image::Tx is switched back to sync() before it runs, and
+// a commit outside both (raw BEGIN/COMMIT around a write) is refused while the connection
+// is at another mode than sync().
 enum class Sync { Normal, Full };
 
 struct OpenOptions {
@@ -213,10 +221,13 @@ class Image {
   CheckReport check() const;  // integrity_check + foreign keys + full chain + blob hashes
   void save_as(const fs::path& dest) const;  // online backup; safe while others write
 
-  // Groups several changes into one atomic commit (nestable).
+  // Groups several changes into one atomic commit (nestable). The outermost one sets the
+  // commit's durability: img.sync(), or the mode given; a nested one may not ask for Full
+  // inside a Normal one (Error), since the mode cannot change inside a transaction.
   class Tx {
    public:
     explicit Tx(Image& img);
+    Tx(Image& img, Sync sync);
     ~Tx();  // rolls back unless committed
     void commit();
    private:

@@ -10,7 +10,9 @@
 
 #include "image/archive.h"
 #include "image/diff.h"
+#include "image/fault_vfs.h"
 #include "image/schema.h"
+#include "image/sqlite.h"
 #include "testutil.h"
 
 namespace a4ps::image {
@@ -300,6 +302,111 @@ TEST(Image, SaveAsWhileAnotherConnectionWrites) {
   Image copy = Image::open(d / "copy.a4ps", {.read_only = true});
   EXPECT_TRUE(copy.check().ok);
   EXPECT_GT(copy.info().counts.events, 1);
+}
+
+// ---- the durability promise (see Sync) --------------------------------------------
+// Through the fault VFS, which counts the fsyncs of the image and its WAL: in WAL mode a
+// commit at Full syncs the WAL, one at Normal does not.
+
+class Durability : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    { Image::create(d / "a.a4ps"); }
+    img = std::make_unique<Image>(Image::open(d / "a.a4ps", {.vfs = FaultVfs::kName}));
+    // Every switch of the connection's mode, as SQLite runs it.
+    sqlite3_trace_v2(
+        img->db(), SQLITE_TRACE_STMT,
+        [](unsigned, void* n, void*, void* sql) {
+          if (std::string_view(static_cast<const char*>(sql)).starts_with("PRAGMA synchronous=")) ++*static_cast<int*>(n);
+          return 0;
+        },
+        &switches);
+  }
+  void TearDown() override { FaultVfs::install().clear(); }
+  // One step's worth of change in a transaction of its own at the given mode.
+  void step(Sync s, const std::string& key) {
+    Image::Tx tx(*img, s);
+    sql::Stmt(img->db(), "INSERT INTO settings(key,value) VALUES(?,'x')").bind(1, key).run();
+    tx.commit();
+  }
+  int64_t syncs() const { return FaultVfs::install().syncs(); }
+  int64_t mode() const { return sql::scalar_i64(img->db(), "PRAGMA synchronous"); }  // 1 Normal, 2 Full
+  TempDir d;
+  std::unique_ptr<Image> img;
+  int switches = 0;
+};
+
+TEST_F(Durability, StepsAtNormalSwitchOnceAndSkipTheFsync) {
+  step(Sync::Normal, "s");  // the first commit after an open may start a new WAL, which is synced
+  FaultVfs::install().clear();
+  for (int i = 0; i < 5; ++i) step(Sync::Normal, "s" + std::to_string(i));
+  EXPECT_EQ(syncs(), 0) << "a Normal commit does not fsync";
+  EXPECT_EQ(switches, 1) << "the connection is switched once for a run of Normal steps";
+  EXPECT_EQ(mode(), 1) << "and left there until a commit needs another mode";
+}
+
+TEST_F(Durability, AFullPromisedCommitAfterANormalStepIsSynced) {
+  step(Sync::Normal, "s");
+  FaultVfs::install().clear();
+  int64_t inside = 0;
+  {
+    Image::Tx tx(*img);  // the image's own promise: Full
+    inside = mode();
+    img->set_setting("k", "v");
+    tx.commit();
+  }
+  EXPECT_EQ(inside, 2) << "the commit ran at synchronous=NORMAL";
+  EXPECT_GT(syncs(), 0) << "a Full commit must fsync";
+  EXPECT_EQ(switches, 2);
+  FaultVfs::install().clear();
+  step(Sync::Full, "f");  // already at Full: no switch, still synced
+  EXPECT_GT(syncs(), 0);
+  EXPECT_EQ(switches, 2);
+}
+
+TEST_F(Durability, AWriteOutsideAnyTransactionAfterANormalStepIsSynced) {
+  step(Sync::Normal, "s");
+  FaultVfs::install().clear();
+  // As the stores that write one statement on its own do (runs, memory embeddings).
+  sql::Stmt(img->db(), "INSERT INTO settings(key,value) VALUES('auto','x')").run();
+  EXPECT_GT(syncs(), 0) << "an autocommit write after a Normal step committed without an fsync";
+  EXPECT_EQ(mode(), 2);
+  EXPECT_EQ(img->setting("auto"), "x");
+}
+
+TEST_F(Durability, ARawCommitBelowThePromiseIsRefusedNotWeakened) {
+  step(Sync::Normal, "s");
+  // A raw BEGIN ... COMMIT around a write, bypassing Image::Tx: the only way left to commit
+  // below the promise, so it is refused and rolled back.
+  ASSERT_EQ(sqlite3_exec(img->db(), "BEGIN", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(img->db(), "INSERT INTO settings(key,value) VALUES('raw','x')", nullptr, nullptr, nullptr), SQLITE_OK);
+  std::string err = test::error_of([&] { sql::exec(img->db(), "COMMIT"); });
+  EXPECT_NE(err.find("was rolled back"), std::string::npos) << err;
+  EXPECT_EQ(err.find('\n'), std::string::npos) << err;
+  EXPECT_TRUE(sqlite3_get_autocommit(img->db()));
+  EXPECT_EQ(img->setting("raw"), "");
+  img->set_setting("after", "y");  // the connection goes on as promised
+  EXPECT_EQ(img->setting("after"), "y");
+  EXPECT_TRUE(img->check().ok);
+}
+
+TEST_F(Durability, ANestedTransactionCannotAskForMoreThanItsOuterOne) {
+  {
+    Image::Tx outer(*img, Sync::Normal);
+    std::string err = test::error_of([&] { Image::Tx inner(*img); });
+    EXPECT_NE(err.find("nested"), std::string::npos) << err;
+    outer.commit();
+  }
+  FaultVfs::install().clear();
+  {
+    Image::Tx outer(*img);
+    Image::Tx inner(*img, Sync::Normal);  // less inside more: the outer one's Full holds
+    sql::Stmt(img->db(), "INSERT INTO settings(key,value) VALUES('n','x')").run();
+    inner.commit();
+    outer.commit();
+  }
+  EXPECT_GT(syncs(), 0);
+  EXPECT_EQ(img->setting("n"), "x");
 }
 
 }  // namespace

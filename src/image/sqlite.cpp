@@ -1,5 +1,7 @@
 #include "image/sqlite.h"
 
+#include <atomic>
+
 #include "image/image.h"
 
 namespace a4ps::image::sql {
@@ -19,7 +21,11 @@ std::string io_what(int rc) {
   }
 }
 
+std::atomic<AutocommitWriteHook> g_autocommit_write_hook{nullptr};
+
 }  // namespace
+
+void set_autocommit_write_hook(AutocommitWriteHook h) { g_autocommit_write_hook = h; }
 
 void fail(sqlite3* db, int rc, std::string_view what) {
   const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
@@ -35,6 +41,11 @@ void fail(sqlite3* db, int rc, std::string_view what) {
     case SQLITE_LOCKED:
       throw Error("image" + where + " is busy (" + msg +
                   "); another process holds a write lock, try again");
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_COMMITHOOK)  // see image::Sync: a bug of A4PS, never the user's
+        throw Error("a change to " + image + " made outside a transaction was rolled back: the connection was at a "
+                    "weaker durability than the image promises (an A4PS bug; please report it)");
+      throw Error(std::string(what) + " failed" + where + ": " + msg);
     case SQLITE_READONLY:
       throw Error("image" + where + " is read-only (" + msg + "); check file permissions");
     // The transaction is rolled back (Image::Tx); say so, and what the user can do.
@@ -60,12 +71,17 @@ void exec(sqlite3* db, const char* s) {
 Stmt::Stmt(sqlite3* db, std::string_view s) : db_(db) {
   int rc = sqlite3_prepare_v2(db, s.data(), static_cast<int>(s.size()), &st_, nullptr);
   if (rc != SQLITE_OK) fail(db, rc, "prepare");
+  writes_ = st_ && !sqlite3_stmt_readonly(st_) && sqlite3_strnicmp(sqlite3_sql(st_), "BEGIN", 5) != 0;
 }
 Stmt::~Stmt() { sqlite3_finalize(st_); }
 
 Stmt& Stmt::bind(int i, std::string_view v) {
   // An empty string_view may carry a null pointer, which SQLite would bind as NULL.
   sqlite3_bind_text(st_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_TRANSIENT);
+  return *this;
+}
+Stmt& Stmt::bind_ref(int i, std::string_view v) {
+  sqlite3_bind_text(st_, i, v.data() ? v.data() : "", static_cast<int>(v.size()), SQLITE_STATIC);
   return *this;
 }
 Stmt& Stmt::bind(int i, int64_t v) {
@@ -82,6 +98,8 @@ Stmt& Stmt::bind_null(int i) {
 }
 
 bool Stmt::step() {
+  if (writes_ && sqlite3_get_autocommit(db_) && !sqlite3_stmt_busy(st_))
+    if (auto h = g_autocommit_write_hook.load(std::memory_order_relaxed)) h(db_);
   int rc = sqlite3_step(st_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;

@@ -18,6 +18,12 @@ namespace a4ps::image::sql {
 
 void exec(sqlite3* db, const char* sql);
 
+// Runs before a statement that writes is stepped outside any transaction (it commits on
+// its own), with its connection: the image puts the connection back at the durability it
+// promises there (see image::Sync). Process-wide, set once; nullptr: none.
+using AutocommitWriteHook = void (*)(sqlite3*);
+void set_autocommit_write_hook(AutocommitWriteHook h);
+
 class Stmt {
  public:
   Stmt(sqlite3* db, std::string_view sql);
@@ -26,6 +32,8 @@ class Stmt {
   Stmt& operator=(const Stmt&) = delete;
 
   Stmt& bind(int i, std::string_view v);
+  // Without a copy: v must outlive the next step(); reset() before it goes.
+  Stmt& bind_ref(int i, std::string_view v);
   Stmt& bind(int i, int64_t v);
   Stmt& bind_blob(int i, std::string_view v);
   Stmt& bind_null(int i);
@@ -41,6 +49,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* st_ = nullptr;
+  bool writes_ = false;  // changes the database (BEGIN IMMEDIATE, which SQLite counts so, does not)
 };
 
 // Prepared statements kept for the life of a connection (hot paths: events, checkpoints).
