@@ -119,6 +119,7 @@ TEST(Learn, HandBackwardMatchesAutodiff) {
   for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
     auto data = pattern_set(2, 0);
     auto o = fast_opts();
+    o.bf16_backward = false;  // the same sums in f32 (bf16: BfloatBackwardFollowsF32)
     o.max_steps = 4;
     auto fast = learn::train_lora(model(name), data, o);
     setenv("A4PS_LEARN_PLAIN_BACKWARD", "1", 1);
@@ -139,6 +140,7 @@ TEST(Learn, GemmBackwardMatchesAutodiff) {
     auto o = fast_opts();
     o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
     o.max_steps = 4;
+    o.bf16_backward = false;
     auto gemm = learn::train_lora(model(name), data, o);
     VarsEnv body({{"A4PS_LEARN_PLAIN_BACKWARD", "body"}}), plain({{"A4PS_LEARN_PLAIN_BACKWARD", "1"}});
     o.env = &body;
@@ -158,6 +160,27 @@ TEST(Learn, GemmBackwardMatchesAutodiff) {
     EXPECT_LT(gemm.losses[3], gemm.losses[0]);
     EXPECT_LT(adapter_diff(gemm.adapter, outprod.adapter), 1e-2) << name;
     EXPECT_LT(adapter_diff(gemm.adapter, autodiff.adapter), 1e-2) << name;
+  }
+}
+
+// bf16 copies for the backward GEMMs (the default on the CPU) round the gradients to 8
+// bits of mantissa: the loss still falls along the f32 trajectory.
+TEST(Learn, BfloatBackwardFollowsF32) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(4, 0);
+    auto o = fast_opts();
+    o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    o.epochs = 5;
+    auto bf16 = learn::train_lora(model(name), data, o);
+    o.bf16_backward = false;
+    auto f32 = learn::train_lora(model(name), data, o);
+    ASSERT_EQ(bf16.losses.size(), 20u);
+    EXPECT_GT(bf16.backward_gemms, 0);
+    EXPECT_NEAR(bf16.losses[0], f32.losses[0], 1e-6 * f32.losses[0]);  // the same forward pass
+    for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(bf16.losses[i], f32.losses[i], 2e-2 * f32.losses[i]) << name << " step " << i;
+    std::printf("%s: loss over the last 4 steps, bf16 %.4f, f32 %.4f (first %.4f)\n", name, mean(bf16.losses, 16, 20),
+                mean(f32.losses, 16, 20), mean(f32.losses, 0, 4));
+    EXPECT_LT(mean(bf16.losses, 16, 20), mean(bf16.losses, 0, 4) - 0.3) << name;
   }
 }
 
@@ -222,6 +245,7 @@ TEST(Learn, GradientAccumulationEqualsOneBatch) {
   for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
     auto data = pattern_set(6, 0);
     auto o = fast_opts();
+    o.bf16_backward = false;  // bf16 rounds the two ways' gradients (scaled differently) differently
     o.epochs = 2;
     o.batch_size = 3;
     auto batch = learn::train_lora(model(name), data, o);
