@@ -122,6 +122,7 @@ int child_ours(const fs::path& base, int examples, int ctx, int threads, bool be
   o.schedule = "constant";
   o.warmup_steps = 0;
   o.batch_size = before ? 1 : batch;
+  o.bf16_backward = !before;  // before, the vocabulary's backward GEMM was on an f32 copy
   o.progress = false;
   auto r = learn::train_lora(base, dataset(examples), o);
   std::printf("%s\n", json{{"tokens", r.tokens}, {"learned", r.learned}, {"seconds", r.seconds}, {"steps", r.steps},

@@ -587,9 +587,14 @@ class Trainer {
     ggml_backend_tensor_set(s.tokens, toks.data(), 0, ggml_nbytes(s.tokens));
     ggml_backend_tensor_set(s.pos, ps.data(), 0, ggml_nbytes(s.pos));
     ggml_backend_tensor_set(s.rows, s.sel.data(), 0, ggml_nbytes(s.rows));
-    std::vector<float> onehot(static_cast<size_t>(m_.hp.n_vocab * static_cast<int64_t>(s.sel.size())), 0.0f);
-    for (size_t i = 0; i < s.lab.size(); ++i) onehot[i * static_cast<size_t>(m_.hp.n_vocab) + static_cast<size_t>(s.lab[i])] = 1.0f;
-    ggml_backend_tensor_set(s.labels, onehot.data(), 0, ggml_nbytes(s.labels));
+    // The one-hot labels (n_vocab floats a row, ~100 MB a step on a 150k vocabulary) reuse
+    // one buffer: a fresh one costs page faults on every step. Only last step's ones are reset.
+    for (size_t i : hot_) onehot_[i] = 0.0f;
+    hot_.clear();
+    onehot_.resize(static_cast<size_t>(m_.hp.n_vocab * static_cast<int64_t>(s.sel.size())), 0.0f);
+    for (size_t i = 0; i < s.lab.size(); ++i) hot_.push_back(i * static_cast<size_t>(m_.hp.n_vocab) + static_cast<size_t>(s.lab[i]));
+    for (size_t i : hot_) onehot_[i] = 1.0f;
+    ggml_backend_tensor_set(s.labels, onehot_.data(), 0, ggml_nbytes(s.labels));
   }
 
   // W x, plus the LoRA branch (alpha/rank) * B (A x) when W is a target (as llama.cpp's build_lora_mm).
@@ -676,6 +681,8 @@ class Trainer {
   ggml_backend_buffer_t buf_wt_ = nullptr;
   std::map<const ggml_tensor*, ggml_tensor*> wt_;
   int rewritten_ = 0;                 // out_prods turned into GEMMs, over the run
+  std::vector<float> onehot_;         // the labels, kept from step to step (set_inputs)
+  std::vector<size_t> hot_;           // where onehot_ holds ones
   ggml_context* ctx_acc_ = nullptr;   // gradient accumulators (grad_accum > 1)
   ggml_backend_buffer_t buf_acc_ = nullptr;
   std::map<const ggml_tensor*, ggml_tensor*> acc_;
