@@ -258,7 +258,18 @@ class Trainer {
     }
     if (out_t_) transpose_output();
     // On the CPU only: a GPU's out_prod is a GEMM already (cuBLAS), and its memory is scarcer.
-    if (body_gemm_ && cpu) transpose_body();
+    if (body_gemm_ && cpu) {
+      // A quantized base's copies are larger than the base (bf16: 2 bytes a weight): where
+      // they would crowd the memory, the backward stays with out_prod (slower, no copies).
+      uint64_t need = 0;
+      for (int64_t l = 0; l < m_.hp.n_layer; ++l)
+        for (const char* k : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"})
+          need += static_cast<uint64_t>(ggml_nelements(weight(l, k))) * ggml_type_size(grad_type());
+      const uint64_t avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+      if (need <= avail / 2) transpose_body();
+      else note_ += "; the backward through the base by out_prod (its transposed copies, " + human_bytes(need) + ", would crowd the " +
+                    human_bytes(avail) + " of free memory)";
+    }
     if (o_.grad_accum > 1) {
       ctx_acc_ = ggml_init({loras_.size() * 2 * ggml_tensor_overhead(), nullptr, true});
       for (auto& x : loras_) acc_[x.a] = ggml_dup_tensor(ctx_acc_, x.a), acc_[x.b] = ggml_dup_tensor(ctx_acc_, x.b);
