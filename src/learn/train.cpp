@@ -248,9 +248,9 @@ class Trainer {
     galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
     const bool cpu = ggml_backend_dev_type(ggml_backend_get_device(backend_)) == GGML_BACKEND_DEVICE_TYPE_CPU;
     if (out_t_ && cpu && grad_type() != GGML_TYPE_F32) {
-      // On the CPU the transposed copies are bf16 (unless bf16_backward is off): the backward GEMMs run ~2-3x faster than
-      // in f32 (AVX512-BF16), in half the memory. Only gradients pass through them; the
-      // forward pass, and so the loss, stays in the base's own precision.
+      // On the CPU the transposed copies are bf16 (unless bf16_backward is off): the backward
+      // GEMMs run ~2-3x faster than in f32 (AVX512-BF16), in half the memory. Only gradients
+      // pass through them; the forward pass, and so the loss, keeps the base's precision.
       const int64_t n_vocab = out_t_->ne[0], n_embd = out_t_->ne[1];
       ggml_free(ctx_out_t_);
       ctx_out_t_ = ggml_init({ggml_tensor_overhead() * 2, nullptr, true});
@@ -314,7 +314,7 @@ class Trainer {
     ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size(), true);
     ggml_tensor* target = s.loss;  // what the backward pass differentiates
     if (out_t_) {
-      // ggml differentiates a matmul with out_prod, ~7x slower per FLOP than its GEMM on
+      // ggml differentiates a matmul with out_prod, ~3x slower per FLOP than its GEMM on
       // CPU; the vocabulary projection is the largest one. So its backward is done here:
       // dL/dh = W^T (softmax - labels) / n_sel, a GEMM on a transposed copy of W, stored
       // into g (outside the autodiff graph), and the rest of the network differentiates
