@@ -103,7 +103,7 @@ struct TrainResult {
   int steps = 0, resumed_from = 0;
   int64_t tokens = 0;         // tokens processed in this run (forward+backward)
   int64_t learned = 0;        // of those, the ones the loss was on (assistant tokens)
-  int backward_gemms = 0;     // the body's input gradients done as GEMMs (0: by ggml's out_prod)
+  int backward_gemms = 0;     // out_prods of the backward pass done as GEMMs (body, attention; 0: none)
   double seconds = 0, tokens_per_s = 0;
   json lineage;  // base sha256, dataset hash, hyper-parameters, metrics
   std::string device = "CPU";  // where it trained: CPU, or ggml's GPU (CUDA0, Vulkan0, ...)

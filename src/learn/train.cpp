@@ -289,6 +289,7 @@ class Trainer {
   // the optimizer step (optimize), the AdamW steps; otherwise its gradients are added to
   // the accumulators. In ctx (no data).
   void build(ggml_context* ctx, const std::vector<const detail::Tokenized*>& mb, bool optimize, StepGraph& s) {
+    att_t_.clear();
     s.B = static_cast<int64_t>(mb.size());
     for (auto* ex : mb) s.T = std::max(s.T, static_cast<int64_t>(ex->tokens.size()));
     const int64_t T = s.T;
@@ -312,6 +313,7 @@ class Trainer {
     s.loss = ggml_cross_entropy_loss(ctx, logits, s.labels);  // mean over the selected (assistant) rows
     ggml_set_output(s.loss);
     ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size(), true);
+    for (auto& [x, t] : att_t_) ggml_build_forward_expand(gf, t);
     ggml_tensor* target = s.loss;  // what the backward pass differentiates
     if (out_t_) {
       // ggml differentiates a matmul with out_prod, ~3x slower per FLOP than its GEMM on
@@ -351,16 +353,20 @@ class Trainer {
   // ggml differentiates y = W x with respect to x as out_prod(W, dy^T): axpy loops, ~3x
   // slower per FLOP than its GEMM on CPU, and the frozen body's matmuls are most of a
   // step. Each such node is turned into the GEMM mul_mat(W^T, dy) on a transposed copy of
-  // W, made once (same values: W^T's rows are W's columns). LoRA's own matmuls keep
+  // W, made once (same values: W^T's rows are W's columns); attention's K and V, as W of
+  // their products, on copies made in the forward pass (att_t_). LoRA's own matmuls keep
   // ggml's way: their W is a parameter, not in wt_.
   void gemm_backward(ggml_cgraph* gf) {
     for (int i = 0; i < ggml_graph_n_nodes(gf); ++i) {
       ggml_tensor* t = ggml_graph_node(gf, i);
       if (t->op != GGML_OP_OUT_PROD || !t->src[1] || t->src[1]->op != GGML_OP_TRANSPOSE) continue;
       auto it = wt_.find(t->src[0]);
-      if (it == wt_.end()) continue;
+      if (it == wt_.end() && (it = att_t_.find(t->src[0])) == att_t_.end()) continue;
       ggml_tensor *wt = it->second, *dy = t->src[1]->src[0];
-      if (dy->ne[0] != wt->ne[0] || t->ne[0] != wt->ne[1] || t->ne[1] != dy->ne[1] || ggml_nrows(dy) != dy->ne[1]) continue;
+      // out_prod's broadcast over the third dimension (GQA) is mul_mat's: both map i2 to i2 / (ne2 / ne02).
+      if (dy->ne[0] != wt->ne[0] || t->ne[0] != wt->ne[1] || t->ne[1] != dy->ne[1] || t->ne[2] != dy->ne[2] || t->ne[3] != dy->ne[3] ||
+          dy->ne[2] % wt->ne[2] != 0 || dy->ne[3] % wt->ne[3] != 0 || dy->nb[0] != ggml_type_size(dy->type))
+        continue;
       t->op = GGML_OP_MUL_MAT;
       std::memset(t->op_params, 0, sizeof t->op_params);
       t->src[0] = wt;
@@ -653,6 +659,12 @@ class Trainer {
         K = ggml_reshape_3d(ctx, ggml_cont(ctx, K), hd, T, hp.n_head_kv * B);
         V = ggml_reshape_3d(ctx, V, T, hd, hp.n_head_kv * B);
       }
+      if (!wt_.empty()) {
+        // Transposed K and V for gemm_backward: the gradients of Q and of the attention
+        // weights become GEMMs too (small copies, made in the forward pass).
+        att_t_[K] = ggml_cont(ctx, ggml_transpose(ctx, K));
+        att_t_[V] = ggml_cont(ctx, ggml_transpose(ctx, V));
+      }
       ggml_tensor* kq = ggml_mul_mat(ctx, K, Q);                         // [T_k, T_q, n_head (x B)], GQA by broadcast
       // On a GPU the causal mask is an input of soft_max_ext: GPU backends lack the backward
       // of diag_mask_inf (DIAG_MASK_ZERO). The CPU keeps its graph as it was.
@@ -691,6 +703,7 @@ class Trainer {
   ggml_context* ctx_wt_ = nullptr;    // the body's weights transposed, for those GEMMs
   ggml_backend_buffer_t buf_wt_ = nullptr;
   std::map<const ggml_tensor*, ggml_tensor*> wt_;
+  std::map<const ggml_tensor*, ggml_tensor*> att_t_;  // this graph's K and V, transposed
   int rewritten_ = 0;                 // out_prods turned into GEMMs, over the run
   std::vector<float> onehot_;         // the labels, kept from step to step (set_inputs)
   std::vector<size_t> hot_;           // where onehot_ holds ones
