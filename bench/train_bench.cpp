@@ -193,14 +193,18 @@ double peak_gflops(const char* what, ggml_type wtype, bool out_prod, int threads
   return gflops;
 }
 
-// Returns the f32 GEMM's GFLOP/s: the peak the trainer's figures are a fraction of.
-double peak(int threads) {
+// The f32 and bf16 GEMMs' GFLOP/s: the peaks the trainer's figures are fractions of.
+struct Peak {
+  double f32 = 0, bf16 = 0;
+};
+Peak peak(int threads) {
   std::printf("peak: ggml matmul throughput on this CPU, [896 x 4864] x [896 x 256]:\n");
-  const double f32 = peak_gflops("mul_mat f32 (the forward GEMM)", GGML_TYPE_F32, false, threads);
-  peak_gflops("mul_mat bf16 weights", GGML_TYPE_BF16, false, threads);
+  Peak p;
+  p.f32 = peak_gflops("mul_mat f32 (the forward GEMM)", GGML_TYPE_F32, false, threads);
+  p.bf16 = peak_gflops("mul_mat bf16 weights", GGML_TYPE_BF16, false, threads);
   peak_gflops("out_prod f32 (autodiff's dX)", GGML_TYPE_F32, true, threads);
   std::fflush(stdout);
-  return f32;
+  return p;
 }
 
 }  // namespace
@@ -236,7 +240,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (child) return child_ours(base_arg, examples, ctx, threads, before, batch);
-    if (want_peak) return peak(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency())) > 0 ? 0 : 1;
+    if (want_peak) return peak(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency())).f32 > 0 ? 0 : 1;
     fs::create_directories(work);
     const fs::path base = fs::path(work) / ("synthetic-qwen2-" + size + "-" + type + ".gguf");
     if (!fs::exists(base)) {
@@ -246,7 +250,7 @@ int main(int argc, char** argv) {
     const int nt = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
     std::printf("bench_train: base %s (%s), %d examples, ctx %d, %d threads, batch %d (after)\n", base.filename().c_str(),
                 human_bytes(fs::file_size(base)).c_str(), examples, ctx, nt, batch);
-    const double peak_f32 = peak(nt);
+    const Peak pk = peak(nt);
 
     // The peer's input: the same examples, rendered as plain text (llama-finetune reads text).
     // llama.cpp pads its context to 256 tokens and cuts the text into windows at half
@@ -283,10 +287,10 @@ int main(int argc, char** argv) {
       r.losses = oj["losses"].get<std::vector<float>>();
       std::string ls;
       for (float l : r.losses) ls += (ls.empty() ? "" : " ") + std::to_string(l).substr(0, 6);
-      std::printf("  a4ps LoRA %s: %lld tokens in %.1f s = %.2f tokens/s, %.1f GFLOP/s (%.0f%% of peak); process %.1f s, "
-                  "peak RSS %s; %d body GEMMs; losses per step [%s]\n",
+      std::printf("  a4ps LoRA %s: %lld tokens in %.1f s = %.2f tokens/s, %.1f GFLOP/s (%.0f%% of the f32 peak, %.0f%% of bf16's); process %.1f s, "
+                  "peak RSS %s; %d backward GEMMs; losses per step [%s]\n",
                   before ? "before (out_prod, batch 1)" : ("after (GEMM, batch " + std::to_string(batch) + ")").c_str(),
-                  static_cast<long long>(tokens), secs, r.tps, r.flops / 1e9, 100 * r.flops / 1e9 / peak_f32, c.wall_s,
+                  static_cast<long long>(tokens), secs, r.tps, r.flops / 1e9, 100 * r.flops / 1e9 / pk.f32, 100 * r.flops / 1e9 / pk.bf16, c.wall_s,
                   human_bytes(static_cast<uint64_t>(c.peak_rss_kb) * 1024).c_str(), oj["gemms"].get<int>(), ls.c_str());
       std::fflush(stdout);
       return r;
