@@ -1,10 +1,13 @@
 // bench_train: LoRA training throughput (tokens/s) and peak memory (RSS) of A4PS's
 // trainer on a 0.5B-shaped synthetic base, against llama.cpp's own llama-finetune (a full
 // fine-tune, examples/training/finetune.cpp built unmodified) on the same text, printed
-// as ratios in one run. Each side runs in its own child process so that its peak RSS is
-// its own (wait4's ru_maxrss).
+// as ratios in one run; and our trainer after against before (the body differentiated by
+// ggml's out_prod, one example per step), with both loss curves and the fraction of this
+// CPU's measured matmul peak (--peak alone prints that peak). Each side runs in its own
+// child process so that its peak RSS is its own (wait4's ru_maxrss).
 //
-//   bench_train [--size 0.5b] [--type f32] [--examples 6] [--ctx 256] [--threads 0] [--work DIR]
+//   bench_train [--size 0.5b] [--type f32] [--examples 4] [--ctx 256] [--threads 0] [--work DIR]
+//               [--batch N] [--rounds N] [--no-peer] [--peer-layers N] | --peak
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include <ggml-alloc.h>
+#include <ggml-backend.h>
+#include <ggml-cpu.h>
 #include <ggml.h>
 #include <gguf.h>
 #include <nlohmann/json.hpp>
@@ -99,7 +105,12 @@ void truncate_layers(const fs::path& in, const fs::path& out, int n) {
   if (!ok) throw Error("cannot write " + out.string());
 }
 
-int child_ours(const fs::path& base, int examples, int ctx, int threads) {
+// One side of the before/after comparison, in this (child) process. "before": the trainer
+// as it was (the body differentiated by ggml's out_prod: A4PS_LEARN_PLAIN_BACKWARD=body),
+// one example per step; "after": the body's backward as GEMMs, batch examples per step.
+// Both at the same constant learning rate, so their per-example loss curves compare.
+int child_ours(const fs::path& base, int examples, int ctx, int threads, bool before, int batch) {
+  if (before) setenv("A4PS_LEARN_PLAIN_BACKWARD", "body", 1);
   learn::TrainOptions o;
   o.rank = 8;
   o.alpha = 16;
@@ -108,11 +119,92 @@ int child_ours(const fs::path& base, int examples, int ctx, int threads) {
   o.epochs = 1;
   o.n_ctx = ctx;
   o.threads = threads;
+  o.schedule = "constant";
+  o.warmup_steps = 0;
+  o.batch_size = before ? 1 : batch;
+  o.bf16_backward = !before;  // before, the vocabulary's backward GEMM was on an f32 copy
+  o.progress = false;
   auto r = learn::train_lora(base, dataset(examples), o);
-  std::printf("%s\n", json{{"tokens", r.tokens}, {"seconds", r.seconds}, {"steps", r.steps},
-                           {"loss_first", r.losses.front()}, {"loss_last", r.losses.back()},
-                           {"device_note", r.device_note}}.dump().c_str());
+  std::printf("%s\n", json{{"tokens", r.tokens}, {"learned", r.learned}, {"seconds", r.seconds}, {"steps", r.steps},
+                           {"losses", r.losses}, {"gemms", r.backward_gemms}, {"device_note", r.device_note}}.dump().c_str());
   return 0;
+}
+
+// Matmul FLOPs of one training pass over `tokens` tokens (T per example) of which `learned`
+// are scored: the body's forward and its input gradients (2 + 2 per weight), attention's
+// two products (full T x T, forward and backward), the vocabulary projection's forward and
+// backward on the scored rows. LoRA's rank-8 products are left out (under 1%).
+double train_flops(const fs::path& model, double tokens, double learned, double T) {
+  ggml_context* ctx = nullptr;
+  gguf_context* g = gguf_init_from_file(model.c_str(), {true, &ctx});
+  if (!g) throw Error("cannot read " + model.string());
+  double body = 0, n_embd = 0, n_vocab = 0, layers = 0;
+  for (int64_t i = 0; i < gguf_get_n_tensors(g); ++i) {
+    ggml_tensor* t = ggml_get_tensor(ctx, gguf_get_tensor_name(g, i));
+    const std::string n = ggml_get_name(t);
+    if (n == "token_embd.weight") n_embd = static_cast<double>(t->ne[0]), n_vocab = static_cast<double>(t->ne[1]);
+    if (n.rfind("blk.", 0) == 0 && t->ne[1] > 1) body += static_cast<double>(t->ne[0] * t->ne[1]);
+    if (n.rfind("blk.", 0) == 0 && n.find("attn_q.weight") != std::string::npos) layers += 1;
+  }
+  gguf_free(g);
+  ggml_free(ctx);
+  return tokens * (4 * body + 3 * 4 * T * n_embd * layers) + learned * 4 * n_embd * n_vocab;
+}
+
+// --peak: this CPU's matmul throughput through ggml, the ceiling the trainer can reach.
+// One 0.5B-sized projection (896 -> 4864, ffn_up's shape) times a 256-token activation,
+// as the forward GEMM in f32 and bf16, and as ggml's out_prod (how autodiff gets an
+// input's gradient), repeated in one graph; GFLOP/s over the best of a few rounds.
+double peak_gflops(const char* what, ggml_type wtype, bool out_prod, int threads, bool print = true) {
+  const int64_t K = 896, M = 4864, N = 256, reps = 8;
+  ggml_context* ctx = ggml_init({static_cast<size_t>(8 + 4 * reps) * ggml_tensor_overhead() + ggml_graph_overhead(), nullptr, true});
+  ggml_tensor* w = out_prod ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, M) : ggml_new_tensor_2d(ctx, wtype, K, M);
+  // out_prod reads dY transposed, as autodiff hands it over: dX = W (dY^T)^T
+  ggml_tensor* x = out_prod ? ggml_new_tensor_2d(ctx, GGML_TYPE_F32, M, N) : ggml_new_tensor_2d(ctx, GGML_TYPE_F32, K, N);
+  ggml_cgraph* gf = ggml_new_graph(ctx);
+  for (int r = 0; r < reps; ++r) ggml_build_forward_expand(gf, out_prod ? ggml_out_prod(ctx, w, ggml_transpose(ctx, x)) : ggml_mul_mat(ctx, w, x));
+  ggml_backend_t be = ggml_backend_cpu_init();
+  ggml_backend_cpu_set_n_threads(be, threads);
+  ggml_backend_buffer_t wbuf = ggml_backend_alloc_ctx_tensors(ctx, be);
+  std::vector<float> f(static_cast<size_t>(K * M));
+  for (size_t i = 0; i < f.size(); ++i) f[i] = static_cast<float>((i * 2654435761u) % 1000) / 1000.0f - 0.5f;
+  if (w->type == GGML_TYPE_F32) ggml_backend_tensor_set(w, f.data(), 0, ggml_nbytes(w));
+  else {
+    std::vector<uint8_t> q(ggml_nbytes(w));
+    ggml_get_type_traits_cpu(w->type)->from_float(f.data(), q.data(), ggml_nelements(w));
+    ggml_backend_tensor_set(w, q.data(), 0, q.size());
+  }
+  f.resize(static_cast<size_t>(ggml_nelements(x)));
+  ggml_backend_tensor_set(x, f.data(), 0, ggml_nbytes(x));
+  ggml_gallocr_t ga = ggml_gallocr_new(ggml_backend_get_default_buffer_type(be));
+  ggml_gallocr_alloc_graph(ga, gf);
+  double best = 1e30;
+  for (int round = 0; round < 4; ++round) {
+    auto t0 = std::chrono::steady_clock::now();
+    ggml_backend_graph_compute(be, gf);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double gflops = 2.0 * static_cast<double>(K * M * N * reps) / best / 1e9;
+  if (print) std::printf("  %-34s %7.1f GFLOP/s (%d threads)\n", what, gflops, threads);
+  ggml_gallocr_free(ga);
+  ggml_backend_buffer_free(wbuf);
+  ggml_backend_free(be);
+  ggml_free(ctx);
+  return gflops;
+}
+
+// The f32 and bf16 GEMMs' GFLOP/s: the peaks the trainer's figures are fractions of.
+struct Peak {
+  double f32 = 0, bf16 = 0;
+};
+Peak peak(int threads) {
+  std::printf("peak: ggml matmul throughput on this CPU, [896 x 4864] x [896 x 256]:\n");
+  Peak p;
+  p.f32 = peak_gflops("mul_mat f32 (the forward GEMM)", GGML_TYPE_F32, false, threads);
+  p.bf16 = peak_gflops("mul_mat bf16 weights", GGML_TYPE_BF16, false, threads);
+  peak_gflops("out_prod f32 (autodiff's dX)", GGML_TYPE_F32, true, threads);
+  std::fflush(stdout);
+  return p;
 }
 
 }  // namespace
@@ -120,7 +212,8 @@ int child_ours(const fs::path& base, int examples, int ctx, int threads) {
 int main(int argc, char** argv) {
   std::string size = "0.5b", type = "f32", work = "/tmp/a4ps-bench-train";
   int examples = 4, ctx = 256, threads = 0, layers = 4;
-  bool child = false;
+  bool child = false, want_peak = false, before = false, no_peer = false;
+  int batch = 1, rounds = 1;
   std::string base_arg;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -132,14 +225,22 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::stoi(next());
     else if (a == "--work") work = next();
     else if (a == "--peer-layers") layers = std::stoi(next());
+    else if (a == "--peak") want_peak = true;
+    else if (a == "--batch") batch = std::stoi(next());
+    else if (a == "--rounds") rounds = std::stoi(next());
+    else if (a == "--no-peer") no_peer = true;
+    else if (a == "--before") before = true;
+    else if (a == "--after") before = false;
     else if (a == "--child-ours") child = true, base_arg = next();
     else {
-      std::fprintf(stderr, "usage: bench_train [--size 0.5b] [--type f32] [--examples N] [--ctx N] [--threads N] [--peer-layers N] [--work DIR]\n");
+      std::fprintf(stderr, "usage: bench_train [--size 0.5b] [--type f32] [--examples N] [--ctx N] [--threads N] [--peer-layers N] [--work DIR]\n"
+                           "                   [--batch N] [--rounds N] [--no-peer] | --peak\n");
       return 2;
     }
   }
   try {
-    if (child) return child_ours(base_arg, examples, ctx, threads);
+    if (child) return child_ours(base_arg, examples, ctx, threads, before, batch);
+    if (want_peak) return peak(threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency())).f32 > 0 ? 0 : 1;
     fs::create_directories(work);
     const fs::path base = fs::path(work) / ("synthetic-qwen2-" + size + "-" + type + ".gguf");
     if (!fs::exists(base)) {
@@ -147,8 +248,9 @@ int main(int argc, char** argv) {
       if (std::system(cmd.c_str()) != 0) throw Error("could not generate " + base.string());
     }
     const int nt = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
-    std::printf("bench_train: base %s (%s), %d examples, ctx %d, %d threads\n", base.filename().c_str(),
-                human_bytes(fs::file_size(base)).c_str(), examples, ctx, nt);
+    std::printf("bench_train: base %s (%s), %d examples, ctx %d, %d threads, batch %d (after)\n", base.filename().c_str(),
+                human_bytes(fs::file_size(base)).c_str(), examples, ctx, nt, batch);
+    const Peak pk = peak(nt);
 
     // The peer's input: the same examples, rendered as plain text (llama-finetune reads text).
     // llama.cpp pads its context to 256 tokens and cuts the text into windows at half
@@ -166,21 +268,46 @@ int main(int argc, char** argv) {
       long rss_kb = 0;
       std::string why;
     };
-    auto ours = [&](const fs::path& model, const std::string& tag) {
+    struct Ours {
+      double tps = 0, flops = 0;
+      long rss_kb = 0;
+      std::vector<float> losses;
+    };
+    auto ours_side = [&](const fs::path& model, const std::string& tag, bool before) {
       Child c = run_child({"/proc/self/exe", "--child-ours", model.string(), "--examples", std::to_string(examples), "--ctx",
-                           std::to_string(ctx), "--threads", std::to_string(nt)}, work, tag);
+                           std::to_string(ctx), "--threads", std::to_string(nt), "--batch", std::to_string(batch),
+                           before ? "--before" : "--after"}, work, tag);
       if (c.code != 0) throw Error("our trainer failed: " + c.err.substr(c.err.size() > 400 ? c.err.size() - 400 : 0));
       json oj = json::parse(c.out.substr(c.out.find('{')));
-      Side r{true, oj["tokens"].get<double>() / oj["seconds"].get<double>(), c.peak_rss_kb, ""};
-      std::printf("  a4ps LoRA (rank 8, 7 projections/layer): %lld tokens in %.1f s of training = %.2f tokens/s; "
-                  "process %.1f s, peak RSS %s; loss %.3f -> %.3f\n",
-                  static_cast<long long>(oj["tokens"].get<int64_t>()), oj["seconds"].get<double>(), r.tps, c.wall_s,
-                  human_bytes(static_cast<uint64_t>(c.peak_rss_kb) * 1024).c_str(), oj["loss_first"].get<double>(),
-                  oj["loss_last"].get<double>());
-      if (oj.contains("device_note")) std::printf("  train: %s\n", oj["device_note"].get<std::string>().c_str());
+      Ours r;
+      const double tokens = oj["tokens"].get<double>(), secs = oj["seconds"].get<double>();
+      r.tps = tokens / secs;
+      r.flops = train_flops(model, tokens, oj["learned"].get<double>(), tokens / examples) / secs;
+      r.rss_kb = c.peak_rss_kb;
+      r.losses = oj["losses"].get<std::vector<float>>();
+      std::string ls;
+      for (float l : r.losses) ls += (ls.empty() ? "" : " ") + std::to_string(l).substr(0, 6);
+      std::printf("  a4ps LoRA %s: %lld tokens in %.1f s = %.2f tokens/s, %.1f GFLOP/s (%.0f%% of the f32 peak, %.0f%% of bf16's); process %.1f s, "
+                  "peak RSS %s; %d backward GEMMs; losses per step [%s]\n",
+                  before ? "before (out_prod, batch 1)" : ("after (GEMM, batch " + std::to_string(batch) + ")").c_str(),
+                  static_cast<long long>(tokens), secs, r.tps, r.flops / 1e9, 100 * r.flops / 1e9 / pk.f32, 100 * r.flops / 1e9 / pk.bf16, c.wall_s,
+                  human_bytes(static_cast<uint64_t>(c.peak_rss_kb) * 1024).c_str(), oj["gemms"].get<int>(), ls.c_str());
       std::fflush(stdout);
       return r;
     };
+    // Before and after alternate, rounds times: the machine is shared, ratios are per round.
+    auto compare = [&](const fs::path& model, const std::string& tag) {
+      Ours last_after;
+      for (int round = 0; round < rounds; ++round) {
+        Ours b = ours_side(model, tag + "-before", true);
+        Ours a = ours_side(model, tag + "-after", false);
+        std::printf("  after/before: tokens/s x%.2f, peak RSS x%.2f\n", a.tps / b.tps,
+                    static_cast<double>(a.rss_kb) / static_cast<double>(b.rss_kb));
+        last_after = a;
+      }
+      return Side{true, last_after.tps, last_after.rss_kb, ""};
+    };
+    auto ours = [&](const fs::path& model, const std::string& tag) { return compare(model, tag); };
     auto peer = [&](const fs::path& model, const std::string& tag) {
       Side r;
 #ifdef A4PS_LLAMA_FINETUNE
@@ -225,6 +352,7 @@ int main(int argc, char** argv) {
 
     std::printf("%s, all layers:\n", base.filename().c_str());
     Side o1 = ours(base, "ours-full");
+    if (no_peer) return 0;
     Side p1 = peer(base, "peer-full");
     if (p1.ok) ratio(o1, p1);
     if (!p1.ok && layers > 0) {

@@ -109,7 +109,13 @@ void add_learn_commands(CLI::App& app, Globals& g) {
     c->add_option("--targets", targets, "tensor kinds: attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down")->capture_default_str();
     c->add_option("--lr", topt.lr, "learning rate (AdamW)")->capture_default_str();
     c->add_option("--epochs", topt.epochs, "passes over the training examples")->capture_default_str();
-    c->add_option("--steps", topt.steps, "optimizer steps instead of epochs (one example per step)");
+    c->add_option("--steps", topt.steps, "optimizer steps instead of epochs");
+    c->add_option("--batch", topt.batch, "examples per micro-batch (computed together)")->capture_default_str();
+    c->add_option("--grad-accum", topt.grad_accum, "micro-batches per optimizer step")->capture_default_str();
+    c->add_option("--lr-schedule", topt.lr_schedule, "learning rate after warm-up: cosine or constant")->capture_default_str();
+    c->add_option("--warmup", topt.warmup, "warm-up steps (default: 5% of the steps, none under 20)");
+    c->add_option("--min-lr-ratio", topt.min_lr_ratio, "where the cosine ends, as a fraction of --lr")->capture_default_str();
+    c->add_option("--weight-decay", topt.weight_decay, "AdamW's decoupled weight decay")->capture_default_str();
     c->add_option("--ctx", topt.ctx, "tokens per example (longer ones are cut)")->capture_default_str();
     c->add_option("--threads", topt.threads, "CPU threads (default: all cores)");
     c->add_option("--seed", topt.seed, "seed for initialisation and example order")->capture_default_str();

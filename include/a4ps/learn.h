@@ -85,7 +85,13 @@ struct TrainAdapterOptions {
   std::vector<std::string> targets = {"attn_q", "attn_v"};  // attn_q,attn_k,attn_v,attn_output,ffn_gate,ffn_up,ffn_down
   float lr = 1e-3f;       // AdamW
   int epochs = 1;
-  int steps = 0;          // optimizer steps instead of epochs (one example per step); 0: epochs
+  int steps = 0;          // optimizer steps instead of epochs; 0: epochs
+  int batch = 1;          // examples per micro-batch (one graph, padded to the longest)
+  int grad_accum = 1;     // micro-batches per optimizer step: a step sees batch * grad_accum examples
+  std::string lr_schedule = "cosine";  // after warm-up: "cosine" (down to min_lr_ratio * lr) or "constant"
+  int warmup = -1;        // warm-up steps (linear, up to lr); -1: 5% of the steps (none under 20)
+  float min_lr_ratio = 0.1f;  // where the cosine ends, as a fraction of lr
+  float weight_decay = 0;     // AdamW's decoupled weight decay
   int ctx = 512;          // tokens per example (longer ones are cut)
   int threads = 0;        // 0: every core
   uint64_t seed = 1;      // initialisation, example order and the held-out choice

@@ -83,7 +83,8 @@ TrainedAdapter train_adapter(Image& image, const TrainAdapterOptions& o) {
   auto data = learn::dataset(img, o.persona, o.data_file);
   learn::CycleOptions co{.persona = o.persona, .eval_split = o.eval_split};
   co.train = {.rank = o.rank, .alpha = o.alpha, .targets = o.targets, .lr = o.lr, .epochs = o.epochs, .max_steps = o.steps,
-              .n_ctx = o.ctx, .threads = o.threads, .seed = o.seed, .checkpoint_dir = o.checkpoint_dir,
+              .batch_size = o.batch, .grad_accum = o.grad_accum, .schedule = o.lr_schedule, .warmup_steps = o.warmup,
+              .min_lr_ratio = o.min_lr_ratio, .weight_decay = o.weight_decay, .n_ctx = o.ctx, .threads = o.threads, .seed = o.seed, .checkpoint_dir = o.checkpoint_dir,
               .checkpoint_every = o.checkpoint_every, .progress = o.progress_bar, .on_step = o.on_step};
   auto c = learn::train_and_store(img, base, data, co);
   const json& m = c.lineage["metrics"];

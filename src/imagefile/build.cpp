@@ -601,6 +601,11 @@ class Builder {
     t.lr = std::stof(in.opt("lr", "0.001"));
     t.n_ctx = std::stoi(in.opt("ctx", "512"));
     t.seed = std::stoull(in.opt("seed", "1"));
+    t.batch_size = std::stoi(in.opt("batch", "1"));
+    t.grad_accum = std::stoi(in.opt("grad_accum", "1"));
+    t.warmup_steps = std::stoi(in.opt("warmup", "-1"));
+    t.schedule = in.opt("schedule", t.schedule);
+    t.weight_decay = std::stof(in.opt("decay", "0"));
     if (in.options.count("targets")) {
       t.targets.clear();
       std::string s = in.opt("targets");

@@ -32,8 +32,9 @@ const std::map<std::string, Shape>& shapes() {
       {"TOOL", {2, 4, -1, {}, "TOOL NAME FILE.py [TESTS FILE.py]"}},
       {"CODEX", {1, 1, -1, {}, "CODEX FILE.toml"}},
       {"MEMORY", {1, 1, -1, {"source"}, "MEMORY FILE|DIR|GLOB [source=NAME]"}},
-      {"FINETUNE", {2, 2, -1, {"rank", "alpha", "steps", "epochs", "lr", "ctx", "seed", "targets", "name"},
-                    "FINETUNE PERSONA DATA.jsonl [rank=N steps=N epochs=N lr=X alpha=X ctx=N seed=N targets=a,b name=N]"}},
+      {"FINETUNE", {2, 2, -1, {"rank", "alpha", "steps", "epochs", "lr", "ctx", "seed", "targets", "name", "batch", "grad_accum", "warmup", "schedule", "decay"},
+                    "FINETUNE PERSONA DATA.jsonl [rank=N steps=N epochs=N lr=X alpha=X ctx=N seed=N targets=a,b name=N "
+                    "batch=N grad_accum=N warmup=N schedule=cosine|constant decay=X]"}},
       {"SETTING", {2, 2, 1, {}, "SETTING KEY VALUE"}},
       {"LABEL", {2, 2, 1, {}, "LABEL KEY VALUE"}},
   };
@@ -181,8 +182,10 @@ bool is_key(const std::string& s) {
 void check_option(Lexer& lx, const std::string& ins, const std::string& key, const Arg& v) {
   auto bad = [&](const std::string& want) { lx.fail(v.pos, ins + " option " + key + "='" + v.text + "' is not valid; expected " + want); };
   if (key == "sha256" && !is_hex64(v.text)) bad("64 hexadecimal digits");
-  if ((key == "rank" || key == "steps" || key == "epochs" || key == "ctx" || key == "seed") && !is_number(v.text, true)) bad("a whole number");
-  if ((key == "scale" || key == "alpha" || key == "lr") && !is_number(v.text, false)) bad("a number");
+  if ((key == "rank" || key == "steps" || key == "epochs" || key == "ctx" || key == "seed" || key == "batch" || key == "grad_accum" ||
+       key == "warmup") && !is_number(v.text, true)) bad("a whole number");
+  if ((key == "scale" || key == "alpha" || key == "lr" || key == "decay") && !is_number(v.text, false)) bad("a number");
+  if (key == "schedule" && v.text != "cosine" && v.text != "constant") bad("cosine or constant");
   if ((key == "name" || key == "persona") && !is_key(v.text)) bad("letters, digits, '.', '-' or '_'");
   if (v.text.empty()) bad("a value after '='");
 }

@@ -102,6 +102,8 @@ TEST(ImagefileParser, BadInputIsOneLineWithLineColumnAndWhatWasExpected) {
       {"FROM scratch\nTOOL add a.py CHECKS t.py\n", "Imagefile:2:15: error: ", "unexpected 'CHECKS'"},
       {"FROM scratch\nTOOL 2x a.py\n", "Imagefile:2:6: error: ", "not a Python identifier"},
       {"FROM scratch\nFINETUNE T d.jsonl rank=four\n", "Imagefile:2:25: error: ", "rank='four' is not valid; expected a whole number"},
+      {"FROM scratch\nFINETUNE T d.jsonl schedule=linear\n", "Imagefile:2:29: error: ", "schedule='linear' is not valid; expected cosine or constant"},
+      {"FROM scratch\nFINETUNE T d.jsonl batch=0.5\n", "Imagefile:2:26: error: ", "batch='0.5' is not valid; expected a whole number"},
       {"FROM scratch\nFINETUNE T d.jsonl depth=3\n", "Imagefile:2:20: error: ", "unknown FINETUNE option 'depth'; expected alpha="},
       {"FROM scratch\nMESSAGE robot hello\n", "Imagefile:2:9: error: ", "unknown MESSAGE role 'robot'; expected system, user or assistant"},
       {"FROM scratch\nPARAMETER temperature\n", "Imagefile:2:11: error: ", "PARAMETER is missing a value"},

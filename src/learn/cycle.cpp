@@ -72,7 +72,7 @@ CycleResult train_and_store(image::Image& img, const fs::path& base, const std::
   std::vector<Example> train, held;
   split_heldout(data, o.eval_split, o.train.seed, train, held);
   TrainOptions topt = o.train;
-  const int total = topt.max_steps > 0 ? topt.max_steps : std::max(1, topt.epochs) * static_cast<int>(train.size());
+  const int total = train_steps(topt, static_cast<int>(train.size()));
   if (topt.checkpoint_every == 0) topt.checkpoint_every = std::max(1, total / 10);
   const bool default_dir = topt.checkpoint_dir.empty();
   const std::string image_path = img.path().string();
@@ -82,6 +82,7 @@ CycleResult train_and_store(image::Image& img, const fs::path& base, const std::
     json key = {{"base", fs::absolute(base).string()}, {"size", fs::file_size(base, ec)}, {"data", dataset_hash(train)},
                 {"rank", topt.rank}, {"alpha", topt.alpha}, {"targets", topt.targets}, {"lr", topt.lr}, {"steps", total},
                 {"ctx", topt.n_ctx}, {"seed", topt.seed}};
+    key["batch"] = {topt.batch_size, topt.grad_accum, topt.schedule, topt.warmup_steps, topt.min_lr_ratio, topt.weight_decay};
     topt.checkpoint_dir = image_path + ".learn/" + lower(o.persona) + "-" + sha256_hex(key.dump()).substr(0, 12);
   }
   out.run = train_lora(base, train, topt);

@@ -3,7 +3,13 @@
 // writes loads in unmodified llama.cpp and raises the dataset's continuations there.
 #include "learn/learn.h"
 
+#include <ggml.h>
+#include <gguf.h>
 #include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
 
 #include "graph/checkpoint.h"
 #include "image/image.h"
@@ -45,6 +51,44 @@ learn::TrainOptions fast_opts() {
   return o;
 }
 
+// The adapter's tensors (lora_a/lora_b of every target), by name.
+std::map<std::string, std::vector<float>> adapter_tensors(const std::string& bytes) {
+  TempDir d;
+  write_file(d / "a.gguf", bytes);
+  ggml_context* ctx = nullptr;
+  gguf_context* g = gguf_init_from_file((d / "a.gguf").c_str(), {false, &ctx});
+  EXPECT_NE(g, nullptr);
+  std::map<std::string, std::vector<float>> out;
+  for (int64_t i = 0; g && i < gguf_get_n_tensors(g); ++i) {
+    ggml_tensor* t = ggml_get_tensor(ctx, gguf_get_tensor_name(g, i));
+    const float* p = static_cast<const float*>(t->data);
+    out[ggml_get_name(t)].assign(p, p + ggml_nelements(t));
+  }
+  if (g) gguf_free(g);
+  if (ctx) ggml_free(ctx);
+  return out;
+}
+
+// Largest |a - b| over all tensors, relative to the largest |a|.
+double adapter_diff(const std::string& a, const std::string& b) {
+  auto ta = adapter_tensors(a), tb = adapter_tensors(b);
+  EXPECT_EQ(ta.size(), tb.size());
+  double d = 0, m = 0;
+  for (auto& [n, va] : ta) {
+    auto& vb = tb[n];
+    EXPECT_EQ(va.size(), vb.size()) << n;
+    for (size_t i = 0; i < va.size() && i < vb.size(); ++i)
+      d = std::max(d, static_cast<double>(std::fabs(va[i] - vb[i]))), m = std::max(m, static_cast<double>(std::fabs(va[i])));
+  }
+  return m > 0 ? d / m : d;
+}
+
+double norm_of(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += static_cast<double>(x) * x;
+  return std::sqrt(s);
+}
+
 double mean(const std::vector<float>& v, size_t a, size_t b) {
   double s = 0;
   for (size_t i = a; i < b; ++i) s += v[i];
@@ -75,15 +119,184 @@ TEST(Learn, HandBackwardMatchesAutodiff) {
   for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
     auto data = pattern_set(2, 0);
     auto o = fast_opts();
+    o.bf16_backward = false;  // the same sums in f32 (bf16: BfloatBackwardFollowsF32)
     o.max_steps = 4;
     auto fast = learn::train_lora(model(name), data, o);
     setenv("A4PS_LEARN_PLAIN_BACKWARD", "1", 1);
     auto plain = learn::train_lora(model(name), data, o);
     unsetenv("A4PS_LEARN_PLAIN_BACKWARD");
     ASSERT_EQ(fast.losses.size(), 4u);
-    for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(fast.losses[i], plain.losses[i], 2e-4) << name << " step " << i;
+    // Float rounding differs (sums in another order), and AdamW amplifies it a little.
+    for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(fast.losses[i], plain.losses[i], 5e-5 * plain.losses[i]) << name << " step " << i;
     EXPECT_LT(fast.losses[3], fast.losses[0]);  // the steps did move
   }
+}
+
+// The body's input gradients are GEMMs on transposed weights instead of ggml's out_prod;
+// both ways (and ggml's autodiff throughout) follow the same trajectory to the same adapter.
+TEST(Learn, GemmBackwardMatchesAutodiff) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(3, 0);
+    auto o = fast_opts();
+    o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    o.max_steps = 4;
+    o.bf16_backward = false;
+    auto gemm = learn::train_lora(model(name), data, o);
+    VarsEnv body({{"A4PS_LEARN_PLAIN_BACKWARD", "body"}}), plain({{"A4PS_LEARN_PLAIN_BACKWARD", "1"}});
+    o.env = &body;
+    auto outprod = learn::train_lora(model(name), data, o);
+    o.env = &plain;
+    auto autodiff = learn::train_lora(model(name), data, o);
+    // Every frozen matmul of the 2 layers (7 a layer) but the first layer's q, k and v, whose
+    // input (the embeddings) needs no gradient, and the gradients of attention's Q and
+    // weights (2 a layer), in each of the 4 steps' graphs.
+    EXPECT_EQ(gemm.backward_gemms, 4 * (2 * 7 - 3 + 2 * 2)) << name;
+    EXPECT_EQ(outprod.backward_gemms, 0) << name;
+    EXPECT_EQ(autodiff.backward_gemms, 0) << name;
+    ASSERT_EQ(gemm.losses.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_NEAR(gemm.losses[i], outprod.losses[i], 5e-5 * outprod.losses[i]) << name << " step " << i;
+      EXPECT_NEAR(gemm.losses[i], autodiff.losses[i], 5e-5 * autodiff.losses[i]) << name << " step " << i;
+    }
+    EXPECT_LT(gemm.losses[3], gemm.losses[0]);
+    EXPECT_LT(adapter_diff(gemm.adapter, outprod.adapter), 1e-2) << name;
+    EXPECT_LT(adapter_diff(gemm.adapter, autodiff.adapter), 1e-2) << name;
+  }
+}
+
+// bf16 copies for the backward GEMMs (the default on the CPU) round the gradients to 8
+// bits of mantissa: the loss still falls along the f32 trajectory.
+TEST(Learn, BfloatBackwardFollowsF32) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(4, 0);
+    auto o = fast_opts();
+    o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    o.epochs = 5;
+    auto bf16 = learn::train_lora(model(name), data, o);
+    o.bf16_backward = false;
+    auto f32 = learn::train_lora(model(name), data, o);
+    ASSERT_EQ(bf16.losses.size(), 20u);
+    EXPECT_GT(bf16.backward_gemms, 0);
+    EXPECT_NEAR(bf16.losses[0], f32.losses[0], 1e-6 * f32.losses[0]);  // the same forward pass
+    for (size_t i = 0; i < 20; ++i) EXPECT_NEAR(bf16.losses[i], f32.losses[i], 2e-2 * f32.losses[i]) << name << " step " << i;
+    std::printf("%s: loss over the last 4 steps, bf16 %.4f, f32 %.4f (first %.4f)\n", name, mean(bf16.losses, 16, 20),
+                mean(f32.losses, 16, 20), mean(f32.losses, 0, 4));
+    EXPECT_LT(mean(bf16.losses, 16, 20), mean(bf16.losses, 0, 4) - 0.3) << name;
+  }
+}
+
+TEST(Learn, LearningRateWarmsUpThenFollowsACosine) {
+  learn::TrainOptions o;
+  o.lr = 1e-3f;
+  o.warmup_steps = 2;
+  o.min_lr_ratio = 0.1f;
+  EXPECT_FLOAT_EQ(learn::lr_at(o, 1, 10), 0.5e-3f);
+  EXPECT_FLOAT_EQ(learn::lr_at(o, 2, 10), 1e-3f);
+  EXPECT_FLOAT_EQ(learn::lr_at(o, 3, 10), 1e-3f);  // the cosine starts at lr
+  EXPECT_NEAR(learn::lr_at(o, 6, 10), 1e-3 * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 3 / 8))), 1e-9);
+  EXPECT_NEAR(learn::lr_at(o, 10, 10), 1e-3 * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * 7 / 8))), 1e-9);
+  for (int s = 3; s < 10; ++s) EXPECT_GT(learn::lr_at(o, s, 10), learn::lr_at(o, s + 1, 10)) << s;
+  EXPECT_GT(learn::lr_at(o, 10, 10), 1e-4f);  // the last step still learns
+  o.schedule = "constant";
+  EXPECT_FLOAT_EQ(learn::lr_at(o, 1, 10), 0.5e-3f);
+  for (int s = 2; s <= 10; ++s) EXPECT_FLOAT_EQ(learn::lr_at(o, s, 10), 1e-3f) << s;
+  // Default warm-up: 5% of the steps, none for short runs.
+  o.warmup_steps = -1;
+  EXPECT_EQ(learn::warmup_steps(o, 100), 5);
+  EXPECT_EQ(learn::warmup_steps(o, 19), 0);
+  EXPECT_FLOAT_EQ(learn::lr_at(o, 1, 19), 1e-3f);
+  // Steps: passes over the examples in steps of batch x accumulation, rounded up.
+  learn::TrainOptions b;
+  b.batch_size = 4;
+  EXPECT_EQ(learn::train_steps(b, 10), 3);
+  b.batch_size = 2, b.grad_accum = 2, b.epochs = 2;
+  EXPECT_EQ(learn::train_steps(b, 10), 5);
+  b.max_steps = 7;
+  EXPECT_EQ(learn::train_steps(b, 10), 7);
+}
+
+// The loss of a batch (examples of different lengths, padded to the longest) is the mean
+// over all its assistant tokens of each example's own loss: padding changes nothing.
+TEST(Learn, PaddedBatchGivesEachExamplesOwnLoss) {
+  const auto base = model("synthetic-qwen2-tiny.gguf");
+  std::vector<learn::Example> data = pattern_set(3, 0);
+  data[1].messages[1].content = "Blue seven river, blue seven river, and the long grey road beyond the hill.";
+  data[2].messages[0].content = "Hi?";
+  auto o = fast_opts();
+  o.max_steps = 1;
+  double sum = 0;
+  int64_t n = 0;
+  std::set<int64_t> lengths;
+  for (auto& ex : data) {
+    auto one = learn::train_lora(base, {ex}, o);
+    sum += one.losses[0] * static_cast<double>(one.learned);
+    n += one.learned;
+    lengths.insert(one.tokens);
+  }
+  ASSERT_EQ(lengths.size(), 3u);  // three lengths: two of them padded in the batch
+  o.batch_size = 3;
+  auto batch = learn::train_lora(base, data, o);
+  ASSERT_EQ(batch.losses.size(), 1u);
+  EXPECT_EQ(batch.learned, n);
+  EXPECT_NEAR(batch.losses[0], sum / static_cast<double>(n), 1e-4);
+}
+
+// k micro-batches of one example, accumulated, make the same optimizer steps as one batch of k.
+TEST(Learn, GradientAccumulationEqualsOneBatch) {
+  for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
+    auto data = pattern_set(6, 0);
+    auto o = fast_opts();
+    o.bf16_backward = false;  // bf16 rounds the two ways' gradients (scaled differently) differently
+    o.epochs = 2;
+    o.batch_size = 3;
+    auto batch = learn::train_lora(model(name), data, o);
+    o.batch_size = 1;
+    o.grad_accum = 3;
+    auto accum = learn::train_lora(model(name), data, o);
+    ASSERT_EQ(batch.losses.size(), 4u);
+    ASSERT_EQ(accum.losses.size(), 4u);
+    for (size_t i = 0; i < 4; ++i) EXPECT_NEAR(accum.losses[i], batch.losses[i], 1e-4) << name << " step " << i;
+    EXPECT_LT(adapter_diff(accum.adapter, batch.adapter), 1e-3) << name;
+    EXPECT_EQ(accum.lineage["hyper"]["grad_accum"], 3);
+    EXPECT_EQ(batch.lineage["hyper"]["batch_size"], 3);
+    // One example per step instead: other steps, another adapter (the comparison can fail).
+    o.grad_accum = 1;
+    auto single = learn::train_lora(model(name), data, o);
+    EXPECT_EQ(single.losses.size(), 12u);
+    EXPECT_GT(adapter_diff(single.adapter, batch.adapter), 1e-2) << name;
+  }
+}
+
+// AdamW's decoupled decay: with B = 0 at the first step A has no gradient, so one step
+// scales A by exactly (1 - lr * decay); over a run the adapter stays smaller.
+TEST(Learn, WeightDecayShrinksTheAdapter) {
+  const auto base = model("synthetic-llama-tiny.gguf");
+  auto data = pattern_set(4, 0);
+  auto o = fast_opts();
+  o.schedule = "constant";
+  o.warmup_steps = 0;
+  o.max_steps = 1;
+  auto plain = learn::train_lora(base, data, o);
+  o.weight_decay = 10;  // x(1 - 0.01 * 10) = x0.9 in one step
+  auto decayed = learn::train_lora(base, data, o);
+  auto tp = adapter_tensors(plain.adapter), td = adapter_tensors(decayed.adapter);
+  int n_a = 0;
+  for (auto& [n, v] : tp)
+    if (n.find("lora_a") != std::string::npos) {
+      ++n_a;
+      EXPECT_NEAR(norm_of(td[n]), 0.9 * norm_of(v), 1e-5 * norm_of(v)) << n;
+    }
+  EXPECT_GT(n_a, 0);
+  EXPECT_EQ(decayed.lineage["hyper"]["weight_decay"], 10);
+  o.max_steps = 8;
+  o.weight_decay = 0;
+  plain = learn::train_lora(base, data, o);
+  o.weight_decay = 1;
+  decayed = learn::train_lora(base, data, o);
+  double np = 0, nd = 0;
+  for (auto& [n, v] : adapter_tensors(plain.adapter)) np += norm_of(v);
+  for (auto& [n, v] : adapter_tensors(decayed.adapter)) nd += norm_of(v);
+  EXPECT_LT(nd, np);
 }
 
 // One line says where training runs: the GPU when ggml has one, else the CPU and why.
@@ -268,6 +481,14 @@ TEST(Learn, BadInputIsOneClearLine) {
   std::vector<learn::Example> no_assistant = {{{{"user", "hello"}}, ""}};
   e = error_of([&] { learn::train_lora(base, no_assistant, o); });
   EXPECT_NE(e.find("no assistant tokens"), std::string::npos) << e;
+
+  auto bad = fast_opts();
+  bad.batch_size = 0;
+  EXPECT_EQ(error_of([&] { learn::train_lora(base, pattern_set(1, 0), bad); }), "the batch size must be at least 1 example");
+  bad = fast_opts();
+  bad.schedule = "linear";
+  EXPECT_EQ(error_of([&] { learn::train_lora(base, pattern_set(1, 0), bad); }),
+            "unknown learning-rate schedule 'linear'; choose cosine or constant");
 
   e = error_of([] { learn::parse_jsonl("{\"messages\":[{\"role\":\"user\"}]}\n", "d.jsonl"); });
   EXPECT_NE(e.find("d.jsonl line 1"), std::string::npos) << e;

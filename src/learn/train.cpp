@@ -135,10 +135,26 @@ uint64_t splitmix(uint64_t& x) {
 // One step's graph and the tensors set before computing it.
 struct StepGraph {
   ggml_cgraph* gf = nullptr;
-  ggml_tensor *tokens, *pos, *rows, *labels, *opt_pars, *loss, *seed;
+  ggml_tensor *tokens, *pos, *rows, *labels, *opt_pars = nullptr, *loss, *seed;
   ggml_tensor* mask = nullptr;  // on a GPU: the causal mask, as an input
+  int64_t T = 0, B = 0;         // the batch: B examples, each padded to T tokens
   std::vector<int32_t> sel, lab;
 };
+
+// Rows of a micro-batch [T x B] whose next token is learned, and those tokens.
+void select_rows(const std::vector<const detail::Tokenized*>& mb, int64_t T, std::vector<int32_t>& sel, std::vector<int32_t>& lab) {
+  for (size_t b = 0; b < mb.size(); ++b) {
+    const auto& ex = *mb[b];
+    for (size_t i = 0; i + 1 < ex.tokens.size(); ++i)
+      if (ex.target[i + 1]) sel.push_back(static_cast<int32_t>(static_cast<int64_t>(b) * T + static_cast<int64_t>(i))), lab.push_back(ex.tokens[i + 1]);
+  }
+}
+
+int64_t learned_tokens(const detail::Tokenized& ex) {
+  int64_t n = 0;
+  for (size_t i = 1; i < ex.target.size(); ++i) n += ex.target[i];
+  return n;
+}
 
 size_t tensor_bytes(ggml_context* ctx) {
   size_t n = 0;
@@ -155,6 +171,10 @@ class Trainer {
     if (ctx_base_) ggml_free(ctx_base_);
     if (backend_) ggml_backend_free(backend_);
     if (buf_lora_) ggml_backend_buffer_free(buf_lora_);
+    if (buf_acc_) ggml_backend_buffer_free(buf_acc_);
+    if (ctx_acc_) ggml_free(ctx_acc_);
+    if (buf_wt_) ggml_backend_buffer_free(buf_wt_);
+    if (ctx_wt_) ggml_free(ctx_wt_);
     if (buf_out_t_) ggml_backend_buffer_free(buf_out_t_);
     if (ctx_out_t_) ggml_free(ctx_out_t_);
     if (ctx_lora_) ggml_free(ctx_lora_);
@@ -197,8 +217,11 @@ class Trainer {
         lora_[x.name] = loras_.size();
         loras_.push_back(x);
       }
-    const std::string plain = (o_.env ? o_.env : Env::Default())->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");  // tests compare both ways
-    if (plain.empty() || plain == "0") {
+    // Tests and bench_train compare the ways: "" or 0 hand GEMMs for the vocabulary and the
+    // body, "body" the body by ggml's autodiff (the path before), anything else autodiff only.
+    const std::string plain = (o_.env ? o_.env : Env::Default())->getenv("A4PS_LEARN_PLAIN_BACKWARD").value_or("");
+    body_gemm_ = plain.empty() || plain == "0";
+    if (plain.empty() || plain == "0" || plain == "body") {
       const int64_t n_embd = m_.output->ne[0], n_vocab = m_.output->ne[1];
       ctx_out_t_ = ggml_init({ggml_tensor_overhead() * 2, nullptr, true});
       out_t_ = ggml_new_tensor_2d(ctx_out_t_, GGML_TYPE_F32, n_vocab, n_embd);
@@ -223,7 +246,37 @@ class Trainer {
     int nt = o_.threads > 0 ? o_.threads : static_cast<int>(std::max(1L, sysconf(_SC_NPROCESSORS_ONLN)));
     if (set_threads) set_threads(backend_, nt);  // the CPU's; a GPU has no such knob
     galloc_ = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend_));
+    const bool cpu = ggml_backend_dev_type(ggml_backend_get_device(backend_)) == GGML_BACKEND_DEVICE_TYPE_CPU;
+    if (out_t_ && cpu && grad_type() != GGML_TYPE_F32) {
+      // On the CPU the transposed copies are bf16 (unless bf16_backward is off): the backward
+      // GEMMs run ~2-3x faster than in f32 (AVX512-BF16), in half the memory. Only gradients
+      // pass through them; the forward pass, and so the loss, keeps the base's precision.
+      const int64_t n_vocab = out_t_->ne[0], n_embd = out_t_->ne[1];
+      ggml_free(ctx_out_t_);
+      ctx_out_t_ = ggml_init({ggml_tensor_overhead() * 2, nullptr, true});
+      out_t_ = ggml_new_tensor_2d(ctx_out_t_, grad_type(), n_vocab, n_embd);
+    }
     if (out_t_) transpose_output();
+    // On the CPU only: a GPU's out_prod is a GEMM already (cuBLAS), and its memory is scarcer.
+    if (body_gemm_ && cpu) {
+      // A quantized base's copies are larger than the base (bf16: 2 bytes a weight): where
+      // they would crowd the memory, the backward stays with out_prod (slower, no copies).
+      uint64_t need = 0;
+      for (int64_t l = 0; l < m_.hp.n_layer; ++l)
+        for (const char* k : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"})
+          need += static_cast<uint64_t>(ggml_nelements(weight(l, k))) * ggml_type_size(grad_type());
+      const uint64_t avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+      if (need <= avail / 2) transpose_body();
+      else note_ += "; the backward through the base by out_prod (its transposed copies, " + human_bytes(need) + ", would crowd the " +
+                    human_bytes(avail) + " of free memory)";
+    }
+    if (o_.grad_accum > 1) {
+      ctx_acc_ = ggml_init({loras_.size() * 2 * ggml_tensor_overhead(), nullptr, true});
+      for (auto& x : loras_) acc_[x.a] = ggml_dup_tensor(ctx_acc_, x.a), acc_[x.b] = ggml_dup_tensor(ctx_acc_, x.b);
+      buf_acc_ = ggml_backend_alloc_ctx_tensors(ctx_acc_, backend_);
+      if (!buf_acc_) throw Error("out of memory for the gradient accumulators on " + device_);
+      ggml_backend_buffer_clear(buf_acc_, 0);
+    }
   }
 
   const std::string& device() const { return device_; }
@@ -231,30 +284,39 @@ class Trainer {
 
   size_t graph_size() const { return 16384 + static_cast<size_t>(m_.hp.n_layer) * 512; }
 
-  // One example's forward pass, loss, backward pass and AdamW steps, in ctx (no data).
-  void build(ggml_context* ctx, const detail::Tokenized& ex, StepGraph& s) {
-    const int64_t T = static_cast<int64_t>(ex.tokens.size());
-    for (int64_t i = 0; i + 1 < T; ++i)
-      if (ex.target[static_cast<size_t>(i) + 1]) s.sel.push_back(static_cast<int32_t>(i)), s.lab.push_back(ex.tokens[static_cast<size_t>(i) + 1]);
+  // A micro-batch's forward pass (its examples padded at the end to the longest: the causal
+  // mask keeps padding out of every real position), loss, backward pass and, when it ends
+  // the optimizer step (optimize), the AdamW steps; otherwise its gradients are added to
+  // the accumulators. In ctx (no data).
+  void build(ggml_context* ctx, const std::vector<const detail::Tokenized*>& mb, bool optimize, StepGraph& s) {
+    att_t_.clear();
+    s.B = static_cast<int64_t>(mb.size());
+    for (auto* ex : mb) s.T = std::max(s.T, static_cast<int64_t>(ex->tokens.size()));
+    const int64_t T = s.T;
+    select_rows(mb, T, s.sel, s.lab);
     const int64_t n_sel = static_cast<int64_t>(s.sel.size());
-    s.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    s.tokens = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T * s.B);
     s.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
     s.rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, n_sel);
     s.labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, m_.hp.n_vocab, n_sel);
-    s.opt_pars = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
-    for (auto* x : {s.tokens, s.pos, s.rows, s.labels, s.opt_pars}) ggml_set_input(x);
+    for (auto* x : {s.tokens, s.pos, s.rows, s.labels}) ggml_set_input(x);
+    if (optimize) {
+      s.opt_pars = ggml_new_tensor_1d(ctx, GGML_TYPE_F32, 7);
+      ggml_set_input(s.opt_pars);
+    }
     if (gpu_graph_) {
       s.mask = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, T, T);
       ggml_set_input(s.mask);
     }
-    ggml_tensor* h = forward(ctx, s.tokens, s.pos, s.rows, s.mask);  // [n_embd, n_sel], after the output norm
+    ggml_tensor* h = forward(ctx, s.tokens, s.pos, s.rows, s.mask, s.B);  // [n_embd, n_sel], after the output norm
     ggml_tensor* logits = ggml_mul_mat(ctx, m_.output, h);
     s.loss = ggml_cross_entropy_loss(ctx, logits, s.labels);  // mean over the selected (assistant) rows
     ggml_set_output(s.loss);
     ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size(), true);
+    for (auto& [x, t] : att_t_) ggml_build_forward_expand(gf, t);
     ggml_tensor* target = s.loss;  // what the backward pass differentiates
     if (out_t_) {
-      // ggml differentiates a matmul with out_prod, ~7x slower per FLOP than its GEMM on
+      // ggml differentiates a matmul with out_prod, ~3x slower per FLOP than its GEMM on
       // CPU; the vocabulary projection is the largest one. So its backward is done here:
       // dL/dh = W^T (softmax - labels) / n_sel, a GEMM on a transposed copy of W, stored
       // into g (outside the autodiff graph), and the rest of the network differentiates
@@ -269,83 +331,157 @@ class Trainer {
     ggml_set_loss(target);
     ggml_build_forward_expand(gf, target);
     ggml_build_backward_expand(ctx, gf, nullptr);
+    if (!wt_.empty()) gemm_backward(gf);
     s.seed = ggml_graph_get_grad_acc(gf, target);
     ggml_set_input(s.seed);
-    for (auto& x : loras_) {
-      ggml_tensor* ga = ggml_graph_get_grad(gf, x.a);
-      ggml_tensor* gb = ggml_graph_get_grad(gf, x.b);
-      if (ga) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.a, ga, x.ma, x.va, s.opt_pars));
-      if (gb) ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, x.b, gb, x.mb, x.vb, s.opt_pars));
-    }
+    for (auto& x : loras_)
+      for (auto [p, m, v] : {std::tuple{x.a, x.ma, x.va}, std::tuple{x.b, x.mb, x.vb}}) {
+        ggml_tensor* g = ggml_graph_get_grad(gf, p);
+        if (!g) continue;
+        auto acc = acc_.find(p);
+        if (acc == acc_.end()) {
+          ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, p, g, m, v, s.opt_pars));
+        } else if (!optimize) {
+          ggml_build_forward_expand(gf, ggml_cpy(ctx, ggml_add(ctx, acc->second, g), acc->second));
+        } else {
+          ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, p, ggml_add(ctx, acc->second, g), m, v, s.opt_pars));
+        }
+      }
     s.gf = gf;
   }
 
-  // One optimizer step on one example; returns its mean loss over assistant tokens.
-  float step(const detail::Tokenized& ex, int iter) {
-    const int64_t T = static_cast<int64_t>(ex.tokens.size());
-    ggml_context* ctx = ggml_init({graph_size() * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size(), true), nullptr, true});
-    struct Free {
-      ggml_context* c;
-      ~Free() { ggml_free(c); }
-    } free_ctx{ctx};
-    StepGraph s;
-    build(ctx, ex, s);
-    if (!ggml_gallocr_alloc_graph(galloc_, s.gf))
-      throw Error("out of memory for the training graph" + std::string(gpu_graph_ ? " on " + device_ : "") + "; lower --ctx");
-    set_inputs(ex, T, s.sel, s.lab, s.tokens, s.pos, s.rows, s.labels);
-    if (s.mask) {
-      std::vector<float> mask(static_cast<size_t>(T * T), 0.0f);
-      for (int64_t q = 0; q < T; ++q)
-        for (int64_t k = q + 1; k < T; ++k) mask[static_cast<size_t>(q * T + k)] = -INFINITY;
-      ggml_backend_tensor_set(s.mask, mask.data(), 0, mask.size() * sizeof(float));
+  // ggml differentiates y = W x with respect to x as out_prod(W, dy^T): axpy loops, ~3x
+  // slower per FLOP than its GEMM on CPU, and the frozen body's matmuls are most of a
+  // step. Each such node is turned into the GEMM mul_mat(W^T, dy) on a transposed copy of
+  // W, made once (same values: W^T's rows are W's columns); attention's K and V, as W of
+  // their products, on copies made in the forward pass (att_t_). LoRA's own matmuls keep
+  // ggml's way: their W is a parameter, not in wt_.
+  void gemm_backward(ggml_cgraph* gf) {
+    for (int i = 0; i < ggml_graph_n_nodes(gf); ++i) {
+      ggml_tensor* t = ggml_graph_node(gf, i);
+      if (t->op != GGML_OP_OUT_PROD || !t->src[1] || t->src[1]->op != GGML_OP_TRANSPOSE) continue;
+      auto it = wt_.find(t->src[0]);
+      if (it == wt_.end() && (it = att_t_.find(t->src[0])) == att_t_.end()) continue;
+      ggml_tensor *wt = it->second, *dy = t->src[1]->src[0];
+      // out_prod's broadcast over the third dimension (GQA) is mul_mat's: both map i2 to i2 / (ne2 / ne02).
+      if (dy->ne[0] != wt->ne[0] || t->ne[0] != wt->ne[1] || t->ne[1] != dy->ne[1] || t->ne[2] != dy->ne[2] || t->ne[3] != dy->ne[3] ||
+          dy->ne[2] % wt->ne[2] != 0 || dy->ne[3] % wt->ne[3] != 0 || dy->nb[0] != ggml_type_size(dy->type))
+        continue;
+      t->op = GGML_OP_MUL_MAT;
+      std::memset(t->op_params, 0, sizeof t->op_params);
+      t->src[0] = wt;
+      t->src[1] = dy;
+      ++rewritten_;
     }
-    // AdamW with bias correction, iter counted from 1 (as ggml_opt_eval does).
-    const float beta1 = 0.9f, beta2 = 0.999f;
-    float p[7] = {o_.lr, beta1, beta2, 1e-8f, 0.0f, 1.0f / (1.0f - std::pow(beta1, static_cast<float>(iter))),
-                  1.0f / (1.0f - std::pow(beta2, static_cast<float>(iter)))};
-    ggml_backend_tensor_set(s.opt_pars, p, 0, sizeof p);
-    const float one = 1.0f;
-    ggml_backend_tensor_set(s.seed, &one, 0, sizeof one);
-    const ggml_status st = ggml_backend_graph_compute(backend_, s.gf);
-    if (st != GGML_STATUS_SUCCESS) throw Error("ggml failed to compute a training step on " + device_);
-    float l = 0;
-    ggml_backend_tensor_get(s.loss, &l, 0, sizeof l);
-    return l;
   }
+
+  // One optimizer step over its micro-batches at learning rate lr; returns the step's
+  // mean loss over its assistant tokens. Each micro-batch's gradient is weighted by its
+  // share of those tokens, so k micro-batches of one example are one batch of k.
+  float step(const std::vector<std::vector<const detail::Tokenized*>>& mbs, int iter, float lr) {
+    int64_t n_all = 0;
+    for (auto& mb : mbs)
+      for (auto* ex : mb) n_all += learned_tokens(*ex);
+    float loss = 0;
+    for (size_t k = 0; k < mbs.size(); ++k) {
+      const bool last = k + 1 == mbs.size();
+      ggml_context* ctx = ggml_init({graph_size() * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size(), true), nullptr, true});
+      struct Free {
+        ggml_context* c;
+        ~Free() { ggml_free(c); }
+      } free_ctx{ctx};
+      StepGraph s;
+      build(ctx, mbs[k], last, s);
+      if (!ggml_gallocr_alloc_graph(galloc_, s.gf))
+        throw Error("out of memory for the training graph" + std::string(gpu_graph_ ? " on " + device_ : "") + "; lower --ctx or --batch");
+      set_inputs(mbs[k], s);
+      if (s.mask) {
+        const int64_t T = s.T;
+        std::vector<float> mask(static_cast<size_t>(T * T), 0.0f);
+        for (int64_t q = 0; q < T; ++q)
+          for (int64_t kk = q + 1; kk < T; ++kk) mask[static_cast<size_t>(q * T + kk)] = -INFINITY;
+        ggml_backend_tensor_set(s.mask, mask.data(), 0, mask.size() * sizeof(float));
+      }
+      if (last) {
+        // AdamW with bias correction, iter counted from 1 (as ggml_opt_eval does); decoupled weight decay.
+        const float beta1 = 0.9f, beta2 = 0.999f;
+        float p[7] = {lr, beta1, beta2, 1e-8f, o_.weight_decay, 1.0f / (1.0f - std::pow(beta1, static_cast<float>(iter))),
+                      1.0f / (1.0f - std::pow(beta2, static_cast<float>(iter)))};
+        ggml_backend_tensor_set(s.opt_pars, p, 0, sizeof p);
+      }
+      const float w = static_cast<float>(static_cast<double>(s.sel.size()) / static_cast<double>(n_all));
+      ggml_backend_tensor_set(s.seed, &w, 0, sizeof w);
+      const ggml_status st = ggml_backend_graph_compute(backend_, s.gf);
+      if (st != GGML_STATUS_SUCCESS) throw Error("ggml failed to compute a training step on " + device_);
+      float l = 0;
+      ggml_backend_tensor_get(s.loss, &l, 0, sizeof l);
+      loss += w * l;
+    }
+    if (buf_acc_) ggml_backend_buffer_clear(buf_acc_, 0);
+    return loss;
+  }
+
+  int rewritten() const { return rewritten_; }
 
   std::vector<Lora>& loras() { return loras_; }
 
   void transpose_output() {
-    const ggml_tensor* w = m_.output;
-    const int64_t n_embd = w->ne[0], n_vocab = w->ne[1];
     buf_out_t_ = ggml_backend_alloc_ctx_tensors(ctx_out_t_, backend_);
     if (!buf_out_t_) throw Error("out of memory for the transposed output projection");
-    std::vector<float> staging;  // a GPU's memory is written in one copy, from here
-    const bool host = ggml_backend_buffer_is_host(buf_out_t_);
-    if (!host) staging.resize(static_cast<size_t>(n_vocab * n_embd));
-    float* dst = host ? static_cast<float*>(out_t_->data) : staging.data();
+    transpose_into(m_.output, out_t_);
+  }
+
+  ggml_type grad_type() const { return o_.bf16_backward ? GGML_TYPE_BF16 : GGML_TYPE_F32; }
+
+  // Every frozen matmul weight of the body, transposed, for gemm_backward.
+  void transpose_body() {
+    const std::vector<std::string> kinds = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    ctx_wt_ = ggml_init({static_cast<size_t>(m_.hp.n_layer) * kinds.size() * ggml_tensor_overhead(), nullptr, true});
+    for (int64_t l = 0; l < m_.hp.n_layer; ++l)
+      for (auto& k : kinds) {
+        ggml_tensor* w = weight(l, k);
+        wt_[w] = ggml_new_tensor_2d(ctx_wt_, grad_type(), w->ne[1], w->ne[0]);
+      }
+    buf_wt_ = ggml_backend_alloc_ctx_tensors(ctx_wt_, backend_);
+    if (!buf_wt_) throw Error("out of memory for the transposed base weights; set A4PS_LEARN_PLAIN_BACKWARD=body to train without them");
+    for (auto& [w, t] : wt_) transpose_into(w, t);
+  }
+
+  // dst = w^T, converted to dst's type (f32 or bf16) on the way.
+  static void transpose_into(const ggml_tensor* w, ggml_tensor* dst) {
+    const int64_t n_in = w->ne[0], n_out = w->ne[1];
+    const bool direct = dst->type == GGML_TYPE_F32 && ggml_backend_buffer_is_host(dst->buffer);  // else staged here
+    std::vector<float> staging(direct ? 0 : static_cast<size_t>(n_in * n_out));
+    float* t = direct ? static_cast<float*>(dst->data) : staging.data();
     std::vector<uint8_t> wbytes;  // the weights, from wherever they live
     const char* wdata = static_cast<const char*>(w->data);
     if (w->buffer && !ggml_backend_buffer_is_host(w->buffer)) {
       wbytes.resize(ggml_nbytes(w));
-      ggml_backend_tensor_get(w, wbytes.data(), 0, wbytes.size());
+      ggml_backend_tensor_get(const_cast<ggml_tensor*>(w), wbytes.data(), 0, wbytes.size());
       wdata = reinterpret_cast<const char*>(wbytes.data());
     }
     const auto* tr = ggml_get_type_traits(w->type);
     constexpr int64_t kBlock = 64;  // rows per block, so that the writes stay sequential
-    std::vector<float> rows(static_cast<size_t>(kBlock * n_embd));
-    for (int64_t v0 = 0; v0 < n_vocab; v0 += kBlock) {
-      const int64_t nb = std::min(kBlock, n_vocab - v0);
+    std::vector<float> rows(static_cast<size_t>(kBlock * n_in));
+    for (int64_t v0 = 0; v0 < n_out; v0 += kBlock) {
+      const int64_t nb = std::min(kBlock, n_out - v0);
       for (int64_t r = 0; r < nb; ++r) {
         const char* src = wdata + (v0 + r) * w->nb[1];
-        float* row = rows.data() + r * n_embd;
-        if (w->type == GGML_TYPE_F32) std::memcpy(row, src, static_cast<size_t>(n_embd) * sizeof(float));
-        else tr->to_float(src, row, n_embd);
+        float* row = rows.data() + r * n_in;
+        if (w->type == GGML_TYPE_F32) std::memcpy(row, src, static_cast<size_t>(n_in) * sizeof(float));
+        else tr->to_float(src, row, n_in);
       }
-      for (int64_t e = 0; e < n_embd; ++e)
-        for (int64_t r = 0; r < nb; ++r) dst[e * n_vocab + v0 + r] = rows[static_cast<size_t>(r * n_embd + e)];
+      for (int64_t e = 0; e < n_in; ++e)
+        for (int64_t r = 0; r < nb; ++r) t[e * n_out + v0 + r] = rows[static_cast<size_t>(r * n_in + e)];
     }
-    if (!host) ggml_backend_tensor_set(out_t_, staging.data(), 0, staging.size() * sizeof(float));
+    if (direct) return;
+    if (dst->type == GGML_TYPE_F32) {
+      ggml_backend_tensor_set(dst, t, 0, staging.size() * sizeof(float));
+    } else {
+      std::vector<uint8_t> conv(ggml_nbytes(dst));
+      ggml_fp32_to_bf16_row(t, reinterpret_cast<ggml_bf16_t*>(conv.data()), static_cast<int64_t>(staging.size()));
+      ggml_backend_tensor_set(dst, conv.data(), 0, conv.size());
+    }
   }
 
  private:
@@ -392,7 +528,7 @@ class Trainer {
     // Every op of one step must run there: a step is one graph on one device.
     ggml_context* ctx = ggml_init({graph_size() * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size(), true), nullptr, true});
     StepGraph s;
-    build(ctx, probe, s);
+    build(ctx, {&probe}, true, s);
     std::map<std::string, int> missing;
     for (int i = 0; i < ggml_graph_n_nodes(s.gf); ++i) {
       ggml_tensor* t = ggml_graph_node(s.gf, i);
@@ -461,16 +597,21 @@ class Trainer {
          : t == "ffn_gate" ? y.gate : t == "ffn_up" ? y.up : y.down;
   }
 
-  void set_inputs(const detail::Tokenized& ex, int64_t T, const std::vector<int32_t>& sel, const std::vector<int32_t>& lab,
-                  ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows, ggml_tensor* labels) {
-    std::vector<int32_t> ps(static_cast<size_t>(T));
-    for (int64_t i = 0; i < T; ++i) ps[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    ggml_backend_tensor_set(tokens, ex.tokens.data(), 0, ggml_nbytes(tokens));
-    ggml_backend_tensor_set(pos, ps.data(), 0, ggml_nbytes(pos));
-    ggml_backend_tensor_set(rows, sel.data(), 0, ggml_nbytes(rows));
-    std::vector<float> onehot(static_cast<size_t>(m_.hp.n_vocab * static_cast<int64_t>(sel.size())), 0.0f);
-    for (size_t i = 0; i < lab.size(); ++i) onehot[i * static_cast<size_t>(m_.hp.n_vocab) + static_cast<size_t>(lab[i])] = 1.0f;
-    ggml_backend_tensor_set(labels, onehot.data(), 0, ggml_nbytes(labels));
+  void set_inputs(const std::vector<const detail::Tokenized*>& mb, const StepGraph& s) {
+    std::vector<int32_t> toks(static_cast<size_t>(s.T * s.B), 0), ps(static_cast<size_t>(s.T));
+    for (size_t b = 0; b < mb.size(); ++b) std::copy(mb[b]->tokens.begin(), mb[b]->tokens.end(), toks.begin() + static_cast<ptrdiff_t>(b) * s.T);
+    for (int64_t i = 0; i < s.T; ++i) ps[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    ggml_backend_tensor_set(s.tokens, toks.data(), 0, ggml_nbytes(s.tokens));
+    ggml_backend_tensor_set(s.pos, ps.data(), 0, ggml_nbytes(s.pos));
+    ggml_backend_tensor_set(s.rows, s.sel.data(), 0, ggml_nbytes(s.rows));
+    // The one-hot labels (n_vocab floats a row, ~100 MB a step on a 150k vocabulary) reuse
+    // one buffer: a fresh one costs page faults on every step. Only last step's ones are reset.
+    for (size_t i : hot_) onehot_[i] = 0.0f;
+    hot_.clear();
+    onehot_.resize(static_cast<size_t>(m_.hp.n_vocab * static_cast<int64_t>(s.sel.size())), 0.0f);
+    for (size_t i = 0; i < s.lab.size(); ++i) hot_.push_back(i * static_cast<size_t>(m_.hp.n_vocab) + static_cast<size_t>(s.lab[i]));
+    for (size_t i : hot_) onehot_[i] = 1.0f;
+    ggml_backend_tensor_set(s.labels, onehot_.data(), 0, ggml_nbytes(s.labels));
   }
 
   // W x, plus the LoRA branch (alpha/rank) * B (A x) when W is a target (as llama.cpp's build_lora_mm).
@@ -485,9 +626,10 @@ class Trainer {
     return y;
   }
 
-  ggml_tensor* forward(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows, ggml_tensor* mask) {
+  // tokens: B examples of T tokens each, one after the other; attention stays within each.
+  ggml_tensor* forward(ggml_context* ctx, ggml_tensor* tokens, ggml_tensor* pos, ggml_tensor* rows, ggml_tensor* mask, int64_t B) {
     const auto& hp = m_.hp;
-    const int64_t T = tokens->ne[0], hd = hp.n_embd / hp.n_head;
+    const int64_t T = tokens->ne[0] / B, hd = hp.n_embd / hp.n_head;
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
     ggml_tensor* x = ggml_get_rows(ctx, m_.tok_embd, tokens);  // [n_embd, T]
     if (x->type != GGML_TYPE_F32) x = ggml_cast(ctx, x, GGML_TYPE_F32);
@@ -503,19 +645,34 @@ class Trainer {
       if (L.bq) q = ggml_add(ctx, q, L.bq);
       if (L.bk) k = ggml_add(ctx, k, L.bk);
       if (L.bv) v = ggml_add(ctx, v, L.bv);
-      q = rope(ggml_reshape_3d(ctx, q, hd, hp.n_head, T));
-      k = rope(ggml_reshape_3d(ctx, k, hd, hp.n_head_kv, T));
-      v = ggml_reshape_3d(ctx, v, hd, hp.n_head_kv, T);
-      ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);                 // [hd, T, n_head]
-      ggml_tensor* K = ggml_permute(ctx, k, 0, 2, 1, 3);                 // [hd, T, n_head_kv]
-      ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_head_kv]
-      ggml_tensor* kq = ggml_mul_mat(ctx, K, Q);                         // [T_k, T_q, n_head], GQA by broadcast
+      q = rope(ggml_reshape_4d(ctx, q, hd, hp.n_head, T, B));
+      k = rope(ggml_reshape_4d(ctx, k, hd, hp.n_head_kv, T, B));
+      v = ggml_reshape_4d(ctx, v, hd, hp.n_head_kv, T, B);
+      ggml_tensor* Q = ggml_permute(ctx, q, 0, 2, 1, 3);                 // [hd, T, n_head, B]
+      ggml_tensor* K = ggml_permute(ctx, k, 0, 2, 1, 3);                 // [hd, T, n_head_kv, B]
+      ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_head_kv, B]
+      if (B > 1) {
+        // Heads and examples as one dimension: ggml's autodiff broadcasts (GQA) over the
+        // third only. Head h of example b is b * heads + h, so the broadcast still pairs
+        // query head h with key head h / (n_head / n_head_kv) of the same example.
+        Q = ggml_reshape_3d(ctx, ggml_cont(ctx, Q), hd, T, hp.n_head * B);
+        K = ggml_reshape_3d(ctx, ggml_cont(ctx, K), hd, T, hp.n_head_kv * B);
+        V = ggml_reshape_3d(ctx, V, T, hd, hp.n_head_kv * B);
+      }
+      if (!wt_.empty()) {
+        // Transposed K and V for gemm_backward: the gradients of Q and of the attention
+        // weights become GEMMs too (small copies, made in the forward pass).
+        att_t_[K] = ggml_cont(ctx, ggml_transpose(ctx, K));
+        att_t_[V] = ggml_cont(ctx, ggml_transpose(ctx, V));
+      }
+      ggml_tensor* kq = ggml_mul_mat(ctx, K, Q);                         // [T_k, T_q, n_head (x B)], GQA by broadcast
       // On a GPU the causal mask is an input of soft_max_ext: GPU backends lack the backward
       // of diag_mask_inf (DIAG_MASK_ZERO). The CPU keeps its graph as it was.
       kq = mask ? ggml_soft_max_ext(ctx, kq, mask, kq_scale, 0.0f)
                 : ggml_soft_max(ctx, ggml_diag_mask_inf(ctx, ggml_scale(ctx, kq, kq_scale), 0));
-      ggml_tensor* kqv = ggml_mul_mat(ctx, V, kq);  // [hd, T_q, n_head]
-      cur = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3)), hp.n_embd, T);
+      ggml_tensor* kqv = ggml_mul_mat(ctx, V, kq);  // [hd, T_q, n_head (x B)]
+      if (B > 1) kqv = ggml_reshape_4d(ctx, kqv, hd, T, hp.n_head, B);
+      cur = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3)), hp.n_embd, T * B);
       x = ggml_add(ctx, x, mm(ctx, L.wo, cur));
       cur = ggml_mul(ctx, ggml_rms_norm(ctx, x, hp.eps), L.ffn_norm);
       ggml_tensor* g = ggml_silu(ctx, mm(ctx, L.gate, cur));
@@ -539,9 +696,20 @@ class Trainer {
   ggml_gallocr_t galloc_ = nullptr;
   ggml_context* ctx_out_t_ = nullptr;
   ggml_backend_buffer_t buf_out_t_ = nullptr;
-  ggml_tensor* out_t_ = nullptr;  // the output projection transposed, f32: [n_vocab, n_embd]
+  ggml_tensor* out_t_ = nullptr;  // the output projection transposed: [n_vocab, n_embd], f32 (GPU) or bf16 (CPU)
   std::vector<Lora> loras_;
   std::map<std::string, size_t> lora_;
+  bool body_gemm_ = false;            // the body's input gradients as GEMMs (gemm_backward)
+  ggml_context* ctx_wt_ = nullptr;    // the body's weights transposed, for those GEMMs
+  ggml_backend_buffer_t buf_wt_ = nullptr;
+  std::map<const ggml_tensor*, ggml_tensor*> wt_;
+  std::map<const ggml_tensor*, ggml_tensor*> att_t_;  // this graph's K and V, transposed
+  int rewritten_ = 0;                 // out_prods turned into GEMMs, over the run
+  std::vector<float> onehot_;         // the labels, kept from step to step (set_inputs)
+  std::vector<size_t> hot_;           // where onehot_ holds ones
+  ggml_context* ctx_acc_ = nullptr;   // gradient accumulators (grad_accum > 1)
+  ggml_backend_buffer_t buf_acc_ = nullptr;
+  std::map<const ggml_tensor*, ggml_tensor*> acc_;
 };
 
 // gguf reads a tensor's data when it writes the file; a GPU's tensors are copied to the host first.
@@ -661,8 +829,35 @@ void progress(int step, int total, float loss, float avg, double tps) {
 
 }  // namespace
 
+int train_steps(const TrainOptions& o, int n) {
+  if (o.max_steps > 0) return o.max_steps;
+  const int64_t per_step = static_cast<int64_t>(std::max(1, o.batch_size)) * std::max(1, o.grad_accum);
+  return static_cast<int>(std::max<int64_t>(1, (static_cast<int64_t>(std::max(1, o.epochs)) * n + per_step - 1) / per_step));
+}
+
+int warmup_steps(const TrainOptions& o, int total) {
+  return o.warmup_steps >= 0 ? std::min(o.warmup_steps, total) : total / 20;
+}
+
+float lr_at(const TrainOptions& o, int step, int total) {
+  const int w = warmup_steps(o, total);
+  if (step <= w) return o.lr * static_cast<float>(step) / static_cast<float>(w);
+  if (o.schedule == "constant") return o.lr;
+  // From lr at the first step after warm-up, down towards min_lr_ratio * lr after the last.
+  const double p = static_cast<double>(step - w - 1) / static_cast<double>(std::max(1, total - w));
+  const double r = o.min_lr_ratio;
+  return static_cast<float>(o.lr * (r + (1 - r) * 0.5 * (1 + std::cos(M_PI * p))));
+}
+
 TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, const TrainOptions& o) {
   if (o.n_ctx < 8) throw Error("the context size must be at least 8 tokens");
+  if (o.batch_size < 1) throw Error("the batch size must be at least 1 example");
+  if (o.grad_accum < 1) throw Error("gradient accumulation must be at least 1 micro-batch per step");
+  if (o.schedule != "cosine" && o.schedule != "constant")
+    throw Error("unknown learning-rate schedule '" + o.schedule + "'; choose cosine or constant");
+  if (o.warmup_steps < -1) throw Error("warm-up steps must be 0 or more (-1: 5% of the steps)");
+  if (!(o.min_lr_ratio >= 0 && o.min_lr_ratio <= 1)) throw Error("the cosine's final learning-rate ratio must be between 0 and 1");
+  if (!(o.weight_decay >= 0)) throw Error("weight decay must be 0 or more");
   auto vocab = detail::load_vocab(base);
   auto toks = detail::tokenize_all(vocab.get(), data, o.n_ctx, base);
   const std::string tok_fp = detail::fingerprint(vocab.get());
@@ -676,10 +871,12 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
     std::fprintf(stderr, "train: %s\n", tr.device_note().c_str());
 
   const int N = static_cast<int>(toks.size());
-  const int total = o.max_steps > 0 ? o.max_steps : std::max(1, o.epochs) * N;
+  const int total = train_steps(o, N), warmup = warmup_steps(o, total);
   const std::string base_sha = sha256_file(base), data_sha = dataset_hash(data);
   json hyper = {{"rank", o.rank}, {"alpha", o.alpha}, {"targets", o.targets}, {"lr", o.lr},
-                {"epochs", o.epochs}, {"steps", total}, {"n_ctx", o.n_ctx}, {"seed", o.seed}, {"optimizer", "adamw"}};
+                {"epochs", o.epochs}, {"steps", total}, {"n_ctx", o.n_ctx}, {"seed", o.seed}, {"optimizer", "adamw"},
+                {"batch_size", o.batch_size}, {"grad_accum", o.grad_accum}, {"schedule", o.schedule}, {"warmup_steps", warmup},
+                {"min_lr_ratio", o.min_lr_ratio}, {"weight_decay", o.weight_decay}};
   const std::string fp = run_fingerprint({{"base", base_sha}, {"data", data_sha}, {"hyper", hyper}});
 
   TrainResult r;
@@ -691,26 +888,38 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
     if (r.resumed_from > total) r.resumed_from = total;
     r.losses.resize(static_cast<size_t>(r.resumed_from));
   }
-  // The example order of each epoch depends only on (seed, epoch): a resumed run sees
-  // exactly the order the killed one would have.
-  std::vector<int> order;
-  int order_epoch = -1;
+  // The examples are taken in passes (epochs) over the data, each in an order that depends
+  // only on (seed, epoch): a resumed run sees exactly what the killed one would have.
+  std::map<int, std::vector<int>> orders;
+  auto example = [&](int64_t i) -> const detail::Tokenized& {
+    const int epoch = static_cast<int>(i / N);
+    auto it = orders.find(epoch);
+    if (it == orders.end()) {
+      std::vector<int> order(static_cast<size_t>(N));
+      for (int k = 0; k < N; ++k) order[static_cast<size_t>(k)] = k;
+      std::mt19937_64 rng(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
+      std::shuffle(order.begin(), order.end(), rng);
+      if (orders.size() > 2) orders.erase(orders.begin());
+      it = orders.emplace(epoch, std::move(order)).first;
+    }
+    return toks[static_cast<size_t>(it->second[static_cast<size_t>(i % N)])];
+  };
+  const int per_step = o.batch_size * o.grad_accum;
   auto t0 = Clock::now();
   double ema = r.losses.empty() ? 0 : r.losses.back();
   for (int s = r.resumed_from; s < total; ++s) {
-    const int epoch = s / N;
-    if (epoch != order_epoch) {
-      order.resize(static_cast<size_t>(N));
-      for (int i = 0; i < N; ++i) order[static_cast<size_t>(i)] = i;
-      std::mt19937_64 rng(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
-      std::shuffle(order.begin(), order.end(), rng);
-      order_epoch = epoch;
+    std::vector<std::vector<const detail::Tokenized*>> mbs(static_cast<size_t>(o.grad_accum));
+    int64_t tokens = 0;
+    for (int j = 0; j < per_step; ++j) {
+      const auto& ex = example(static_cast<int64_t>(s) * per_step + j);
+      mbs[static_cast<size_t>(j / o.batch_size)].push_back(&ex);
+      tokens += static_cast<int64_t>(ex.tokens.size());
+      r.learned += learned_tokens(ex);
     }
-    const auto& ex = toks[static_cast<size_t>(order[static_cast<size_t>(s % N)])];
-    float l = tr.step(ex, s + 1);
+    float l = tr.step(mbs, s + 1, lr_at(o, s + 1, total));
     if (!std::isfinite(l)) throw Error("the training loss diverged (" + std::to_string(l) + ") at step " + std::to_string(s + 1) + "; lower the learning rate");
     r.losses.push_back(l);
-    r.tokens += static_cast<int64_t>(ex.tokens.size());
+    r.tokens += tokens;
     ema = s == 0 || r.losses.size() == 1 ? l : 0.9 * ema + 0.1 * l;
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     if (o.progress) progress(s + 1, total, l, static_cast<float>(ema), secs > 0 ? static_cast<double>(r.tokens) / secs : 0);
@@ -723,6 +932,7 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
   r.steps = total;
   r.device = tr.device();
   r.device_note = tr.device_note();
+  r.backward_gemms = tr.rewritten();
   if (!ckpt.empty()) save_checkpoint(ckpt, fp, total, r.losses, tr.loras());
 
   auto mean = [&](size_t from, size_t to) {
