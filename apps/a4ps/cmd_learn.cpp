@@ -113,7 +113,7 @@ void add_learn_commands(CLI::App& app, Globals& g) {
     c->add_option("--batch", topt.batch, "examples per micro-batch (computed together)")->capture_default_str();
     c->add_option("--grad-accum", topt.grad_accum, "micro-batches per optimizer step")->capture_default_str();
     c->add_option("--lr-schedule", topt.lr_schedule, "learning rate after warm-up: cosine or constant")->capture_default_str();
-    c->add_option("--warmup", topt.warmup, "warm-up steps (default: 5% of the steps, none under 20)");
+    c->add_option("--warmup", topt.warmup, "warm-up steps (default 0; -1: 5% of the steps, none under 20)");
     c->add_option("--min-lr-ratio", topt.min_lr_ratio, "where the cosine ends, as a fraction of --lr")->capture_default_str();
     c->add_option("--weight-decay", topt.weight_decay, "AdamW's decoupled weight decay")->capture_default_str();
     c->add_option("--ctx", topt.ctx, "tokens per example (longer ones are cut)")->capture_default_str();

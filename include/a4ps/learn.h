@@ -88,8 +88,8 @@ struct TrainAdapterOptions {
   int steps = 0;          // optimizer steps instead of epochs; 0: epochs
   int batch = 1;          // examples per micro-batch (one graph, padded to the longest)
   int grad_accum = 1;     // micro-batches per optimizer step: a step sees batch * grad_accum examples
-  std::string lr_schedule = "cosine";  // after warm-up: "cosine" (down to min_lr_ratio * lr) or "constant"
-  int warmup = -1;        // warm-up steps (linear, up to lr); -1: 5% of the steps (none under 20)
+  std::string lr_schedule = "constant";  // after warm-up: "constant" or "cosine" (down to min_lr_ratio * lr); opt-in
+  int warmup = 0;         // warm-up steps (linear, up to lr); -1: 5% of the steps (none under 20)
   float min_lr_ratio = 0.1f;  // where the cosine ends, as a fraction of lr
   float weight_decay = 0;     // AdamW's decoupled weight decay
   int ctx = 512;          // tokens per example (longer ones are cut)

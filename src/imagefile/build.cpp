@@ -603,7 +603,7 @@ class Builder {
     t.seed = std::stoull(in.opt("seed", "1"));
     t.batch_size = std::stoi(in.opt("batch", "1"));
     t.grad_accum = std::stoi(in.opt("grad_accum", "1"));
-    t.warmup_steps = std::stoi(in.opt("warmup", "-1"));
+    t.warmup_steps = std::stoi(in.opt("warmup", "0"));
     t.schedule = in.opt("schedule", t.schedule);
     t.weight_decay = std::stof(in.opt("decay", "0"));
     if (in.options.count("targets")) {

@@ -80,8 +80,10 @@ struct TrainOptions {
   int max_steps = 0;  // 0: enough optimizer steps for `epochs` passes over the examples
   int batch_size = 1;  // examples per micro-batch: one graph, each padded to the longest
   int grad_accum = 1;  // micro-batches per optimizer step (an optimizer step sees batch_size * grad_accum examples)
-  std::string schedule = "cosine";  // the learning rate after warm-up: "cosine" (down to min_lr_ratio * lr) or "constant"
-  int warmup_steps = -1;     // linear warm-up to lr; -1: 5% of the steps (none under 20 steps)
+  // The learning rate after warm-up: "cosine" (down to min_lr_ratio * lr) or "constant".
+  // Cosine and warm-up are opt-in: the short runs the learning cycle makes learn less with them.
+  std::string schedule = "constant";
+  int warmup_steps = 0;      // linear warm-up to lr; -1: 5% of the steps (none under 20 steps)
   float min_lr_ratio = 0.1f;  // where the cosine ends, as a fraction of lr
   float weight_decay = 0.0f;  // AdamW's decoupled weight decay (0: none, as PEFT's default)
   int n_ctx = 512;    // longer examples are cut
