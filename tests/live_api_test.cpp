@@ -219,12 +219,6 @@ TEST(LiveSkill, TheAgentsOwnAdapterRaisesHeldOutSuccess) {
   EXPECT_EQ(after.attempts, n_held - before.passed);
 }
 
-}  // namespace
-}  // namespace a4ps::apitest
-
-namespace a4ps::apitest {
-namespace {
-
 // A day's token budget holds within an attempt, not only between attempts: the scripted
 // model (a fake: its tokens are bytes) routes to BRICK again and again, each turn a few
 // hundred tokens; the attempt stops at the step where the budget is reached and resumes later.
@@ -271,12 +265,6 @@ TEST(LiveBudget, TokensHoldWithinOneStepOfAnAttempt) {
     logged |= x.kind == "budget" && x.reason.find("model tokens") != std::string::npos;
   EXPECT_TRUE(logged);
 }
-
-}  // namespace
-}  // namespace a4ps::apitest
-
-namespace a4ps::apitest {
-namespace {
 
 // The learning cycle compares a new adapter with the active one side by side: the active
 // adapter is measured again on the new run's held-out examples. A new adapter trained too
@@ -337,12 +325,6 @@ TEST(LiveSchedule, AWorseAdapterThanTheActiveOneIsNotProposed) {
   EXPECT_LT(dj["against_loss"].get<double>(), dj["base_loss"].get<double>() - 0.3) << dj;
   EXPECT_EQ(list_proposals(img, "pending").size(), 0u);
 }
-
-}  // namespace
-}  // namespace a4ps::apitest
-
-namespace a4ps::apitest {
-namespace {
 
 // Memories count as used when BABS's recall puts them into a prompt; goal generation then
 // lists only the memories never used (ALFRED's prompt named every source before).
