@@ -173,7 +173,7 @@ TEST(ModuleTables, AnOldImagesThreadReadsAndGoesOnInTheNewLayout) {
     EXPECT_EQ(cp->list_after("t", "", 10)[0].state, first);
   }
   Image img = Image::open(p);
-  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'graph'"), 1);
+  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'graph'"), 2);
   auto cp = graph::image_checkpointer(img);
   graph::StateGraph g;
   g.channel("messages", graph::append(), graph::json::array()).channel("n", graph::add(), 0);
@@ -192,6 +192,16 @@ TEST(ModuleTables, AnOldImagesThreadReadsAndGoesOnInTheNewLayout) {
   EXPECT_EQ(h[2].state, second);
   EXPECT_EQ(h[3].state, first);
   EXPECT_TRUE(img.check().ok);
+}
+
+// An image whose graph tables a newer a4ps laid out is not written the older way.
+TEST(ModuleTables, ANewerModuleVersionIsRefusedNotWrittenTheOlderWay) {
+  test::TempDir d;
+  fs::path p = d / "newer.a4ps";
+  { Image::create(p); }
+  sql(p, "UPDATE modules SET version = 99 WHERE name = 'graph'");
+  std::string err = error_of([&] { Image::open(p); });
+  EXPECT_NE(err.find("graph tables are at version 99, newer than this a4ps writes"), std::string::npos) << err;
 }
 
 // A module's later step reaches images that have its earlier ones; a failing step leaves

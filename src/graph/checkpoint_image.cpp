@@ -7,6 +7,13 @@
 // latest value. So a long conversation adds the size of its new messages per step, not
 // the whole history again. Rows written before (channels NULL) hold the whole state and
 // are read as they are; a thread may mix both.
+//
+// Rows are keyed by one integer, k = thread number << 40 | checkpoint number (version 2),
+// so a thread's next step appends at the end of its range of the table's b-tree: SQLite
+// then adds a page when one fills (rowid tables split an append cheaply), where the
+// (thread_id, id) key of a WITHOUT ROWID table rebalanced three pages every few steps,
+// about a fifth of a step's commit. An image opened read-only before it was migrated is
+// read through its older (thread_id, id) key.
 #include <sqlite3.h>
 
 #include <algorithm>
@@ -30,7 +37,47 @@ namespace sql = image::sql;
 // Version 1: the `channels` column. The checkpoints table is the core's, but its layout is
 // this module's business: rows with channels NULL (all rows before) keep the whole state.
 constexpr const char* kV1 = "ALTER TABLE checkpoints ADD COLUMN channels TEXT";
-const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}}};
+// Version 2: rows keyed by k (see above), threads numbered in checkpoint_threads. A step's
+// pending writes no longer name their checkpoint by a foreign key: that needs a unique
+// index on (thread_id, id), one more page written by every step.
+constexpr const char* kV2 = R"(
+CREATE TABLE checkpoint_threads(
+  no        INTEGER PRIMARY KEY,
+  thread_id TEXT NOT NULL UNIQUE
+);
+INSERT INTO checkpoint_threads(thread_id) SELECT DISTINCT thread_id FROM checkpoints ORDER BY thread_id;
+CREATE TABLE checkpoint_writes_v2(
+  thread_id     TEXT NOT NULL,
+  checkpoint_id TEXT NOT NULL,
+  task_id       TEXT NOT NULL,
+  idx           INTEGER NOT NULL,
+  channel       TEXT NOT NULL,
+  value         TEXT NOT NULL,
+  PRIMARY KEY (thread_id, checkpoint_id, task_id, idx)
+) WITHOUT ROWID;
+INSERT INTO checkpoint_writes_v2 SELECT thread_id, checkpoint_id, task_id, idx, channel, value FROM checkpoint_writes;
+DROP TABLE checkpoint_writes;
+ALTER TABLE checkpoint_writes_v2 RENAME TO checkpoint_writes;
+CREATE TABLE checkpoints_v2(
+  k          INTEGER PRIMARY KEY,
+  thread_id  TEXT NOT NULL REFERENCES threads(id),
+  id         TEXT NOT NULL,
+  parent_id  TEXT NOT NULL DEFAULT '',
+  step       INTEGER NOT NULL,
+  state      TEXT NOT NULL,
+  next       TEXT NOT NULL DEFAULT '[]',
+  meta       TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL,
+  channels   TEXT
+);
+INSERT INTO checkpoints_v2(k, thread_id, id, parent_id, step, state, next, meta, created_at, channels)
+  SELECT (n.no << 40) | CAST(c.id AS INTEGER), c.thread_id, c.id, c.parent_id, c.step, c.state, c.next, c.meta,
+         c.created_at, c.channels
+  FROM checkpoints c JOIN checkpoint_threads n ON n.thread_id = c.thread_id;
+DROP TABLE checkpoints;
+ALTER TABLE checkpoints_v2 RENAME TO checkpoints;
+)";
+const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}, {2, kV2}}};
 [[maybe_unused]] const bool kRegistered = image::register_module(kSchema);
 
 std::string id_of(int64_t n) {
@@ -44,6 +91,16 @@ std::string id_of(int64_t n) {
   return id;
 }
 int64_t number_of(const std::string& id) { return id.empty() ? 0 : std::stoll(id); }
+// The checkpoint number an id spells; -1 when it spells none (then no row has it).
+int64_t parse_id(const std::string& id) {
+  if (id.empty() || id.size() > 12 || id.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stoll(id);
+}
+
+constexpr int kNumberBits = 40;  // checkpoint numbers below 10^12 < 2^40
+int64_t key_of(int64_t thread_no, int64_t n) { return (thread_no << kNumberBits) | n; }
+int64_t first_key(int64_t thread_no) { return thread_no << kNumberBits; }
+int64_t end_key(int64_t thread_no) { return (thread_no + 1) << kNumberBits; }
 
 // A row as read, its state not yet put together.
 struct RawRow {
@@ -90,10 +147,12 @@ class ImageCheckpointer final : public Checkpointer {
   ImageCheckpointer(image::Image& img, Durability d, Layout layout)
       : img_(img), stmts_(img.db()), durability_(d),
         has_channels_(image::module_version(img.db(), kSchema) >= 1),  // a read-only open of an older image: no column
+        keyed_(image::module_version(img.db(), kSchema) >= 2),
         delta_(layout == Layout::Delta && has_channels_),
         select_(std::string("SELECT thread_id,id,parent_id,step,state,next,meta,created_at,") +
                 (has_channels_ ? "channels" : "NULL") + " FROM checkpoints"),
-        select_no_state_("SELECT thread_id,id,parent_id,step,'{}',next,meta,created_at,NULL FROM checkpoints") {}
+        select_no_state_("SELECT thread_id,id,parent_id,step,'{}',next,meta,created_at,NULL FROM checkpoints"),
+        select_one_(select_ + " WHERE k=?") {}
 
   std::string put(Checkpoint cp) override {
     const int64_t step = cp.step;
@@ -112,9 +171,11 @@ class ImageCheckpointer final : public Checkpointer {
   std::string put_step(Checkpoint cp) {
     // The step's durability can differ from the image's default (FULL for self-changes);
     // the image switches the connection only when it differs from the last commit's.
+    if (!keyed_) throw Error("internal: this image's checkpoints are of an older layout; open it read-write once");
     image::Image::Tx tx(img_, durability_ == Durability::Full ? image::Sync::Full : image::Sync::Normal);
     ensure_thread(cp.thread_id);
-    const int64_t n = newest(cp.thread_id) + 1;
+    const int64_t no = thread_no_for_write(cp.thread_id);
+    const int64_t n = newest(cp.thread_id, no) + 1;
     cp.id = id_of(n);
     json where;
     const bool delta = delta_ && cp.state.is_object();  // (graphs' states always are)
@@ -129,13 +190,13 @@ class ImageCheckpointer final : public Checkpointer {
     }
     const size_t next = texts_.add(json(cp.next)), meta = texts_.add(cp.meta);
     const std::string created = created_at();
-    auto& ins = delta ? stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at,channels) "
-                                    "VALUES(?,?,?,?,?,?,?,?,?)")
-                       : stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at) "
-                                    "VALUES(?,?,?,?,?,?,?,?)");
+    auto& ins = stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at,channels,k) "
+                           "VALUES(?,?,?,?,?,?,?,?,?,?)");
     ins.bind_ref(1, cp.thread_id).bind_ref(2, cp.id).bind_ref(3, cp.parent_id).bind(4, cp.step).bind_ref(5, texts_[state]);
     ins.bind_ref(6, texts_[next]).bind_ref(7, texts_[meta]).bind_ref(8, created);
     if (delta) ins.bind_ref(9, texts_[channels]);
+    else ins.bind_null(9);
+    ins.bind(10, key_of(no, n));
     ins.run();
     ins.reset();  // its values are these locals
     newest_.erase(cp.thread_id);  // known again only once committed
@@ -143,6 +204,7 @@ class ImageCheckpointer final : public Checkpointer {
     if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
     if (sqlite3_get_autocommit(img_.db())) {
       known_.insert(cp.thread_id);
+      thread_nos_[cp.thread_id] = no;
       fresh_[cp.thread_id] = cp.id;
       if (newest_.size() >= 64) newest_.clear();  // a server with many threads
       newest_[cp.thread_id] = {n, data_version()};
@@ -154,12 +216,12 @@ class ImageCheckpointer final : public Checkpointer {
   // The one this saver last committed is still the newest while no commit has changed the
   // image since, by any connection or process (SQLite's data version, which the BEGIN
   // IMMEDIATE just brought up to date): then the read is spared.
-  int64_t newest(const std::string& thread) {
+  int64_t newest(const std::string& thread, int64_t no) {
     if (auto k = newest_.find(thread); k != newest_.end() && k->second.data_version == data_version())
       return k->second.n;
-    auto& last = stmts_.get("SELECT id FROM checkpoints WHERE thread_id=? ORDER BY id DESC LIMIT 1");
-    last.bind(1, thread);
-    int64_t n = last.step() ? number_of(last.text(0)) : 0;
+    auto& last = stmts_.get("SELECT k FROM checkpoints WHERE k>=? AND k<? ORDER BY k DESC LIMIT 1");
+    last.bind(1, first_key(no)).bind(2, end_key(no));
+    int64_t n = last.step() ? last.i64(0) - first_key(no) : 0;
     last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
     return n;
   }
@@ -191,11 +253,7 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::optional<Checkpoint> get(const std::string& thread, const std::string& id) const override {
-    sql::Stmt st(img_.db(), id.empty() ? select_ + " WHERE thread_id=?1 ORDER BY id DESC LIMIT 1"
-                                       : select_ + " WHERE thread_id=?1 AND id=?2");
-    st.bind(1, thread);
-    if (!id.empty()) st.bind(2, id);
-    auto rows = read(st);
+    auto rows = id.empty() ? range(thread, "", 1, true) : one(thread, id);
     if (rows.empty()) return std::nullopt;
     std::optional<json> where = rows[0].channels;
     if (auto k = known_cps_.find(thread); where && k != known_cps_.end() && k->second.id == rows[0].cp.id) {
@@ -211,16 +269,12 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::vector<Checkpoint> list(const std::string& thread, int limit) const override {
-    sql::Stmt st(img_.db(), select_ + " WHERE thread_id=? ORDER BY id DESC LIMIT ?");
-    st.bind(1, thread).bind(2, int64_t{limit});
-    return complete(thread, read(st));
+    return complete(thread, range(thread, "", limit, true));
   }
 
   std::vector<Checkpoint> list_after(const std::string& thread, const std::string& after, int limit,
                                      bool with_state) const override {
-    sql::Stmt st(img_.db(), (with_state ? select_ : select_no_state_) + " WHERE thread_id=? AND id>? ORDER BY id LIMIT ?");
-    st.bind(1, thread).bind(2, after).bind(3, int64_t{limit});
-    return complete(thread, read(st));
+    return complete(thread, range(thread, after, limit, false, with_state));
   }
 
   void put_writes(const std::string& thread, const std::string& cp, const std::vector<PendingWrite>& w) override {
@@ -269,23 +323,100 @@ class ImageCheckpointer final : public Checkpointer {
   }
 
   std::optional<ThreadInfo> thread(const std::string& id) const override {
-    sql::Stmt st(img_.db(), kThreadSelect + " WHERE t.id=?");
+    sql::Stmt st(img_.db(), thread_select() + " WHERE t.id=?");
     st.bind(1, id);
     if (!st.step()) return std::nullopt;
     return thread_row(st);
   }
 
   std::vector<ThreadInfo> threads() const override {
-    sql::Stmt st(img_.db(), kThreadSelect + " ORDER BY t.updated_at DESC");
+    sql::Stmt st(img_.db(), thread_select() + " ORDER BY t.updated_at DESC");
     std::vector<ThreadInfo> out;
     while (st.step()) out.push_back(thread_row(st));
     return out;
   }
 
  private:
-  inline static const std::string kThreadSelect =
-      "SELECT t.id,t.status,t.created_at,t.updated_at,t.meta,"
-      "(SELECT count(*) FROM checkpoints c WHERE c.thread_id=t.id) FROM threads t";
+  // A thread's checkpoints are counted over its range of keys (or, in an image of the
+  // older layout, by its thread_id key).
+  std::string thread_select() const {
+    return keyed_ ? "SELECT t.id,t.status,t.created_at,t.updated_at,t.meta,"
+                    "(SELECT count(*) FROM checkpoints c JOIN checkpoint_threads n ON n.thread_id=t.id"
+                    " WHERE c.k>=(n.no<<40) AND c.k<((n.no+1)<<40)) FROM threads t"
+                  : "SELECT t.id,t.status,t.created_at,t.updated_at,t.meta,"
+                    "(SELECT count(*) FROM checkpoints c WHERE c.thread_id=t.id) FROM threads t";
+  }
+
+  // The thread's number in the key, when it has checkpoints. Cached only when read outside
+  // a transaction: a number given inside one that rolls back goes to another thread later.
+  std::optional<int64_t> thread_no(const std::string& thread) const {
+    if (auto k = thread_nos_.find(thread); k != thread_nos_.end()) return k->second;
+    auto& st = stmts_.get("SELECT no FROM checkpoint_threads WHERE thread_id=?");
+    st.bind(1, thread);
+    std::optional<int64_t> no;
+    if (st.step()) no = st.i64(0);
+    st.reset();
+    if (no && sqlite3_get_autocommit(img_.db())) remember_no(thread, *no);
+    return no;
+  }
+
+  // Inside the step's transaction: numbers the thread at its first checkpoint.
+  int64_t thread_no_for_write(const std::string& thread) {
+    if (auto k = thread_nos_.find(thread); k != thread_nos_.end()) return k->second;
+    if (auto no = thread_no(thread)) return *no;
+    auto& ins = stmts_.get("INSERT INTO checkpoint_threads(thread_id) VALUES(?)");
+    ins.bind(1, thread).run();
+    ins.reset();
+    return sqlite3_last_insert_rowid(img_.db());
+  }
+
+  void remember_no(const std::string& thread, int64_t no) const {
+    if (thread_nos_.size() >= 1024) thread_nos_.clear();  // a server with many threads
+    thread_nos_[thread] = no;
+  }
+
+  // The row of one checkpoint (none: no such id in the thread).
+  std::vector<RawRow> one(const std::string& thread, const std::string& id) const {
+    if (!keyed_) {
+      sql::Stmt st(img_.db(), select_ + " WHERE thread_id=?1 AND id=?2");
+      st.bind(1, thread).bind(2, id);
+      return read(st);
+    }
+    auto no = thread_no(thread);
+    const int64_t n = parse_id(id);
+    if (!no || n < 0) return {};
+    auto& st = stmts_.get(select_one_.c_str());
+    st.bind(1, key_of(*no, n));
+    auto rows = read(st);
+    st.reset();
+    return rows;
+  }
+
+  // A thread's rows: the newest `limit` (newest first), or (after != "" or !newest_first)
+  // the first `limit` after the checkpoint `after`, oldest first.
+  std::vector<RawRow> range(const std::string& thread, const std::string& after, int limit, bool newest_first,
+                            bool with_state = true) const {
+    const std::string& sel = with_state ? select_ : select_no_state_;
+    if (!keyed_) {
+      sql::Stmt st(img_.db(), newest_first ? sel + " WHERE thread_id=?1 ORDER BY id DESC LIMIT ?3"
+                                           : sel + " WHERE thread_id=?1 AND id>?2 ORDER BY id LIMIT ?3");
+      st.bind(1, thread).bind(3, int64_t{limit});
+      if (!newest_first) st.bind(2, after);
+      return read(st);
+    }
+    auto no = thread_no(thread);
+    if (!no) return {};
+    int64_t from = first_key(*no);
+    if (!newest_first && !after.empty()) {
+      const int64_t n = parse_id(after);
+      if (n < 0) throw Error("'" + after + "' is not a checkpoint id of thread '" + thread + "' (ids are 12 digits)");
+      from = key_of(*no, n) + 1;
+    }
+    sql::Stmt st(img_.db(), newest_first ? sel + " WHERE k>=?1 AND k<?2 ORDER BY k DESC LIMIT ?3"
+                                         : sel + " WHERE k>=?1 AND k<?2 ORDER BY k LIMIT ?3");
+    st.bind(1, from).bind(2, end_key(*no)).bind(3, int64_t{limit});
+    return read(st);
+  }
 
   // The last checkpoint written or read on a thread, whole: the parent of its next step.
   struct Known {
@@ -343,8 +474,16 @@ class ImageCheckpointer final : public Checkpointer {
     std::map<std::pair<std::string, int64_t>, Piece> pieces;
     if (!wanted.empty()) {
       sql::ReadTx snapshot(img_.db());
-      auto& st = stmts_.get("SELECT id,channels IS NULL,state FROM checkpoints WHERE thread_id=? AND id<=? ORDER BY id DESC");
-      st.bind(1, thread).bind(2, id_of(wanted.begin()->first));
+      int64_t no = 0;
+      if (keyed_) {
+        auto found = thread_no(thread);
+        if (!found) damaged(thread, "its checkpoints are not numbered");
+        no = *found;
+      }
+      auto& st = keyed_ ? stmts_.get("SELECT id,channels IS NULL,state FROM checkpoints WHERE k>=? AND k<=? ORDER BY k DESC")
+                        : stmts_.get("SELECT id,channels IS NULL,state FROM checkpoints WHERE thread_id=? AND id<=? ORDER BY id DESC");
+      if (keyed_) st.bind(1, first_key(no)).bind(2, key_of(no, wanted.begin()->first));
+      else st.bind(1, thread).bind(2, id_of(wanted.begin()->first));
       while (!wanted.empty() && st.step()) {
         int64_t n = number_of(st.text(0));
         auto w = wanted.find(n);
@@ -461,9 +600,7 @@ class ImageCheckpointer final : public Checkpointer {
     auto k = known_cps_.find(cp.thread_id);
     if (k != known_cps_.end() && k->second.id == cp.parent_id) return &k->second;
     // Not the last one seen here (a branch, or written by another process): read it.
-    sql::Stmt st(img_.db(), select_ + " WHERE thread_id=?1 AND id=?2");
-    st.bind(1, cp.thread_id).bind(2, cp.parent_id);
-    auto rows = read(st);
+    auto rows = one(cp.thread_id, cp.parent_id);
     if (rows.empty()) return nullptr;
     std::optional<json> where = rows[0].channels;
     auto whole = complete(cp.thread_id, std::move(rows));
@@ -494,9 +631,10 @@ class ImageCheckpointer final : public Checkpointer {
   image::Image& img_;
   mutable sql::StmtCache stmts_;
   Durability durability_;
-  const bool has_channels_, delta_;
-  const std::string select_, select_no_state_;
+  const bool has_channels_, keyed_, delta_;
+  const std::string select_, select_no_state_, select_one_;
   std::set<std::string> known_;
+  mutable std::map<std::string, int64_t> thread_nos_;  // committed thread numbers
   mutable std::map<std::string, Known> known_cps_;
   Known read_parent_;  // a parent read from the image for the step being written
   std::map<std::string, std::string> fresh_;  // per thread: the step this process last wrote, without writes since

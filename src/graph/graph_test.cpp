@@ -417,6 +417,54 @@ TEST(Graph, StepNumbersFollowWritesOfOtherConnectionsAndSavers) {
   EXPECT_EQ(all.back().state, (json{{"i", 8}}));
 }
 
+// Rows are keyed by thread number and step (graph module version 2): threads written in
+// turns keep their own ranges, a thread numbered in a transaction that rolled back is
+// numbered again, and an id that spells no checkpoint is a clear error, not a crash.
+TEST(Graph, InterleavedThreadsKeepTheirOwnKeys) {
+  test::TempDir d;
+  image::Image img = image::Image::create(d / "k.a4ps");
+  auto cp = image_checkpointer(img);
+  auto put = [&](const std::string& thread, int i) {
+    Checkpoint c;
+    c.thread_id = thread;
+    if (auto last = cp->get(thread)) c.parent_id = last->id;
+    c.state = json{{"i", i}};
+    return cp->put(c);
+  };
+  {
+    image::Image::Tx tx(img);  // never committed: "gone" and its number with it
+    put("gone", 1);
+  }
+  for (int i = 1; i <= 30; ++i) {
+    put("a", i);
+    if (i % 3 == 0) put("b", 100 + i);
+  }
+  put("gone", 7);
+  EXPECT_EQ(cp->list("a").size(), 30u);
+  EXPECT_EQ(cp->list("b").size(), 10u);
+  ASSERT_EQ(cp->list("gone").size(), 1u);
+  EXPECT_EQ(cp->get("gone")->state, (json{{"i", 7}}));
+  EXPECT_EQ(cp->get("a", "000000000017")->state, (json{{"i", 17}}));
+  EXPECT_EQ(cp->get("b")->state, (json{{"i", 130}}));
+  auto after = cp->list_after("b", "000000000008", 5);
+  ASSERT_EQ(after.size(), 2u);
+  EXPECT_EQ(after[0].state, (json{{"i", 127}}));
+  EXPECT_FALSE(cp->get("a", "no-such-id").has_value());
+  EXPECT_FALSE(cp->get("nobody").has_value());
+  EXPECT_TRUE(cp->list("nobody").empty());
+  EXPECT_NE(error_of([&] { cp->list_after("a", "x7", 5); }).find("'x7' is not a checkpoint id of thread 'a'"),
+            std::string::npos);
+  EXPECT_EQ(cp->thread("a")->checkpoints, 30);
+  EXPECT_EQ(cp->thread("gone")->checkpoints, 1);
+  // Each row's key is its thread's number and its own.
+  EXPECT_EQ(image::sql::scalar_i64(img.db(), "SELECT count(*) FROM checkpoints c JOIN checkpoint_threads n "
+                                             "ON n.thread_id=c.thread_id WHERE c.k != (n.no<<40 | CAST(c.id AS INTEGER))"),
+            0);
+  auto fresh = image_checkpointer(img);  // remembers nothing of the writing
+  EXPECT_EQ(fresh->list("a", 3)[0].state, (json{{"i", 30}}));
+  EXPECT_TRUE(img.check().ok);
+}
+
 TEST(Graph, CheckpointTimesAreSpelledAsEverywhereElse) {
   // The saver formats a step's time itself (once per second); it must read as now_utc().
   struct Clock : EnvWrapper {

@@ -217,6 +217,10 @@ int module_version(sqlite3* db, const ModuleSchema& m) {
 void migrate_modules(sqlite3* db) {
   for (const auto& m : registered_modules()) {
     int have = module_version(db, m);
+    // A newer a4ps laid these tables out: written the older way they would be damaged.
+    if (have > m.latest())
+      throw Error("this image's " + m.name + " tables are at version " + std::to_string(have) +
+                  ", newer than this a4ps writes (" + std::to_string(m.latest()) + "); upgrade a4ps to open it");
     if (have > 0 && !recorded_version(db, m.name)) {  // adopted from the core schema: write it down once
       sql::exec(db, "BEGIN IMMEDIATE");
       try {
