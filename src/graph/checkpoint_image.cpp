@@ -77,7 +77,19 @@ INSERT INTO checkpoints_v2(k, thread_id, id, parent_id, step, state, next, meta,
 DROP TABLE checkpoints;
 ALTER TABLE checkpoints_v2 RENAME TO checkpoints;
 )";
-const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}, {2, kV2}}};
+// What the key and the dropped foreign key promised, for `image check`.
+constexpr const char* kCheck = R"(
+SELECT 'checkpoint ' || c.id || ' of thread ''' || c.thread_id || ''' is filed under another key'
+  FROM checkpoints c LEFT JOIN checkpoint_threads n ON n.thread_id = c.thread_id
+  WHERE n.no IS NULL OR c.k != ((n.no << 40) | CAST(c.id AS INTEGER))
+UNION ALL
+SELECT 'a pending write of thread ''' || w.thread_id || ''' names checkpoint ' || w.checkpoint_id || ', which is missing'
+  FROM checkpoint_writes w LEFT JOIN checkpoint_threads n ON n.thread_id = w.thread_id
+  WHERE NOT EXISTS (SELECT 1 FROM checkpoints c WHERE c.k = ((n.no << 40) | CAST(w.checkpoint_id AS INTEGER))
+                                                AND c.thread_id = w.thread_id AND c.id = w.checkpoint_id)
+LIMIT 20
+)";
+const image::ModuleSchema kSchema{.name = "graph", .steps = {{1, kV1}, {2, kV2}}, .check = kCheck};
 [[maybe_unused]] const bool kRegistered = image::register_module(kSchema);
 
 std::string id_of(int64_t n) {

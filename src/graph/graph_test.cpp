@@ -463,6 +463,21 @@ TEST(Graph, InterleavedThreadsKeepTheirOwnKeys) {
   auto fresh = image_checkpointer(img);  // remembers nothing of the writing
   EXPECT_EQ(fresh->list("a", 3)[0].state, (json{{"i", 30}}));
   EXPECT_TRUE(img.check().ok);
+  // `image check` finds a row under another key, and pending writes of no checkpoint
+  // (what the foreign key from checkpoint_writes said before the keyed layout).
+  {
+    image::Image::Tx tx(img);
+    image::sql::exec(img.db(), "UPDATE checkpoints SET k = k + 100 WHERE thread_id='b' AND id='000000000004'");
+    tx.commit();
+  }
+  cp->put_writes("a", "000000000999", {{"inc", "i", 1}});
+  auto report = img.check();
+  EXPECT_FALSE(report.ok);
+  std::string all;
+  for (auto& p : report.problems) all += p + "\n";
+  EXPECT_NE(all.find("graph: checkpoint 000000000004 of thread 'b' is filed under another key"), std::string::npos) << all;
+  EXPECT_NE(all.find("graph: a pending write of thread 'a' names checkpoint 000000000999, which is missing"),
+            std::string::npos) << all;
 }
 
 TEST(Graph, CheckpointTimesAreSpelledAsEverywhereElse) {

@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "image/image.h"
+#include "image/schema.h"
 #include "image/sqlite.h"
 #include "util/util.h"
 
@@ -81,6 +82,11 @@ CheckReport Image::check() const {
     }
     if (r.ok && (meta("head_seq") != std::to_string(expect - 1) || (expect > 1 && meta("head_hash") != prev)))
       problem("event chain head does not match the last event (events were removed)");
+    for (const auto& m : registered_modules()) {  // what only a module knows of its tables
+      if (!m.check || module_version(d, m) != m.latest()) continue;
+      sql::Stmt mc(d, m.check);
+      while (mc.step()) problem(m.name + ": " + mc.text(0));
+    }
     sql::Stmt bl(d, "SELECT sha256,size,data FROM blobs");
     while (bl.step()) {
       std::string data = bl.blob(2);

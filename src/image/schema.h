@@ -35,6 +35,9 @@ struct ModuleSchema {
   // this table is there and the module has no recorded version, it is at adopted_version.
   std::string adopted_table;
   int adopted_version = 0;
+  // A query `image check` runs on an image at the module's latest version: each row (one
+  // text column) is a problem found in the module's tables. Null: nothing to check.
+  const char* check = nullptr;
 
   int latest() const { return steps.empty() ? 0 : steps.back().version; }
 };
