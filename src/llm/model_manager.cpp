@@ -67,8 +67,13 @@ struct Model {
   std::string adapters_set;                            // the adapter set ctx computes with now
   uint64_t clock = 0;
   llama_batch batch{};  // n_batch tokens, allocated once: every decode fills it
+  // The embedding context, kept between calls (creating one costs far more than embedding
+  // a chunk) and sized to the longest text embedded so far, in powers of two.
+  llama_context* embed_ctx = nullptr;
+  uint32_t embed_n_ctx = 0;
   ~Model() {
     if (batch.token) llama_batch_free(batch);
+    if (embed_ctx) llama_free(embed_ctx);
     if (ctx) llama_free(ctx);
     if (model) llama_model_free(model);
   }
@@ -586,21 +591,30 @@ std::vector<float> ModelManager::embed(const Persona& p, const std::string& text
 std::vector<float> ModelManager::embed_here(const Persona& p, const std::string& text) {
   double load_ms = 0;
   Model& m = impl_->acquire(p, load_ms);
-  auto cp = llama_context_default_params();
-  cp.n_ctx = 2048;
-  cp.n_batch = cp.n_ubatch = 2048;
-  cp.embeddings = true;
-  cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-  struct CtxDel { void operator()(llama_context* c) const { llama_free(c); } };
-  std::unique_ptr<llama_context, CtxDel> ctx(llama_init_from_model(m.model, cp));
-  if (!ctx) throw Error("llama.cpp could not create an embedding context");
   int k = -llama_tokenize(m.vocab, text.data(), static_cast<int32_t>(text.size()), nullptr, 0, true, false);
-  std::vector<llama_token> toks(static_cast<size_t>(k));
-  llama_tokenize(m.vocab, text.data(), static_cast<int32_t>(text.size()), toks.data(), k, true, false);
+  std::vector<llama_token> toks(static_cast<size_t>(std::max(k, 0)));
+  if (k > 0) llama_tokenize(m.vocab, text.data(), static_cast<int32_t>(text.size()), toks.data(), k, true, false);
   if (toks.empty() || toks.size() > 2048) throw Error("text to embed must be 1 to 2048 tokens");
-  if (llama_decode(ctx.get(), llama_batch_get_one(toks.data(), static_cast<int32_t>(toks.size()))) != 0)
+  uint32_t want = 256;
+  while (want < toks.size()) want *= 2;
+  if (!m.embed_ctx || m.embed_n_ctx < want) {
+    if (m.embed_ctx) llama_free(m.embed_ctx);
+    m.embed_ctx = nullptr;
+    auto cp = llama_context_default_params();
+    cp.n_ctx = cp.n_batch = cp.n_ubatch = want;
+    cp.embeddings = true;
+    cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
+    const auto& o = impl_->opts;
+    cp.n_threads = cp.n_threads_batch = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::thread::hardware_concurrency());
+    m.embed_ctx = llama_init_from_model(m.model, cp);
+    if (!m.embed_ctx) throw Error("llama.cpp could not create an embedding context");
+    m.embed_n_ctx = want;
+  }
+  llama_context* ctx = m.embed_ctx;
+  llama_memory_clear(llama_get_memory(ctx), true);  // each text on its own
+  if (llama_decode(ctx, llama_batch_get_one(toks.data(), static_cast<int32_t>(toks.size()))) != 0)
     throw Error("llama.cpp failed to embed the text");
-  const float* e = llama_get_embeddings_seq(ctx.get(), 0);
+  const float* e = llama_get_embeddings_seq(ctx, 0);
   if (!e) throw Error("llama.cpp returned no embedding");
   std::vector<float> v(e, e + llama_model_n_embd(m.model));
   double norm = 0;

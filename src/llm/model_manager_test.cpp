@@ -304,6 +304,16 @@ TEST(ModelManager, EmbeddingsAreNormalisedAndDeterministic) {
   EXPECT_NEAR(n, 1.0, 1e-4);
   EXPECT_LT(max_diff(a, b), 1e-5f);
   EXPECT_GT(max_diff(a, c), 1e-3f);
+  // The embedding context is kept between calls: each text is still embedded on its own
+  // (as by a manager that embedded nothing before), also after a longer text grew it.
+  std::string longer;
+  for (int i = 0; i < 120; ++i) longer += "owls and tax law ";
+  auto d = mm.embed(llama_persona("BABS"), longer);
+  EXPECT_GT(max_diff(a, d), 1e-3f);
+  EXPECT_LT(max_diff(a, mm.embed(llama_persona("BABS"), "the owl hunts at night")), 1e-5f);
+  ModelManager fresh(small());
+  EXPECT_LT(max_diff(c, fresh.embed(llama_persona("BABS"), "tax law of 1998")), 1e-5f);
+  EXPECT_LT(max_diff(d, fresh.embed(llama_persona("BABS"), longer)), 1e-5f);
 }
 
 TEST(OpenBackend, ReadsEveryKindOfModelSpec) {
