@@ -604,8 +604,8 @@ std::vector<float> ModelManager::embed_here(const Persona& p, const std::string&
     cp.n_ctx = cp.n_batch = cp.n_ubatch = want;
     cp.embeddings = true;
     cp.pooling_type = LLAMA_POOLING_TYPE_MEAN;
-    const auto& o = impl_->opts;
-    cp.n_threads = cp.n_threads_batch = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::thread::hardware_concurrency());
+    // The threads asked for (a core left to another program), else llama.cpp's default.
+    if (impl_->opts.n_threads > 0) cp.n_threads = cp.n_threads_batch = impl_->opts.n_threads;
     m.embed_ctx = llama_init_from_model(m.model, cp);
     if (!m.embed_ctx) throw Error("llama.cpp could not create an embedding context");
     m.embed_n_ctx = want;
