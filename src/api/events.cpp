@@ -40,8 +40,8 @@ std::vector<ThreadEvent> thread_events(const Image& image, const std::string& th
 }
 
 int64_t last_thread_event(const Image& image, const std::string& thread) {
-  auto newest = graph::image_checkpointer(image.impl().img)->list(thread, 1);
-  return newest.empty() ? 0 : std::stoll(newest.front().id);
+  std::string newest = graph::image_checkpointer(image.impl().img)->newest_id(thread);
+  return newest.empty() ? 0 : std::stoll(newest);
 }
 
 }  // namespace a4ps

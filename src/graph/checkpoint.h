@@ -72,6 +72,11 @@ class Checkpointer {
       }
     return out;
   }
+  // The id of the thread's newest checkpoint ("" when it has none), its state not read.
+  virtual std::string newest_id(const std::string& thread) const {
+    auto l = list(thread, 1);
+    return l.empty() ? "" : l.front().id;
+  }
   virtual void put_writes(const std::string& thread, const std::string& checkpoint,
                           const std::vector<PendingWrite>& writes) = 0;
   virtual std::vector<PendingWrite> writes(const std::string& thread, const std::string& checkpoint) const = 0;

@@ -289,6 +289,13 @@ class ImageCheckpointer final : public Checkpointer {
     return complete(thread, range(thread, after, limit, false, with_state));
   }
 
+  // A stream's cursor: the newest row's id, without putting its state together (which
+  // walks back through the rows a long conversation's messages were appended in).
+  std::string newest_id(const std::string& thread) const override {
+    auto rows = range(thread, "", 1, true, false);
+    return rows.empty() ? "" : rows.front().cp.id;
+  }
+
   void put_writes(const std::string& thread, const std::string& cp, const std::vector<PendingWrite>& w) override {
     fresh_.erase(thread);
     image::Image::Tx tx(img_);

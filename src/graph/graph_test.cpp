@@ -454,6 +454,8 @@ TEST(Graph, InterleavedThreadsKeepTheirOwnKeys) {
   EXPECT_TRUE(cp->list("nobody").empty());
   EXPECT_NE(error_of([&] { cp->list_after("a", "x7", 5); }).find("'x7' is not a checkpoint id of thread 'a'"),
             std::string::npos);
+  EXPECT_EQ(cp->newest_id("a"), "000000000030");
+  EXPECT_EQ(cp->newest_id("nobody"), "");
   EXPECT_EQ(cp->thread("a")->checkpoints, 30);
   EXPECT_EQ(cp->thread("gone")->checkpoints, 1);
   // Each row's key is its thread's number and its own.
