@@ -124,6 +124,15 @@ struct LiveOptions {
   int train_epochs = 12;
   int train_rank = 4;
   float train_lr = 1e-2f;
+  // A new adapter better on held-out loss is also tried on the goals its persona took part
+  // in (the newest attempted, at most this many; 0: none): each goal's task in a fresh
+  // session on the training base, with the new adapter and with the active one (or none),
+  // and the goal's test run on both answers. It is proposed only when it passes at least as
+  // many. These trials are no attempts, but count in the day's budget.
+  int compare_goals = 3;
+  // Prompts the persona answers alone with both adapters, kept for the person deciding
+  // (not scored); empty: the tasks of the goals tried above.
+  std::vector<std::string> probes;
   // Asked before each graph step and between steps: true while a user's run is active; the
   // live loop then stops its attempt where it is and waits.
   std::function<bool()> user_active;
