@@ -452,6 +452,38 @@ TEST(SessionAdapters, APersonaRunsWithAnAdapterThatIsNotActive) {
             std::string::npos);
 }
 
+// A session trying adapters is read-only in this too: a call to a missing function is not
+// forged into a tool proposal (BRICK, the scripted model here, a fake, calls one).
+TEST(SessionAdapters, ATrialForgesNothing) {
+  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+  setenv("A4PS_MODEL", "", 1);
+  test::TempDir d;
+  fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);  // the sandbox user reaches the workspace
+  fs::path f = d / "calls.jsonl";
+  {
+    std::ofstream s(f);
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn 1 "}, {"text", R"({"brief": "compute it","next": "BRICK"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "BRICK"}, {"text", "```python\nprint(double_it(2))\n```"}}.dump() << "\n";
+    s << json{{"persona", "ROBIN"}, {"text", R"({"verdict": "accept", "reasons": "fine"})"}}.dump() << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn 2 "}, {"text", R"({"brief": "done","next": "ANSWER"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "4"}}.dump() << "\n";
+  }
+  Image img = Image::open((d / "f.a4ps").string());
+  Answer a = Session(img, {.model = "scripted:" + f.string(), .sandbox = "bwrap", .adapters = {{"ROBIN", "none"}}})
+                 .ask("trial", "Double 2.");
+  EXPECT_EQ(a.status, RunStatus::Done);
+  bool called = false;
+  for (auto& t : a.turns)
+    if (t.kind == "act") {
+      called = t.ran_code && t.code_error_type == "NameError";
+      EXPECT_FALSE(t.forged) << render_turn(t);
+    }
+  EXPECT_TRUE(called);
+  EXPECT_TRUE(list_proposals(img, "").empty());
+}
+
 // The learning cycle proposes a new adapter only when it passes at least as many of the
 // goal tests it touches as the active adapter, however much better its held-out loss.
 // Engineered (named so): the active adapter learned the one practice goal's answer by heart;
@@ -525,6 +557,55 @@ TEST(LiveSchedule, BetterHeldOutLossButFewerGoalTestsIsNotProposed) {
   // The trials are no attempts, and cost tokens of the day's budget.
   EXPECT_EQ(show_goal(img, list_goals(img)[0].id).attempts.size(), 1u);
   EXPECT_EQ(std::count(said.begin(), said.end(), trained->reason), 1);
+}
+
+// Goal trials are live work like attempts: when the day's budget is spent they do not run,
+// and an adapter whose trials could not run is not proposed (the decision says how a person
+// may propose it). Here the one attempt spends the day's tokens, then the cycle trains.
+TEST(LiveSchedule, TrialsStopWhenTheBudgetIsSpentAndNothingIsProposed) {
+  setenv("A4PS_MODEL", "", 1);
+  test::TempDir d;
+  const std::string base = model("synthetic-llama-tiny.gguf").string();
+  {
+    std::ofstream s(d / "golden.jsonl");
+    for (auto* t : {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea"})
+      s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + t + "."}},
+                              {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
+               .dump()
+        << "\n";
+  }
+  Image img = Image::open((d / "t.a4ps").string());
+  ASSERT_EQ(import_golden(img, "ALFRED", (d / "golden.jsonl").string()).added, 8);
+  fs::path f = d / "one.jsonl";
+  {
+    std::ofstream s(f);
+    json goal = {{"family", "words"}, {"title", "say ok"}, {"task", "Say ok."}, {"test", "assert 'ok' in answer"}};
+    s << json{{"persona", "ALFRED"}, {"match", "Propose "}, {"text", json{{"goals", {goal}}}.dump()}}.dump() << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn"}, {"text", R"({"brief": "easy","next": "ANSWER"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "ok"}}.dump() << "\n";
+  }
+  // The attempt's two turns are 34 + 2 tokens (the fake's tokens are bytes): the day's 36 are spent.
+  set_live_budget(img, {.wall_s_per_day = 3600, .tokens_per_day = 36, .sandbox_s_per_day = 600, .forges_per_day = 0});
+  LiveReport r = run_live(img, {.model = "scripted:" + f.string(), .max_tokens = 24, .max_attempts = 1, .seed = 1,
+                                .learn_every = 1, .train_model = base, .train_min_new = 4, .train_epochs = 4});
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(r.trained, 1);
+  EXPECT_TRUE(r.proposals.empty());
+  EXPECT_EQ(r.stopped, "budget");
+  const LiveDecision* said = nullptr;
+  auto log = live_decisions(img, 100);
+  for (auto& x : log)
+    if (x.kind == "schedule" && x.reason.find(" trained: ") != std::string::npos) said = &x;
+  ASSERT_NE(said, nullptr);
+  std::printf("%s\n", said->reason.c_str());
+  EXPECT_NE(said->reason.find("better on held-out loss, but its goal trials stopped (the day's token budget is spent): "
+                              "not proposed; a person may propose it with a4ps learn activate "),
+            std::string::npos)
+      << said->reason;
+  EXPECT_EQ(json::parse(said->detail_json)["cut"], "the day's token budget is spent");
+  EXPECT_EQ(list_proposals(img, "").size(), 0u);
+  EXPECT_EQ(live_usage(img).tokens, 36);  // no trial ran a step
 }
 
 // Memories count as used when BABS's recall puts them into a prompt; goal generation then

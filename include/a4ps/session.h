@@ -148,9 +148,10 @@ struct SessionOptions {
   // run that persona with instead of its own adapter, or "none" for no adapter of its own.
   // Only on a local GGUF model that is the base the adapter was trained on: the
   // constructor throws Error naming the persona otherwise (and for an unknown persona or
-  // sha). Nothing of the image's personas or adapters changes (no proposal, no event);
-  // each of the persona's turns names it in Turn::adapter ("candidate <sha12>", or the
-  // adapter's "name vN" when an adapter version holds those bytes).
+  // sha). Nothing of the image's personas or adapters changes (no proposal, no event; a
+  // call to a missing function is not forged either); each of the persona's turns names it
+  // in Turn::adapter ("candidate <sha12>", or "name vN" when an adapter version holds those
+  // bytes).
   std::map<std::string, std::string> adapters;
 };
 

@@ -300,7 +300,8 @@ Update brick_node(Runtime& rt, const AgentState& s) {
     draft.result = r;
     t.result = r;
     // doesNotUnderstand: a call to a function nobody wrote becomes a forge request.
-    if (!r.ok && r.error_type == "NameError" && brick.can("forge") && rt.sandbox()) {
+    // (Not in a trial of adapters: it files no proposal.)
+    if (!r.ok && r.error_type == "NameError" && brick.can("forge") && rt.sandbox() && rt.opts.adapters.empty()) {
       sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.error};
       forge::ToolSpec spec = forge::spec_from_name_error(*rt.sandbox(), code, failure);
       if (!spec.name.empty()) {

@@ -61,7 +61,8 @@ struct AgentOptions {
   std::function<void(double seconds, bool ok)> on_code_run;
   // The answer turn's pieces alone (what a client streams as the reply).
   std::function<void(std::string_view piece)> on_answer_token;
-  // By persona name: adapters to run instead of the persona's own (read-only trials).
+  // By persona name: adapters to run instead of the persona's own (read-only trials: with
+  // any, a call to a missing function is not forged, so no proposal is filed).
   std::map<std::string, AdapterOverride> adapters;
 };
 
