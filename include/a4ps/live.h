@@ -5,7 +5,8 @@
 // (the reason kept). A family is chosen by learning progress (|fast − slow| moving average
 // of success, OMNI) with some exploration; each attempt is scored: competence (the test),
 // grace (ROBIN), justice (BRICK) and codex adherence. A schedule runs the learning cycle
-// (judge, golden sets, train, evaluate) and only *proposes* an adapter that is better;
+// (judge, golden sets, train, evaluate) and only *proposes* an adapter that is better (on
+// held-out loss and on the goal tests it touches, against the active adapter);
 // forged tools wait in approvals too. Everything is in the image, within a daily budget
 // the image keeps.
 //
