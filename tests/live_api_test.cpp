@@ -156,7 +156,8 @@ TEST(LiveSkill, TheAgentsOwnAdapterRaisesHeldOutSuccess) {
   ASSERT_EQ(static_cast<int>(gen.added.size()), n_practice) << (gen.skipped.empty() ? "" : gen.skipped[0]);
 
   // 1. Practice with the teacher; the learning cycle runs once at the end of it.
-  LiveReport a = run_live(img, {.model = teach, .sandbox = "bwrap", .max_attempts = n_practice, .seed = 1,
+  // (max_tokens caps the GGUF's turns in the cycle's goal trials; the teacher, a script, ignores it.)
+  LiveReport a = run_live(img, {.model = teach, .sandbox = "bwrap", .max_tokens = 24, .max_attempts = n_practice, .seed = 1,
                                 .learn_every = n_practice, .train_model = gguf, .train_min_new = 4, .train_epochs = 10,
                                 .train_rank = 4, .train_lr = 1e-2f});
   std::printf("practice: %d attempts, %d passed, %d trained, %zu proposal(s) (%.1f s)\n", a.attempts, a.passed, a.trained,
@@ -168,6 +169,34 @@ TEST(LiveSkill, TheAgentsOwnAdapterRaisesHeldOutSuccess) {
   const int64_t proposal = a.proposals[0];
   EXPECT_EQ(show_proposal(img, proposal).info.kind, "adapter.activate");
   EXPECT_EQ(show_proposal(img, proposal).info.status, "pending");
+  // The proposal carries the comparison for the person deciding: held-out loss, and the
+  // goal tests of the goals ALFRED took part in (the newest three practice goals), run on
+  // the GGUF with the new adapter and without one; the new adapter passes more of them.
+  {
+    json m = json::parse(show_proposal(img, proposal).metrics_json)["live_comparison"];
+    std::printf("proposal #%lld's evidence: held-out loss %.4f against %.4f of %s\n", static_cast<long long>(proposal),
+                m["loss"].get<double>(), m["against_loss"].get<double>(), m["against"].get<std::string>().c_str());
+    for (auto& g : m["goal_tests"])
+      std::printf("  goal %lld %-12s candidate %s (%s), without it %s (%s)\n", g["goal"].get<long long>(),
+                  g["title"].get<std::string>().c_str(), g["candidate"]["passed"].get<bool>() ? "pass" : "fail",
+                  g["candidate"]["answer"].get<std::string>().substr(0, 20).c_str(),
+                  g["active"]["passed"].get<bool>() ? "pass" : "fail",
+                  g["active"]["answer"].get<std::string>().substr(0, 20).c_str());
+    for (auto& p : m["probes"])
+      std::printf("  probe: %s\n    candidate: %s\n    without:   %s\n", p.value("prompt", "").c_str(),
+                  p.value("candidate", "").substr(0, 60).c_str(), p.value("active", "").substr(0, 60).c_str());
+    const json& n = m["goal_tests_passed"];
+    EXPECT_EQ(n["goals"], 3) << n;
+    EXPECT_EQ(n["against"], "the base") << n;
+    EXPECT_GT(n["candidate"].get<int>(), n["active"].get<int>()) << n;
+    EXPECT_EQ(m["probes"].size(), 3u) << m["probes"];
+    // The trials are no attempts and their threads are never judged into golden sets.
+    EXPECT_EQ(show_goal(img, m["goal_tests"][0]["goal"].get<int64_t>()).attempts.size(), 1u);
+    const std::string trial = m["goal_tests"][0]["candidate"]["thread"];
+    EXPECT_EQ(trial.rfind("live-trial-", 0), 0u) << trial;
+    EXPECT_NE(error_of([&] { judge_threads(img, {}, {.model = teach, .all = true}); }).find("no finished, unjudged threads"),
+              std::string::npos);
+  }
 
   // 2. The held-out goals, attempted by the GGUF model as it is.
   gen = generate_goals(img, {.model = teach, .max_goals = n_held, .max_similarity = 0.995});
@@ -324,6 +353,259 @@ TEST(LiveSchedule, AWorseAdapterThanTheActiveOneIsNotProposed) {
   EXPECT_LT(dj["against_loss"].get<double>(), dj["loss"].get<double>()) << dj;
   EXPECT_LT(dj["against_loss"].get<double>(), dj["base_loss"].get<double>() - 0.3) << dj;
   EXPECT_EQ(list_proposals(img, "pending").size(), 0u);
+}
+
+// ALFRED's turns on count-call tasks as golden examples (JSONL), with the exact prompts a
+// fresh thread of a new image gives him: the teacher (the scripted model, a fake) routes each
+// task to his answer and answers it right in a scratch image, and judges it well there.
+fs::path count_call_examples(const fs::path& dir, const std::vector<Goal>& goals) {
+  fs::path f = dir / "teacher-by-heart.jsonl";
+  {
+    std::ofstream s(f);
+    const std::string five = json{{"task_success", 5}, {"correctness", 5}, {"grace", 5}, {"justice", 5},
+                                  {"codex_adherence", 5}, {"rationale", "the call is right"}}
+                                 .dump();
+    for (auto& g : goals) {
+      s << json{{"match", "\n\nTranscript:\n"}, {"text", five}}.dump() << "\n";
+      s << json{{"persona", "ALFRED"}, {"match", "routing turn 1 "}, {"text", R"({"brief": "one call answers it","next": "ANSWER"})"}}
+               .dump()
+        << "\n";
+      s << json{{"persona", "ALFRED"}, {"match", "Task: " + g.task + "\n\nWhat the others did"}, {"text", g.call}}.dump() << "\n";
+    }
+  }
+  Image scratch = Image::open((dir / "teach.a4ps").string());
+  const std::string teach = "scripted:" + f.string();
+  Session s(scratch, {.model = teach});
+  for (size_t i = 0; i < goals.size(); ++i) s.ask("teach-" + std::to_string(i), goals[i].task);
+  judge_threads(scratch, {}, {.model = teach, .all = true});
+  select_golden(scratch);
+  auto ex = export_golden(scratch, "ALFRED");
+  EXPECT_EQ(ex.examples, 2 * goals.size());  // his route and his answer
+  fs::path out = dir / "count-call.jsonl";
+  write_file(out, ex.jsonl);
+  return out;
+}
+
+// An ALFRED adapter trained on those turns on the GGUF (stored inert), as the live skill
+// test's cycle trains it (240 steps on the 16 practice goals' 24 training examples; on 8
+// goals' turns for as many steps it had not learned them: held-out loss 2.9, not 0.16).
+TrainedAdapter count_call_adapter(Image& img, const std::string& gguf, const fs::path& examples) {
+  return train_adapter(img, {.persona = "ALFRED", .data_file = examples.string(), .model = gguf, .rank = 4, .alpha = 8,
+                             .targets = {"attn_q", "attn_v", "attn_output", "ffn_down"}, .lr = 1e-2f, .epochs = 10,
+                             .threads = 1, .seed = 1});
+}
+const std::vector<const char*> kByHeart(std::begin(kPractice), std::end(kPractice));
+
+// A session may run a persona with an adapter that is not active (a training run nobody
+// approved yet): read-only, for trials. On the GGUF, the adapter trained to answer the task
+// with one call makes ALFRED answer it; without it the base says something else. The image's
+// adapters, proposals and runs stay as they were.
+TEST(SessionAdapters, APersonaRunsWithAnAdapterThatIsNotActive) {
+  setenv("A4PS_MODEL", "", 1);
+  test::TempDir d;
+  const std::string gguf = model("synthetic-llama-tiny-wideout.gguf").string();
+  const Goal g = goals_of(kByHeart)[0];
+  const fs::path examples = count_call_examples(d.path, goals_of(kByHeart));
+  Image img = Image::open((d / "s.a4ps").string());
+  const TrainedAdapter cand = count_call_adapter(img, gguf, examples);
+  const size_t runs = training_runs(img).size();
+
+  Answer with = Session(img, {.model = gguf, .max_tokens = 24, .adapters = {{"ALFRED", cand.sha256}}}).ask("with", g.task);
+  Answer without = Session(img, {.model = gguf, .max_tokens = 24}).ask("without", g.task);
+  std::printf("with the candidate: '%s' (%zu turns); without: '%s' (%zu turns)\n", with.text.c_str(), with.turns.size(),
+              without.text.c_str(), without.turns.size());
+  for (auto& t : with.turns) std::printf("  with:    %s\n", render_turn(t).c_str());
+  for (auto& t : without.turns) std::printf("  without: %s\n", render_turn(t).c_str());
+  std::printf("  training loss %.3f -> %.3f, held-out %.3f -> %.3f (%d)\n", cand.train_loss_first, cand.train_loss_last,
+              cand.heldout_loss_before, cand.heldout_loss_after, cand.heldout_examples);
+  EXPECT_EQ(with.text.substr(with.text.find_first_not_of(' ')), g.call);  // (the model writes a space first)
+  EXPECT_NE(without.text, with.text);
+  int alfred = 0;
+  for (auto& t : with.turns) {
+    if (t.persona != "ALFRED") continue;
+    ++alfred;
+    EXPECT_EQ(t.adapter, "candidate " + cand.sha256.substr(0, 12)) << render_turn(t);
+  }
+  EXPECT_EQ(alfred, 2);  // his route and his answer
+  for (auto& t : without.turns) EXPECT_EQ(t.adapter, "") << render_turn(t);
+  // "none" runs the persona without an adapter of its own.
+  Answer none = Session(img, {.model = gguf, .max_tokens = 24, .adapters = {{"alfred", "none"}}}).ask("none", g.task);
+  EXPECT_EQ(none.text, without.text);
+  // Read-only: nothing became active, nothing was proposed, no run was added.
+  EXPECT_TRUE(list_proposals(img, "").empty());
+  EXPECT_EQ(training_runs(img).size(), runs);
+  EXPECT_EQ(img.info().adapters, 0);
+
+  // Bad overrides: one line each, naming the persona and what to do.
+  const std::string other = model("synthetic-llama-tiny.gguf").string();
+  EXPECT_NE(error_of([&] { Session(img, {.model = gguf, .adapters = {{"ALFRED", std::string(64, 'a')}}}); })
+                .find("the adapter override for ALFRED names '" + std::string(64, 'a') + "', which is no training run"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { Session(img, {.model = gguf, .adapters = {{"NOBODY", cand.sha256}}}); })
+                .find("persona 'NOBODY'"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { Session(img, {.model = other, .adapters = {{"ALFRED", cand.sha256}}}); })
+                .find("was trained on another base than"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { Session(img, {.model = "scripted:" + examples.string(), .adapters = {{"ALFRED", cand.sha256}}}); })
+                .find("needs a local GGUF model"),
+            std::string::npos);
+}
+
+// A session trying adapters is read-only in this too: a call to a missing function is not
+// forged into a tool proposal (BRICK, the scripted model here, a fake, calls one).
+TEST(SessionAdapters, ATrialForgesNothing) {
+  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+  setenv("A4PS_MODEL", "", 1);
+  test::TempDir d;
+  fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);  // the sandbox user reaches the workspace
+  fs::path f = d / "calls.jsonl";
+  {
+    std::ofstream s(f);
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn 1 "}, {"text", R"({"brief": "compute it","next": "BRICK"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "BRICK"}, {"text", "```python\nprint(double_it(2))\n```"}}.dump() << "\n";
+    s << json{{"persona", "ROBIN"}, {"text", R"({"verdict": "accept", "reasons": "fine"})"}}.dump() << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn 2 "}, {"text", R"({"brief": "done","next": "ANSWER"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "4"}}.dump() << "\n";
+  }
+  Image img = Image::open((d / "f.a4ps").string());
+  Answer a = Session(img, {.model = "scripted:" + f.string(), .sandbox = "bwrap", .adapters = {{"ROBIN", "none"}}})
+                 .ask("trial", "Double 2.");
+  EXPECT_EQ(a.status, RunStatus::Done);
+  bool called = false;
+  for (auto& t : a.turns)
+    if (t.kind == "act") {
+      called = t.ran_code && t.code_error_type == "NameError";
+      EXPECT_FALSE(t.forged) << render_turn(t);
+    }
+  EXPECT_TRUE(called);
+  EXPECT_TRUE(list_proposals(img, "").empty());
+}
+
+// The learning cycle proposes a new adapter only when it passes at least as many of the
+// goal tests it touches as the active adapter, however much better its held-out loss.
+// Engineered (named so): the active adapter learned the one practice goal's answer by heart;
+// the golden set the cycle trains on is a dozen imported "Blue seven river" replies, so the
+// new adapter wins on held-out loss (those replies) and loses on the goal.
+TEST(LiveSchedule, BetterHeldOutLossButFewerGoalTestsIsNotProposed) {
+  if (std::system("command -v bwrap >/dev/null") != 0) GTEST_SKIP() << "bubblewrap is not installed";
+  setenv("A4PS_MODEL", "", 1);
+  test::TempDir d;
+  fs::permissions(d.path, fs::perms::others_exec, fs::perm_options::add);  // the sandbox user reaches the workspace
+  const std::string gguf = model("synthetic-llama-tiny-wideout.gguf").string();
+  const Goal g = goals_of(kByHeart)[0];
+  const fs::path examples = count_call_examples(d.path, goals_of(kByHeart));
+  Image img = Image::open((d / "a.a4ps").string());
+  // The active adapter, approved and applied by a person.
+  auto prop = propose_adapter_activation(img, "ALFRED", count_call_adapter(img, gguf, examples).sha256);
+  decide_proposal(img, prop.proposal, true, "it answers the count goal", "tester");
+  apply_proposal(img, prop.proposal);
+  {
+    std::ofstream s(d / "golden.jsonl");
+    for (auto* t : {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea", "a song",
+                    "the road", "a book", "the stars"})
+      s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + t + "."}},
+                              {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
+               .dump()
+        << "\n";
+  }
+  ASSERT_EQ(import_golden(img, "ALFRED", (d / "golden.jsonl").string()).added, 12);
+
+  // One practice goal with the teacher (a fake), who judges the attempt poorly (so the
+  // golden set stays the imported replies); then the learning cycle.
+  fs::path f = d / "live.jsonl";
+  {
+    std::ofstream s(f);
+    s << json{{"match", "\n\nTranscript:\n"},
+              {"text", json{{"task_success", 1}, {"correctness", 1}, {"grace", 1}, {"justice", 1}, {"codex_adherence", 1},
+                            {"rationale", "not judged here"}}.dump()}}.dump()
+      << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "Propose "}, {"text", goals_json({g}, "practice").dump()}}.dump() << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn 1 "}, {"text", R"({"brief": "one call answers it","next": "ANSWER"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "What the others did"}, {"text", g.call}}.dump() << "\n";
+  }
+  std::vector<std::string> said;
+  LiveReport r = run_live(img, {.model = "scripted:" + f.string(), .sandbox = "bwrap", .max_tokens = 24, .max_attempts = 1,
+                                .seed = 1, .learn_every = 1, .train_model = gguf, .train_min_new = 4, .train_epochs = 10,
+                                .train_rank = 4, .train_lr = 1e-2f,
+                                .on_decision = [&](const LiveDecision& x) { said.push_back(x.reason); }});
+  EXPECT_EQ(r.passed, 1);
+  EXPECT_EQ(r.trained, 1);
+  EXPECT_TRUE(r.proposals.empty());
+  const LiveDecision* trained = nullptr;
+  auto log = live_decisions(img, 100);
+  for (auto& x : log)
+    if (x.kind == "schedule" && x.reason.find(" trained: ") != std::string::npos) trained = &x;
+  ASSERT_NE(trained, nullptr);
+  std::printf("%s\n", trained->reason.c_str());
+  EXPECT_NE(trained->reason.find("better on held-out loss, but goal tests 0/1 against 1/1 of the active adapter alfred-lora v1: "
+                                 "not proposed"),
+            std::string::npos)
+      << trained->reason;
+  json dj = json::parse(trained->detail_json);
+  EXPECT_LT(dj["loss"].get<double>(), dj["against_loss"].get<double>()) << dj;
+  ASSERT_EQ(dj["goal_tests"].size(), 1u) << dj;
+  EXPECT_FALSE(dj["goal_tests"][0]["candidate"]["passed"].get<bool>()) << dj["goal_tests"];
+  EXPECT_TRUE(dj["goal_tests"][0]["active"]["passed"].get<bool>()) << dj["goal_tests"];
+  EXPECT_NE(dj["goal_tests"][0]["active"]["answer"].get<std::string>().find(g.call), std::string::npos) << dj["goal_tests"];
+  ASSERT_EQ(dj["probes"].size(), 1u) << dj["probes"];
+  EXPECT_EQ(dj["probes"][0]["prompt"], g.task);
+  EXPECT_EQ(list_proposals(img, "pending").size(), 0u);
+  // The trials are no attempts, and cost tokens of the day's budget.
+  EXPECT_EQ(show_goal(img, list_goals(img)[0].id).attempts.size(), 1u);
+  EXPECT_EQ(std::count(said.begin(), said.end(), trained->reason), 1);
+}
+
+// Goal trials are live work like attempts: when the day's budget is spent they do not run,
+// and an adapter whose trials could not run is not proposed (the decision says how a person
+// may propose it). Here the one attempt spends the day's tokens, then the cycle trains.
+TEST(LiveSchedule, TrialsStopWhenTheBudgetIsSpentAndNothingIsProposed) {
+  setenv("A4PS_MODEL", "", 1);
+  test::TempDir d;
+  const std::string base = model("synthetic-llama-tiny.gguf").string();
+  {
+    std::ofstream s(d / "golden.jsonl");
+    for (auto* t : {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea"})
+      s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + t + "."}},
+                              {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
+               .dump()
+        << "\n";
+  }
+  Image img = Image::open((d / "t.a4ps").string());
+  ASSERT_EQ(import_golden(img, "ALFRED", (d / "golden.jsonl").string()).added, 8);
+  fs::path f = d / "one.jsonl";
+  {
+    std::ofstream s(f);
+    json goal = {{"family", "words"}, {"title", "say ok"}, {"task", "Say ok."}, {"test", "assert 'ok' in answer"}};
+    s << json{{"persona", "ALFRED"}, {"match", "Propose "}, {"text", json{{"goals", {goal}}}.dump()}}.dump() << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "routing turn"}, {"text", R"({"brief": "easy","next": "ANSWER"})"}}.dump()
+      << "\n";
+    s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "ok"}}.dump() << "\n";
+  }
+  // The attempt's two turns are 34 + 2 tokens (the fake's tokens are bytes): the day's 36 are spent.
+  set_live_budget(img, {.wall_s_per_day = 3600, .tokens_per_day = 36, .sandbox_s_per_day = 600, .forges_per_day = 0});
+  LiveReport r = run_live(img, {.model = "scripted:" + f.string(), .max_tokens = 24, .max_attempts = 1, .seed = 1,
+                                .learn_every = 1, .train_model = base, .train_min_new = 4, .train_epochs = 4});
+  EXPECT_EQ(r.attempts, 1);
+  EXPECT_EQ(r.trained, 1);
+  EXPECT_TRUE(r.proposals.empty());
+  EXPECT_EQ(r.stopped, "budget");
+  const LiveDecision* said = nullptr;
+  auto log = live_decisions(img, 100);
+  for (auto& x : log)
+    if (x.kind == "schedule" && x.reason.find(" trained: ") != std::string::npos) said = &x;
+  ASSERT_NE(said, nullptr);
+  std::printf("%s\n", said->reason.c_str());
+  EXPECT_NE(said->reason.find("better on held-out loss, but its goal trials stopped (the day's token budget is spent): "
+                              "not proposed; a person may propose it with a4ps learn activate "),
+            std::string::npos)
+      << said->reason;
+  EXPECT_EQ(json::parse(said->detail_json)["cut"], "the day's token budget is spent");
+  EXPECT_EQ(list_proposals(img, "").size(), 0u);
+  EXPECT_EQ(live_usage(img).tokens, 36);  // no trial ran a step
 }
 
 // Memories count as used when BABS's recall puts them into a prompt; goal generation then

@@ -158,8 +158,12 @@ class LiveCli : public ::testing::Test {
 
 TEST_F(LiveCli, ADayOfGoalsScoredLearnedAndProposedWithNoSelfChange) {
   auto t0 = std::chrono::steady_clock::now();
+  // (The learning cycle tries the new adapter on one of the day's goals, the GGUF's turns
+  // capped by --max-tokens, which the scripted model ignores: each such trial on random
+  // weights is a few seconds of routing and critiques.)
   json r = a4ps_json("live " + q(img) + " --model " + q(spec) + " --sandbox bwrap --seed 7 --attempts 6 --learn-every 3" +
-                     " --train-min-new 4 --train-model " + q(model("synthetic-llama-tiny.gguf")) +
+                     " --max-tokens 24 --compare-goals 1 --train-min-new 4 --train-model " +
+                     q(model("synthetic-llama-tiny.gguf")) +
                      " --budget wall=3600,tokens=1000000,sandbox=600,forges=2");
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf("live day: %d attempts (%d passed), %d goals set, %d vetoed, %d trained, %zu proposals, %.1f s\n",
@@ -241,6 +245,20 @@ TEST_F(LiveCli, ADayOfGoalsScoredLearnedAndProposedWithNoSelfChange) {
   for (auto& p : pending) kinds.insert(p["kind"].get<std::string>());
   EXPECT_TRUE(kinds.count("tool.register")) << pending;
   EXPECT_TRUE(kinds.count("adapter.activate")) << pending;
+  // The adapter's proposal shows how it was compared with the active one (none here):
+  // held-out loss, the goal tests it touched, run both ways, and the probe answers.
+  for (auto& p : pending)
+    if (p["kind"] == "adapter.activate") {
+      const std::string id = std::to_string(p["id"].get<int64_t>());
+      json m = a4ps_json("approvals show " + q(img) + " " + id)["payload"]["metrics"]["live_comparison"];
+      EXPECT_EQ(m["goal_tests_passed"]["goals"], 1) << m;
+      EXPECT_EQ(m["goal_tests_passed"]["against"], "the base") << m;
+      EXPECT_EQ(m["probes"].size(), 1u) << m;
+      auto shown = a4ps("approvals show " + q(img) + " " + id);
+      std::printf("%s", shown.out.c_str());
+      EXPECT_NE(shown.out.find("goal tests: "), std::string::npos) << shown.out;
+      EXPECT_NE(shown.out.find("  probe: "), std::string::npos) << shown.out;
+    }
   EXPECT_EQ(a4ps_json("tool ls " + q(img)).size(), 0u);
   {
     auto im = image::Image::open(img, {.read_only = true});

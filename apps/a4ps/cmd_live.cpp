@@ -82,6 +82,8 @@ void add_live_commands(CLI::App& app, Globals& g) {
   static uint64_t seed = 0;
   static int64_t id = 0;
   static double max_similarity = 0.8;
+  static int compare_goals = 3;
+  static std::vector<std::string> probes;
   {
     auto* c = sub(&app, "live", "the agent pursues goals it sets itself, within the image's daily budget (Ctrl-C stops)");
     c->add_option("image", path, "image file")->required();
@@ -96,6 +98,9 @@ void add_live_commands(CLI::App& app, Globals& g) {
     c->add_option("--train-model", train_model, "the GGUF base adapters are trained on (default: the image's base model)");
     c->add_option("--train-min-new", train_min_new, "new golden examples of a persona that start a training run");
     c->add_option("--train-epochs", train_epochs, "epochs of each training run");
+    c->add_option("--compare-goals", compare_goals,
+                  "goals a new adapter is tried on against the active one before it is proposed (0: held-out loss only)");
+    c->add_option("--probe", probes, "a prompt the persona answers with both adapters, for you to read (repeatable)");
     c->callback([&g] {
       auto img = open_existing(path, false);
       if (!budget.empty()) set_live_budget(img, parse_budget(live_budget(img), budget));
@@ -108,6 +113,8 @@ void add_live_commands(CLI::App& app, Globals& g) {
                     .learn_every = learn_every, .train_model = train_model, .train_min_new = train_min_new,
                     .train_epochs = train_epochs};
       o.embed_model = embed_model;
+      o.compare_goals = compare_goals;
+      o.probes = probes;
       o.stop = [] { return g_interrupted.load(); };
       json log = json::array();
       o.on_decision = [&](const LiveDecision& d) {

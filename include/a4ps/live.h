@@ -5,7 +5,8 @@
 // (the reason kept). A family is chosen by learning progress (|fast − slow| moving average
 // of success, OMNI) with some exploration; each attempt is scored: competence (the test),
 // grace (ROBIN), justice (BRICK) and codex adherence. A schedule runs the learning cycle
-// (judge, golden sets, train, evaluate) and only *proposes* an adapter that is better;
+// (judge, golden sets, train, evaluate) and only *proposes* an adapter that is better (on
+// held-out loss and on the goal tests it touches, against the active adapter);
 // forged tools wait in approvals too. Everything is in the image, within a daily budget
 // the image keeps.
 //
@@ -124,6 +125,15 @@ struct LiveOptions {
   int train_epochs = 12;
   int train_rank = 4;
   float train_lr = 1e-2f;
+  // A new adapter better on held-out loss is also tried on the goals its persona took part
+  // in (the newest attempted, at most this many; 0: none): each goal's task in a fresh
+  // session on the training base, with the new adapter and with the active one (or none),
+  // and the goal's test run on both answers. It is proposed only when it passes at least as
+  // many. These trials are no attempts, but count in the day's budget.
+  int compare_goals = 3;
+  // Prompts the persona answers alone with both adapters, kept for the person deciding
+  // (not scored); empty: the tasks of the goals tried above.
+  std::vector<std::string> probes;
   // Asked before each graph step and between steps: true while a user's run is active; the
   // live loop then stops its attempt where it is and waits.
   std::function<bool()> user_active;

@@ -10,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -142,6 +143,16 @@ struct SessionOptions {
   // The words of the run's final answer as they are generated (the answering persona's
   // last turn), for a client that shows the answer live; the Answer still carries it whole.
   std::function<void(std::string_view piece)> on_answer_token;
+  // A read-only trial of adapters that are not active: persona name -> the sha256 of an
+  // adapter blob in the image (a training run not yet approved, or an adapter version) to
+  // run that persona with instead of its own adapter, or "none" for no adapter of its own.
+  // Only on a local GGUF model that is the base the adapter was trained on: the
+  // constructor throws Error naming the persona otherwise (and for an unknown persona or
+  // sha). Nothing of the image's personas or adapters changes (no proposal, no event; a
+  // call to a missing function is not forged either); each of the persona's turns names it
+  // in Turn::adapter ("candidate <sha12>", or "name vN" when an adapter version holds those
+  // bytes).
+  std::map<std::string, std::string> adapters;
 };
 
 // One step of a conversation (a checkpoint in the image).

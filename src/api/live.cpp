@@ -15,6 +15,7 @@
 #include "a4ps/tools.h"
 #include "api/internal.h"
 #include "api/live_internal.h"
+#include "learn/learn.h"
 #include "live/curves.h"
 #include "live/goals.h"
 #include "live/lp.h"
@@ -82,9 +83,13 @@ std::string goal_context(const Image& image) {
     for (size_t i = 0; i < lines.size() && i < 8; ++i) c += "- " + lines[i] + "\n";
   };
   std::vector<std::string> failed;
-  for (auto& t : list_threads(image, {.status = "error", .limit = 8})) failed.push_back(t.title.empty() ? t.id : t.title);
+  // An adapter's trial runs (learn::kTrialThreadPrefix) are no tasks of the agent's.
+  auto trial = [](const std::string& id) { return id.rfind(learn::kTrialThreadPrefix, 0) == 0; };
+  for (auto& t : list_threads(image, {.status = "error", .limit = 8}))
+    if (!trial(t.id)) failed.push_back(t.title.empty() ? t.id : t.title);
   // Work ROBIN sent back for revision, in the newest conversations.
   for (auto& t : list_threads(image, {.graph = "agent", .limit = 20})) {
+    if (trial(t.id)) continue;
     json turns;
     try {
       turns = json::parse(thread_transcript_json(image, t.id), nullptr, false);

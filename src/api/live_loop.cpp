@@ -14,9 +14,11 @@
 #include "a4ps/learn.h"
 #include "a4ps/live.h"
 #include "a4ps/session.h"
+#include "a4ps/threads.h"
 #include "a4ps/tools.h"
 #include "api/internal.h"
 #include "api/live_internal.h"
+#include "codex/codex.h"
 #include "learn/cycle.h"
 #include "live/goals.h"
 #include "live/lp.h"
@@ -103,6 +105,34 @@ struct Loop {
     return "";
   }
 
+  // Why work in hand must stop now ("" when it may go on): a user's run, a stop, or the
+  // day's budget, with the wall time so far and the tokens and sandbox time of the work in
+  // hand added to what `used` had.
+  std::string must_stop(double wall_now, const LiveUsage& used, const LiveBudget& budget, int64_t tokens,
+                        double sandbox_s) const {
+    if (user()) return "a user's run is active";
+    if (stopping()) return "asked to stop";
+    if (wall_now >= budget.wall_s_per_day) return "the day's wall-time budget is spent";
+    if (used.tokens + tokens >= budget.tokens_per_day) return "the day's token budget is spent";
+    if (used.sandbox_s + sandbox_s >= budget.sandbox_s_per_day) return "the day's sandbox time is spent";
+    return "";
+  }
+
+  // A goal's test on an answer: the answer's text and the printed output of each code run,
+  // then the goal's assertions, in the sandbox (its time added to sandbox_s). `out` says
+  // "passed" or why it failed. Attempts and an adapter's goal trials both score this way.
+  bool goal_test(const store::GoalRow& g, const Answer& ans, double& sandbox_s, std::string& out) {
+    json outputs = json::array();
+    for (auto& t : ans.turns)
+      if (t.ran_code) outputs.push_back(t.code_stdout);
+    std::string code = "answer = " + json(ans.text).dump() + "\noutputs = " + outputs.dump() + "\n" + g.test + "\n";
+    auto ts = Clock::now();
+    CodeResult r = run_code(image, code, {.sandbox = o.sandbox});
+    sandbox_s += seconds_since(ts);
+    out = r.ok ? "passed" : utf8_clip(utf8_clean(r.error_type + ": " + r.error), 400);  // JSON needs whole characters
+    return r.ok;
+  }
+
   // One attempt at a goal (or the resumption of one a user's run or a stop cut short).
   void attempt(store::GoalRow g, bool resuming, const std::string& why_chosen) {
     auto t0 = Clock::now();
@@ -140,11 +170,7 @@ struct Loop {
     so.cancelled = [&] {
       if (cut) return true;
       flush();
-      if (user()) cut_why = "a user's run is active";
-      else if (stopping()) cut_why = "asked to stop";
-      else if (wall_before + seconds_since(t0) >= wall_budget) cut_why = "the day's wall-time budget is spent";
-      else if (used.tokens + turn_tokens >= budget.tokens_per_day) cut_why = "the day's token budget is spent";
-      else if (used.sandbox_s + spend.sandbox_s >= budget.sandbox_s_per_day) cut_why = "the day's sandbox time is spent";
+      cut_why = must_stop(wall_before + seconds_since(t0), used, budget, turn_tokens, spend.sandbox_s);
       return cut = !cut_why.empty();
     };
     so.on_sandbox_call = [&](double s, bool) { spend.sandbox_s += s; };
@@ -194,15 +220,7 @@ struct Loop {
     std::string test_out;
     if (failure.empty() && ans.status == RunStatus::WaitingForHuman) failure = "the run waits for a human decision";
     if (failure.empty()) {
-      json outputs = json::array();
-      for (auto& t : ans.turns)
-        if (t.ran_code) outputs.push_back(t.code_stdout);
-      std::string code = "answer = " + json(ans.text).dump() + "\noutputs = " + outputs.dump() + "\n" + g.test + "\n";
-      auto ts = Clock::now();
-      CodeResult r = run_code(image, code, {.sandbox = o.sandbox});
-      spend.sandbox_s += seconds_since(ts);
-      passed = r.ok;
-      test_out = r.ok ? "passed" : (r.error_type + ": " + r.error).substr(0, 400);
+      passed = goal_test(g, ans, spend.sandbox_s, test_out);
     } else {
       test_out = "not run: " + failure;
     }
@@ -229,7 +247,7 @@ struct Loop {
     a.grace = rw.grace, a.justice = rw.justice, a.codex = rw.codex, a.reward = rw.total;
     detail.update({{"reward", rw.to_json()}, {"test", test_out}, {"grace_score", grace}, {"grace_why", grace_why},
                    {"justice_score", justice}, {"justice_why", justice_why}, {"codex_violations", violations},
-                   {"answer", ans.text.substr(0, 400)}, {"thread", g.thread}});
+                   {"answer", utf8_clip(utf8_clean(ans.text), 400)}, {"thread", g.thread}});
     a.detail = detail.dump();
     store::finish_attempt(img, a);
     ++report.attempts;
@@ -283,10 +301,13 @@ struct Loop {
   }
 
   // The learning cycle, its wall time counted in the day's budget.
+  Clock::time_point learn_t0;
+  double learn_wall_before = 0;  // the day's wall time when the cycle began
   void learn() {
-    auto t0 = Clock::now();
+    learn_t0 = Clock::now();
+    learn_wall_before = live_usage(image).wall_s;
     learn_cycle();
-    store::add_usage(img, {.day = today(), .wall_s = seconds_since(t0)});
+    store::add_usage(img, {.day = today(), .wall_s = seconds_since(learn_t0)});
   }
 
   // A new adapter next to what the persona runs with now, on the same examples, both
@@ -296,18 +317,23 @@ struct Loop {
   struct Comparison {
     std::string measure, against;
     double mine = 0, theirs = 0, base = 0;
+    std::string active_sha, active_name;  // the persona's active adapter on this base ("": none)
   };
   Comparison compare(const std::string& persona, const std::string& base, const TrainedAdapter& ad,
                      const TrainAdapterOptions& t) {
-    if (!ad.heldout_examples)
-      return {"training", "the base", ad.train_loss_last, ad.train_loss_first, ad.train_loss_first};
-    Comparison c{"held-out (" + std::to_string(ad.heldout_examples) + " examples)", "the base", ad.heldout_loss_after,
-                 ad.heldout_loss_before, ad.heldout_loss_before};
     auto spec = persona::find(img, persona);
     json lineage = json::parse(ad.lineage_json, nullptr, false);
     std::string base_sha = lineage.is_object() ? lineage.value("base_sha256", "") : "";
-    if (!spec || base_sha.empty()) return c;
-    auto active = persona::adapter_for(img, *spec, base_sha);
+    auto active = spec && !base_sha.empty() ? persona::adapter_for(img, *spec, base_sha) : std::nullopt;
+    Comparison c;
+    if (active) c.active_sha = active->blob_sha256, c.active_name = active->name + " v" + std::to_string(active->version);
+    if (!ad.heldout_examples) {
+      c.measure = "training", c.against = "the base";
+      c.mine = ad.train_loss_last, c.theirs = c.base = ad.train_loss_first;
+      return c;
+    }
+    c.measure = "held-out (" + std::to_string(ad.heldout_examples) + " examples)", c.against = "the base";
+    c.mine = ad.heldout_loss_after, c.theirs = c.base = ad.heldout_loss_before;
     if (!active) return c;
     // The same split the training run made (same data, fraction and seed).
     std::vector<learn::Example> train, held;
@@ -316,6 +342,136 @@ struct Loop {
     c.theirs = learn::evaluate_bytes(base, img.blob(active->blob_sha256), held, t.ctx).loss;
     c.against = "the active adapter " + active->name + " v" + std::to_string(active->version) + ", measured now";
     return c;
+  }
+
+  // The goals `persona` took part in, newest attempt first: attempted goals whose thread
+  // holds a turn of its, with a test (at most n).
+  std::vector<store::GoalRow> touched_goals(const std::string& persona, int n) {
+    std::vector<store::GoalRow> out;
+    if (n <= 0) return out;
+    auto as = store::attempts(img);  // oldest first
+    std::set<int64_t> seen;
+    for (auto it = as.rbegin(); it != as.rend() && static_cast<int>(out.size()) < n; ++it) {
+      if (!seen.insert(it->goal).second) continue;
+      auto g = store::goal(img, it->goal);
+      if (!g || g->thread.empty() || g->test.empty()) continue;
+      json turns;
+      try {
+        turns = json::parse(thread_transcript_json(image, g->thread), nullptr, false);
+      } catch (const Error&) {
+        continue;  // cut short before its first step: nobody took part yet
+      }
+      if (!turns.is_array()) continue;
+      if (std::any_of(turns.begin(), turns.end(), [&](const json& t) { return t.is_object() && t.value("persona", "") == persona; }))
+        out.push_back(*g);
+    }
+    return out;
+  }
+
+  // One goal's task in a fresh session on the training base, `persona` running with
+  // `adapter` (a blob's sha256, or "none"), and the goal's test on its answer, scored as an
+  // attempt is. A trial is no attempt (no attempt row, no family stats), but its tokens and
+  // sandbox time count in the day's budget (its wall time is the learning cycle's), and a
+  // user's run, a stop or a spent budget stop it like an attempt. Its thread is kept as
+  // evidence for the person deciding, named with learn::kTrialThreadPrefix so that it is
+  // never judged into a golden set (learn::unjudged_threads) nor read as a failed task.
+  struct Trial {
+    bool passed = false;
+    std::string test, answer, thread;
+    std::string cut;  // why it was stopped before its test ran ("": it ran)
+    json to_json() const {
+      return {{"passed", passed}, {"test", test}, {"answer", utf8_clip(utf8_clean(answer), 400)}, {"thread", thread}};
+    }
+  };
+  Trial trial(const store::GoalRow& g, const std::string& persona, const std::string& base, const std::string& adapter) {
+    Trial out;
+    out.thread = std::string(learn::kTrialThreadPrefix) + std::to_string(g.id) + "-" +
+                 (adapter == "none" ? adapter : adapter.substr(0, 12)) + "-" + random_id().substr(0, 8);
+    const LiveUsage used = live_usage(image);
+    const LiveBudget budget = live_budget(image);
+    store::Usage spend{.day = today()};
+    int64_t turn_tokens = 0, streamed = 0;
+    SessionOptions so{.model = base, .sandbox = o.sandbox, .max_tokens = o.max_tokens};
+    so.models = models;
+    so.adapters = {{persona, adapter}};
+    so.cancelled = [&] {
+      if (out.cut.empty()) out.cut = must_stop(learn_wall_before + seconds_since(learn_t0), used, budget, turn_tokens, spend.sandbox_s);
+      return !out.cut.empty();
+    };
+    so.on_sandbox_call = [&](double secs, bool) { spend.sandbox_s += secs; };
+    so.on_turn = [&](const Turn& t) {
+      turn_tokens += t.tokens;
+      spend.forges += t.forged;
+    };
+    so.on_token = [&](const std::string&, std::string_view) { ++streamed; };
+    Answer ans;
+    std::string failure;
+    try {
+      Session session(image, so);
+      ans = session.ask(out.thread, g.task);
+      spend.tokens += tokens_of(ans.json);
+      if (ans.status == RunStatus::WaitingForHuman) failure = "the run waits for a human decision";
+    } catch (const Error& e) {
+      spend.tokens += std::max(turn_tokens, streamed);
+      if (!out.cut.empty()) {
+        store::add_usage(img, spend);
+        return out;
+      }
+      failure = e.what();
+    }
+    out.answer = ans.text;
+    if (failure.empty()) out.passed = goal_test(g, ans, spend.sandbox_s, out.test);
+    else out.test = "not run: " + failure;
+    store::add_usage(img, spend);
+    return out;
+  }
+
+  // A new adapter against the active one (or none) beyond held-out loss: the goal tests of
+  // the goals its persona took part in, and probe answers for the person deciding.
+  struct Evidence {
+    int goals = 0, mine = 0, theirs = 0;  // goals tried; tests passed with the new adapter and the active
+    std::string cut;                      // why the trials stopped short ("": they ran)
+    json goal_tests = json::array(), probes = json::array();
+  };
+  Evidence try_on_goals(const std::string& persona, const std::string& base, const TrainedAdapter& ad, const Comparison& cmp) {
+    Evidence ev;
+    const std::string theirs = cmp.active_sha.empty() ? "none" : cmp.active_sha;
+    auto goals = touched_goals(persona, o.compare_goals);
+    for (auto& g : goals) {
+      Trial mine = trial(g, persona, base, ad.sha256);
+      Trial other = mine.cut.empty() ? trial(g, persona, base, theirs) : Trial{};
+      if (!mine.cut.empty() || !other.cut.empty()) {
+        ev.cut = !mine.cut.empty() ? mine.cut : other.cut;
+        return ev;
+      }
+      ++ev.goals;
+      ev.mine += mine.passed;
+      ev.theirs += other.passed;
+      ev.goal_tests.push_back({{"goal", g.id}, {"title", g.title}, {"candidate", mine.to_json()}, {"active", other.to_json()}});
+    }
+    // Probes: the persona alone (its system prompt, one question), not scored.
+    std::vector<std::string> prompts = o.probes;
+    if (prompts.empty())
+      for (size_t i = 0; i < goals.size() && i < 3; ++i) prompts.push_back(goals[i].task);
+    if (prompts.empty()) return ev;
+    const LiveUsage used = live_usage(image);
+    if (std::string why = must_stop(learn_wall_before + seconds_since(learn_t0), used, live_budget(image), 0, 0); !why.empty()) {
+      ev.cut = why;
+      return ev;
+    }
+    store::Usage spend{.day = today()};
+    try {
+      auto spec = persona::find(img, persona);
+      std::string system = spec ? persona::system_prompt(*spec, codex::image_codex(img)) : "";
+      auto ps = learn::answer_probes(base, cmp.active_sha.empty() ? "" : img.blob(cmp.active_sha), ad.adapter, persona, prompts,
+                                     o.max_tokens ? o.max_tokens : 64, system, &manager_of(*models), &spend.tokens);
+      for (auto& p : ps)
+        ev.probes.push_back({{"prompt", utf8_clean(p.prompt)}, {"candidate", utf8_clean(p.adapter)}, {"active", utf8_clean(p.base)}});
+    } catch (const Error& e) {
+      ev.probes.push_back({{"error", e.what()}});
+    }
+    store::add_usage(img, spend);
+    return ev;
   }
 
   // The learning cycle: judge, golden sets, train where enough is new, evaluate, propose.
@@ -357,15 +513,41 @@ struct Loop {
         json detail = {{"persona", c.persona}, {"adapter", ad.sha256}, {"measure", cmp.measure}, {"loss", cmp.mine},
                        {"against", cmp.against}, {"against_loss", cmp.theirs}, {"base_loss", cmp.base},
                        {"heldout_examples", ad.heldout_examples}};
-        if (cmp.mine < cmp.theirs) {
-          auto prop = propose_adapter_activation(image, c.persona, ad.sha256);
-          report.proposals.push_back(prop.proposal);
-          detail["proposal"] = prop.proposal;
-          say("schedule", 0, "", std::string(b) + ": better, proposed (#" + std::to_string(prop.proposal) +
-                                     "); it waits for a human", detail);
-        } else {
+        if (!(cmp.mine < cmp.theirs)) {
           say("schedule", 0, "", std::string(b) + ": not better, not proposed", detail);
+          continue;
         }
+        // Better on held-out loss: now the goal tests it touches, both ways, and the probes.
+        Evidence ev = try_on_goals(c.persona, base, ad, cmp);
+        const std::string whose = cmp.active_name.empty() ? "the base" : "the active adapter " + cmp.active_name;
+        char tests[200];
+        std::snprintf(tests, sizeof tests, "goal tests %d/%d against %d/%d of %s", ev.mine, ev.goals, ev.theirs, ev.goals,
+                      whose.c_str());
+        detail["goal_tests"] = ev.goal_tests;
+        detail["goal_tests_passed"] = {{"candidate", ev.mine}, {"active", ev.theirs}, {"goals", ev.goals}, {"against", whose}};
+        detail["probes"] = ev.probes;
+        if (!ev.cut.empty()) {
+          detail["cut"] = ev.cut;
+          say("schedule", 0, "", std::string(b) + ": better on held-out loss, but its goal trials stopped (" + ev.cut +
+                                     "): not proposed; a person may propose it with a4ps learn activate " + image.path() +
+                                     " --persona " + c.persona + " --run " + ad.sha256.substr(0, 12), detail);
+          if (stopping() || user()) return;
+          continue;
+        }
+        if (ev.mine < ev.theirs) {
+          say("schedule", 0, "", std::string(b) + ": better on held-out loss, but " + tests + ": not proposed", detail);
+          continue;
+        }
+        // The evidence travels with the proposal: `a4ps approvals show` prints it.
+        json evidence = {{"measure", cmp.measure}, {"loss", cmp.mine}, {"against", cmp.against}, {"against_loss", cmp.theirs},
+                         {"base_loss", cmp.base}, {"goal_tests", ev.goal_tests}, {"goal_tests_passed", detail["goal_tests_passed"]},
+                         {"probes", ev.probes}};
+        int64_t prop = learn::propose_activation(img, c.persona, ad.sha256, "", {{"live_comparison", evidence}});
+        report.proposals.push_back(prop);
+        detail["proposal"] = prop;
+        say("schedule", 0, "", std::string(b) + ": better, proposed (#" + std::to_string(prop) + "): " +
+                                   (ev.goals ? std::string(tests) : "no goal it took part in to test") +
+                                   "; it waits for a human", detail);
       } catch (const Error& e) {
         say("schedule", 0, "", c.persona + ": training failed: " + e.what());
       }

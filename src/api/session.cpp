@@ -1,12 +1,15 @@
 // The public Session: the agent graph over an image, with the rules a conversation
 // follows (which thread may take a task, when an approval is applied, which model runs).
 #include <filesystem>
+#include <mutex>
 
 #include "api/internal.h"
 #include "governance/governance.h"
+#include "learn/cycle.h"
 #include "llm/llm.h"
 #include "llm/model_manager.h"
 #include "persona/agent.h"
+#include "persona/persona.h"
 #include "persona/turn.h"
 #include "util/util.h"
 
@@ -108,6 +111,79 @@ Answer answer_of(const Session::Impl& s, const std::string& thread, const graph:
   return a;
 }
 
+// A GGUF's sha256, remembered per path, size and time of change: trials open a session
+// per goal on the same base, and hashing a real model takes seconds.
+std::string model_sha256(const image::Image& img, const std::string& model) {
+  std::error_code ec;
+  const std::string base_path = img.meta("base_model_path");
+  if (!base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec)))
+    return img.meta("base_model_sha256");
+  static std::mutex mu;
+  static std::map<std::string, std::pair<std::string, std::string>> known;  // path -> (size and mtime, sha256)
+  const std::string path = fs::absolute(model, ec).string();
+  const std::string stamp = std::to_string(fs::file_size(model, ec)) + "@" +
+                            std::to_string(fs::last_write_time(model, ec).time_since_epoch().count());
+  {
+    std::lock_guard<std::mutex> l(mu);
+    if (auto it = known.find(path); it != known.end() && it->second.first == stamp) return it->second.second;
+  }
+  std::string sha = sha256_file(model);
+  std::lock_guard<std::mutex> l(mu);
+  known[path] = {stamp, sha};
+  return sha;
+}
+
+// SessionOptions::adapters checked against the image and the model each persona runs on:
+// the blob must be a training run's or an adapter version's, trained on that very GGUF.
+std::map<std::string, persona::AdapterOverride> adapter_overrides(const image::Image& img,
+                                                                  const std::map<std::string, std::string>& want,
+                                                                  const std::string& session_model) {
+  std::map<std::string, persona::AdapterOverride> out;
+  if (want.empty()) return out;
+  std::vector<learn::Run> runs;
+  bool runs_read = false;
+  for (auto& [name, sha] : want) {
+    auto spec = persona::find(img, name);
+    if (!spec) throw Error("an adapter override names persona '" + name + "', which the image does not hold; see `a4ps persona ls`");
+    if (sha == "none") {
+      out[spec->name] = {};
+      continue;
+    }
+    // The base it was trained for, and what its turns call it.
+    std::string base_sha, label;
+    bool known = false;
+    for (auto& a : img.list(image::Kind::Adapter))
+      for (auto& v : img.history(image::Kind::Adapter, a.name))
+        if (!v.removed && v.blob_sha256 == sha) {
+          known = true;
+          base_sha = v.meta.value("base_sha256", "");
+          label = v.name + " v" + std::to_string(v.version);
+        }
+    if (!known) {
+      if (!runs_read) runs = learn::runs(img), runs_read = true;
+      for (auto& r : runs)
+        if (r.payload.value("sha256", "") == sha) {
+          known = true;
+          base_sha = r.payload.value("lineage", json::object()).value("base_sha256", "");
+          label = "candidate " + sha.substr(0, 12);
+        }
+    }
+    if (!known)
+      throw Error("the adapter override for " + name + " names '" + sha + "', which is no training run or adapter in " +
+                  img.path().string() + "; list them with a4ps learn runs");
+    const std::string m = spec->model.empty() ? session_model : spec->model;
+    bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
+    if (std::error_code ec; !local || !fs::is_regular_file(m, ec))
+      throw Error("the adapter override for " + name + " needs a local GGUF model, and " + name + " runs on '" + m +
+                  "'; pass --model with the GGUF the adapter was trained on");
+    if (model_sha256(img, m) != base_sha)
+      throw Error("the adapter override for " + name + " (" + sha.substr(0, 12) + ") was trained on another base than " + m +
+                  "; pass --model with the GGUF it was trained on");
+    out[spec->name] = {sha, label};
+  }
+  return out;
+}
+
 graph::RunConfig config(Session::Impl& s, const std::string& thread) {
   auto* on_turn = &s.opts.on_turn;
   return {.thread_id = thread, .step_limit = s.opts.step_limit, .on_event = [on_turn](const graph::StreamEvent& e) {
@@ -139,7 +215,8 @@ Session::Session(Image& image, SessionOptions o) : impl_(std::make_unique<Impl>(
                            .max_tokens = s.opts.max_tokens, .n_threads = s.opts.n_threads,
                            .manager = s.opts.models ? &s.opts.models->impl().mm : nullptr, .on_token = s.opts.on_token,
                            .kept_kernel = s.opts.kernel ? s.opts.kernel->impl().slot : nullptr,
-                           .on_code_run = s.opts.on_sandbox_call, .on_answer_token = s.opts.on_answer_token};
+                           .on_code_run = s.opts.on_sandbox_call, .on_answer_token = s.opts.on_answer_token,
+                           .adapters = adapter_overrides(img, s.opts.adapters, s.model)};
   s.graph = std::make_unique<graph::CompiledGraph>(
       persona::agent_graph(img, ao).compile({.checkpointer = s.cp.get(), .name = persona::kAgentGraph}));
 }

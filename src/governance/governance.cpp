@@ -1,9 +1,11 @@
 #include "governance/governance.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "codex/codex.h"
 #include "image/diff.h"
+#include "util/util.h"
 
 namespace a4ps::governance {
 
@@ -89,6 +91,38 @@ std::string describe(const image::Proposal& p) {
   if (j.is_object() && j.contains("after") && j["after"].is_string()) {
     std::string before = j.contains("before") && j["before"].is_string() ? j["before"].get<std::string>() : "";
     out += "\n" + image::unified_diff(before, j["after"].get<std::string>(), p.target + " (now)", p.target + " (proposed)");
+  }
+  // An adapter the live loop compared with the active one: the evidence, for the person deciding.
+  const json* cmp = j.is_object() && j.contains("metrics") && j["metrics"].is_object() ? &j["metrics"] : nullptr;
+  if (cmp && cmp->contains("live_comparison") && (*cmp)["live_comparison"].is_object()) {
+    const json& c = (*cmp)["live_comparison"];
+    auto text = [](const json& o, const char* k) {  // one line each
+      std::string t = o.is_object() && o.contains(k) && o[k].is_string() ? utf8_clip(o[k].get<std::string>(), 80) : "";
+      std::replace(t.begin(), t.end(), '\n', ' ');
+      return t;
+    };
+    auto num = [](const json& o, const char* k) { return o.is_object() && o.contains(k) && o[k].is_number() ? o[k].get<double>() : 0.0; };
+    char b[160];
+    std::snprintf(b, sizeof b, "%.4f against %.4f", num(c, "loss"), num(c, "against_loss"));
+    out += "\n" + text(c, "measure") + " loss " + b + " of " + text(c, "against");
+    const json n = c.value("goal_tests_passed", json::object());
+    const std::string other = text(n, "against").empty() ? "the active adapter" : text(n, "against");
+    if (num(n, "goals") > 0) {
+      std::snprintf(b, sizeof b, "goal tests: %.0f/%.0f with it, %.0f/%.0f with ", num(n, "candidate"), num(n, "goals"),
+                    num(n, "active"), num(n, "goals"));
+      out += "\n" + std::string(b) + other;
+    }
+    for (auto& g : c.value("goal_tests", json::array())) {
+      auto passed = [&](const char* k) {
+        return g.contains(k) && g[k].is_object() && g[k].value("passed", false) ? std::string("pass") : std::string("fail");
+      };
+      out += "\n  goal " + std::to_string(static_cast<int64_t>(num(g, "goal"))) + " (" + text(g, "title") + "): " +
+             passed("candidate") + " with it, " + passed("active") + " with " + other;
+    }
+    for (auto& q : c.value("probes", json::array()))
+      if (q.is_object() && q.contains("prompt"))
+        out += "\n  probe: " + text(q, "prompt") + "\n    with it: " + text(q, "candidate") + "\n    with " + other + ": " +
+               text(q, "active");
   }
   return out;
 }

@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <optional>
 #include <random>
 
 #include "governance/governance.h"
 #include "image/image.h"
+#include "llm/llm.h"
 #include "llm/model_manager.h"
 #include "util/util.h"
 
@@ -140,14 +142,44 @@ AdapterEval evaluate_adapter(const fs::path& base, const std::string& bytes, con
   ScratchFile f(bytes);
   out.before = evaluate(base, "", data, n_ctx);
   out.after = evaluate(base, f.path, data, n_ctx);
+  out.probes = answer_probes(base, "", bytes, persona, probes);
+  return out;
+}
+
+std::vector<Probe> answer_probes(const fs::path& base, const std::string& a, const std::string& b, const std::string& persona,
+                                 const std::vector<std::string>& probes, int max_tokens, const std::string& system,
+                                 llm::ModelManager* manager, int64_t* tokens) {
+  std::vector<Probe> out;
   if (probes.empty()) return out;
-  llm::ModelManager mm;
-  llm::Persona p0{persona, base, {}}, p1{persona + "+adapter", base, {{f.path, 1.0f}}};
+  std::optional<llm::ModelManager> own;
+  llm::ModelManager& mm = manager ? *manager : own.emplace();
+  // A shared manager keeps the adapters it loaded by path: give it the adapter cache's
+  // file for the bytes (as sessions do), not a scratch name it would hold on to each time.
+  std::optional<ScratchFile> fa, fb;
+  auto file_for = [&](const std::string& bytes, std::optional<ScratchFile>& scratch) -> fs::path {
+    if (!manager) return scratch.emplace(bytes).path;
+    fs::path f = llm::models_dir() / "adapters" / (sha256_hex(bytes) + ".gguf");
+    if (std::error_code ec; !fs::exists(f, ec)) {
+      fs::create_directories(f.parent_path());
+      write_file(f, bytes);
+    }
+    return f;
+  };
+  // Named apart so a shared manager keeps each with its own adapter.
+  auto persona_with = [&](const std::string& bytes, std::optional<ScratchFile>& scratch, const std::string& tag) {
+    llm::Persona p{persona + "+" + tag, base, {}};
+    if (!bytes.empty()) p.adapters.push_back({file_for(bytes, scratch), 1.0f});
+    return p;
+  };
+  llm::Persona pa = persona_with(a, fa, "probe-a"), pb = persona_with(b, fb, "probe-b");
   for (auto& q : probes) {
     llm::ChatRequest req;
-    req.messages = {{"user", q}};
-    req.max_tokens = 32;
-    out.probes.push_back({q, mm.chat(p0, req).text, mm.chat(p1, req).text});
+    if (!system.empty()) req.messages.push_back({"system", system});
+    req.messages.push_back({"user", q});
+    req.max_tokens = max_tokens;
+    auto ra = mm.chat(pa, req), rb = mm.chat(pb, req);
+    if (tokens) *tokens += ra.completion_tokens + rb.completion_tokens;
+    out.push_back({q, ra.text, rb.text});
   }
   return out;
 }
@@ -158,10 +190,16 @@ EvalResult evaluate_bytes(const fs::path& base, const std::string& bytes, const 
 }
 
 int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name) {
+  return propose_activation(img, persona, run, name, json::object());
+}
+
+int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name,
+                           const json& evidence) {
   Run r = pick_run(img, persona, run);
   const json& lin = r.payload["lineage"];
   json metrics = lin.value("metrics", json::object());
   metrics["lineage"] = lin;
+  if (evidence.is_object()) metrics.update(evidence);
   return governance::propose_adapter(img, adapter_name(persona, name), img.blob(r.payload.value("sha256", "")),
                                      lin.value("base_sha256", ""), persona, metrics);
 }

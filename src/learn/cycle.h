@@ -13,6 +13,9 @@
 namespace a4ps::image {
 class Image;
 }
+namespace a4ps::llm {
+class ModelManager;
+}
 
 namespace a4ps::learn {
 
@@ -68,12 +71,24 @@ struct AdapterEval {
 };
 AdapterEval evaluate_adapter(const fs::path& base, const std::string& adapter_bytes, const std::vector<Example>& data,
                              int n_ctx, const std::string& persona, const std::vector<std::string>& probes);
+// Probes answered twice by one persona on the base, with adapter bytes `a` and then `b`
+// ("" = the base alone); each Probe's `base` holds a's answer and `adapter` b's. `system`
+// starts each prompt when given; `tokens` (when given) gets the tokens generated. A
+// manager shares models already loaded (null: one of its own).
+std::vector<Probe> answer_probes(const fs::path& base, const std::string& a, const std::string& b,
+                                 const std::string& persona, const std::vector<std::string>& probes, int max_tokens = 32,
+                                 const std::string& system = "", llm::ModelManager* manager = nullptr,
+                                 int64_t* tokens = nullptr);
 // The adapter alone on the examples (no pass of the base: for comparing two adapters).
 EvalResult evaluate_bytes(const fs::path& base, const std::string& adapter_bytes, const std::vector<Example>& data,
                           int n_ctx);
 
 // Files adapter.activate for a training run; returns the proposal id.
 int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name);
+// The same with more evidence in its metrics (merged over the run's; what `a4ps approvals
+// show` prints for the person deciding), e.g. the live loop's comparison with the active adapter.
+int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name,
+                           const json& evidence);
 
 struct Rollback {
   int64_t proposal = 0;

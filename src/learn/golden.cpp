@@ -227,7 +227,10 @@ std::vector<std::string> unjudged_threads(image::Image& img) {
   std::set<std::string> judged = store::judged_threads(img);
   std::vector<std::string> out;
   for (auto& t : graph::image_checkpointer(img)->threads())
-    if (t.is(graph::ThreadStatus::Done) && !judged.count(t.id)) out.push_back(t.id);
+    // The live loop's trials of an adapter not yet approved (live_loop.cpp) are evidence
+    // for a person, not conversations to learn from: never judged into a golden set.
+    if (t.is(graph::ThreadStatus::Done) && !judged.count(t.id) && t.id.rfind(kTrialThreadPrefix, 0) != 0)
+      out.push_back(t.id);
   return out;
 }
 

@@ -66,7 +66,9 @@ GoldenResult select_golden(image::Image& img, const GoldenOptions& opts);
 std::vector<Example> golden_set(const image::Image& img, const std::string& persona);
 // Examples in the golden set per persona, in name order.
 std::vector<std::pair<std::string, int64_t>> golden_counts(const image::Image& img);
-// Finished threads that no judgement covers yet (what `learn judge --all` judges).
+// Finished threads that no judgement covers yet (what `learn judge --all` judges); threads
+// whose id starts with kTrialThreadPrefix (an adapter's trial runs) are never among them.
+inline constexpr const char* kTrialThreadPrefix = "live-trial-";
 std::vector<std::string> unjudged_threads(image::Image& img);
 int import_golden(image::Image& img, const std::string& persona, const std::vector<Example>& data);
 

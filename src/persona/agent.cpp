@@ -122,7 +122,8 @@ struct Runtime {
     bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
     if (local) {
       lp.model = m;
-      lp.adapters = persona_adapters(img, p, m, adapter);
+      auto o = opts.adapters.find(p.name);
+      lp.adapters = persona_adapters(img, p, m, adapter, o == opts.adapters.end() ? nullptr : &o->second);
     }
     std::string key = m;
     for (auto& a : lp.adapters) key += "|" + a.path.string();
@@ -299,7 +300,8 @@ Update brick_node(Runtime& rt, const AgentState& s) {
     draft.result = r;
     t.result = r;
     // doesNotUnderstand: a call to a function nobody wrote becomes a forge request.
-    if (!r.ok && r.error_type == "NameError" && brick.can("forge") && rt.sandbox()) {
+    // (Not in a trial of adapters: it files no proposal.)
+    if (!r.ok && r.error_type == "NameError" && brick.can("forge") && rt.sandbox() && rt.opts.adapters.empty()) {
       sandbox::Result failure{.ok = false, .error_type = "NameError", .error = r.error};
       forge::ToolSpec spec = forge::spec_from_name_error(*rt.sandbox(), code, failure);
       if (!spec.name.empty()) {
@@ -469,19 +471,21 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   return g;
 }
 
-std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name) {
+std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name,
+                                           const AdapterOverride* override) {
   // Every turn asks: read the two meta keys, not info() (which counts the whole image).
   std::string base_path = img.meta("base_model_path");
   std::error_code ec;  // the same file, however the model was named (relative, absolute)
   bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
-  auto file_of = [&](const image::Object& a) {
-    fs::path f = llm::models_dir() / "adapters" / (a.blob_sha256 + ".gguf");
+  auto file_of_blob = [&](const std::string& sha) {
+    fs::path f = llm::models_dir() / "adapters" / (sha + ".gguf");
     if (!fs::exists(f)) {
       fs::create_directories(f.parent_path());
-      write_file(f, img.blob(a.blob_sha256));
+      write_file(f, img.blob(sha));
     }
     return f;
   };
+  auto file_of = [&](const image::Object& a) { return file_of_blob(a.blob_sha256); };
   std::vector<llm::Adapter> out;
   // The image-wide stack (an Imagefile's ADAPTER lines), in order, each with its scale,
   // on the base model it was built for; then the persona's own adapter.
@@ -494,6 +498,12 @@ std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& 
         out.push_back({file_of(*a), s.value("scale", 1.0f)});
         name += (name.empty() ? "" : " + ") + a->name + " v" + std::to_string(a->version);
       }
+  }
+  if (override) {  // a trial: these bytes (or none) instead of the persona's own
+    if (override->sha256.empty()) return out;
+    name += (name.empty() ? "" : " + ") + override->label;
+    out.push_back({file_of_blob(override->sha256), 1.0f});
+    return out;
   }
   auto a = adapter_for(img, p, base ? img.meta("base_model_sha256") : "");
   if (!a) return out;

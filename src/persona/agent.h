@@ -13,6 +13,7 @@
 // judge and train on it.
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -30,6 +31,13 @@ struct Adapter;
 namespace a4ps::persona {
 
 inline constexpr const char* kAgentGraph = "agent";
+
+// A persona run with other adapter bytes than its own (a trial; see SessionOptions::adapters),
+// checked by the caller against the model it runs on.
+struct AdapterOverride {
+  std::string sha256;  // the blob in the image; "" = no adapter of its own
+  std::string label;   // what its turns name as their adapter
+};
 
 struct AgentOptions {
   std::string model;       // model spec for personas without their own; "" = the state's "model"
@@ -53,6 +61,9 @@ struct AgentOptions {
   std::function<void(double seconds, bool ok)> on_code_run;
   // The answer turn's pieces alone (what a client streams as the reply).
   std::function<void(std::string_view piece)> on_answer_token;
+  // By persona name: adapters to run instead of the persona's own (read-only trials: with
+  // any, a call to a missing function is not forged, so no proposal is filed).
+  std::map<std::string, AdapterOverride> adapters;
 };
 
 // The graph for `img` (which must outlive it). Input: {"task": "...", "model": "spec"}.
@@ -64,9 +75,11 @@ std::string choose_model(const image::Image& img, const std::string& flag);
 
 // A persona's adapters on `model` as files llama.cpp loads (stored once per sha256 under
 // the models directory): the image-wide stack when `model` is the image's base model, then
-// the persona's own. `name` gets their names and versions ("" when none).
+// the persona's own (or `override`'s bytes instead, when given). `name` gets their names
+// and versions ("" when none).
 struct Spec;
-std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name);
+std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name,
+                                           const AdapterOverride* override = nullptr);
 
 // The input that starts a new task on a thread (a chat's next message): it clears the
 // previous task's working state and keeps the conversation.
