@@ -471,6 +471,17 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   return g;
 }
 
+void prune_adapter_files(const fs::path& dir, std::chrono::hours idle, const fs::path& keep) {
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& f = it->path();
+    if (f.extension() != ".gguf" || f == keep || !it->is_regular_file(ec)) continue;
+    std::error_code e2;
+    if (auto t = fs::last_write_time(f, e2); !e2 && now - t > idle) fs::remove(f, e2);  // best effort: a cache
+  }
+}
+
 std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name,
                                            const AdapterOverride* override) {
   // Every turn asks: read the two meta keys, not info() (which counts the whole image).
@@ -479,9 +490,14 @@ std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& 
   bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
   auto file_of_blob = [&](const std::string& sha) {
     fs::path f = llm::models_dir() / "adapters" / (sha + ".gguf");
+    std::error_code ec;
+    const auto now = fs::file_time_type::clock::now();
     if (!fs::exists(f)) {
       fs::create_directories(f.parent_path());
       write_file(f, img.blob(sha));
+      prune_adapter_files(f.parent_path(), kAdapterFileIdle, f);
+    } else if (auto t = fs::last_write_time(f, ec); !ec && now - t > std::chrono::hours(24)) {
+      fs::last_write_time(f, now, ec);  // in use: kept by the pruning (a day's precision is plenty)
     }
     return f;
   };
