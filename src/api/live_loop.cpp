@@ -303,11 +303,21 @@ struct Loop {
   // The learning cycle, its wall time counted in the day's budget.
   Clock::time_point learn_t0;
   double learn_wall_before = 0;  // the day's wall time when the cycle began
+  double learn_flushed = 0;      // seconds of the cycle already in the day's usage
   void learn() {
     learn_t0 = Clock::now();
+    learn_flushed = 0;
     learn_wall_before = live_usage(image).wall_s;
     learn_cycle();
-    store::add_usage(img, {.day = today(), .wall_s = seconds_since(learn_t0)});
+    flush_learn(true);
+  }
+  // Written down as the cycle goes (at most every few seconds), so a killed process loses
+  // little of its time: a training run or an adapter's trials take minutes.
+  void flush_learn(bool all = false) {
+    const double now = seconds_since(learn_t0);
+    if (!all && now - learn_flushed < 5) return;
+    store::add_usage(img, {.day = today(), .wall_s = now - learn_flushed});
+    learn_flushed = now;
   }
 
   // A new adapter next to what the persona runs with now, on the same examples, both
@@ -395,6 +405,7 @@ struct Loop {
     so.models = models;
     so.adapters = {{persona, adapter}};
     so.cancelled = [&] {
+      flush_learn();
       if (out.cut.empty()) out.cut = must_stop(learn_wall_before + seconds_since(learn_t0), used, budget, turn_tokens, spend.sandbox_s);
       return !out.cut.empty();
     };
@@ -482,6 +493,7 @@ struct Loop {
     } catch (const Error& e) {
       say("schedule", 0, "", std::string("judge: ") + e.what());
     }
+    flush_learn();
     auto gs = select_golden(image);
     say("schedule", 0, "", "golden sets: " + std::to_string(gs.added) + " new example(s)");
     std::string base = o.train_model.empty() ? image.info().base_model : o.train_model;
@@ -504,6 +516,7 @@ struct Loop {
                               .targets = {"attn_q", "attn_v", "attn_output", "ffn_down"}, .lr = o.train_lr,
                               .epochs = o.train_epochs, .threads = 1, .seed = 1};
         TrainedAdapter ad = train_adapter(image, t);
+        flush_learn();
         ++report.trained;
         image.set_setting(key, std::to_string(c.examples));
         Comparison cmp = compare(c.persona, base, ad, t);
