@@ -227,6 +227,11 @@ TEST(Cli, MissingFilesAndUsageErrors) {
   r = a4ps("model info " + q(d / "nope.gguf"));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(lines(r.err), 1);
+  r = a4ps("run --try-adapter ALFRED -i " + q(d / "t.a4ps") + " hello");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err, "a4ps: error: --try-adapter takes PERSONA=SHA256 (a training run's, see a4ps learn runs) or "
+                   "PERSONA=none; got 'ALFRED'\n");
+  EXPECT_FALSE(fs::exists(d / "t.a4ps"));  // refused before the image was created
   r = a4ps("image frobnicate");
   EXPECT_EQ(r.code, 2);  // usage errors are CLI11's, exit 2
   ASSERT_EQ(a4ps("image init " + q(d / "a.a4ps")).code, 0);

@@ -428,6 +428,12 @@ TEST(SessionAdapters, APersonaRunsWithAnAdapterThatIsNotActive) {
   }
   EXPECT_EQ(alfred, 2);  // his route and his answer
   for (auto& t : without.turns) EXPECT_EQ(t.adapter, "") << render_turn(t);
+  // A prefix of the sha256, as `a4ps learn runs` prints it, names the same run.
+  Answer prefix = Session(img, {.model = gguf, .max_tokens = 24, .adapters = {{"ALFRED", cand.sha256.substr(0, 12)}}})
+                      .ask("prefix", g.task);
+  EXPECT_EQ(prefix.text, with.text);
+  for (auto& t : prefix.turns)
+    if (t.persona == "ALFRED") EXPECT_EQ(t.adapter, "candidate " + cand.sha256.substr(0, 12));
   // "none" runs the persona without an adapter of its own.
   Answer none = Session(img, {.model = gguf, .max_tokens = 24, .adapters = {{"alfred", "none"}}}).ask("none", g.task);
   EXPECT_EQ(none.text, without.text);
@@ -440,6 +446,9 @@ TEST(SessionAdapters, APersonaRunsWithAnAdapterThatIsNotActive) {
   const std::string other = model("synthetic-llama-tiny.gguf").string();
   EXPECT_NE(error_of([&] { Session(img, {.model = gguf, .adapters = {{"ALFRED", std::string(64, 'a')}}}); })
                 .find("the adapter override for ALFRED names '" + std::string(64, 'a') + "', which is no training run"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { Session(img, {.model = gguf, .adapters = {{"ALFRED", cand.sha256.substr(0, 5)}}}); })
+                .find("give a training run's sha256 (at least its first 8 characters"),
             std::string::npos);
   EXPECT_NE(error_of([&] { Session(img, {.model = gguf, .adapters = {{"NOBODY", cand.sha256}}}); })
                 .find("persona 'NOBODY'"),

@@ -25,6 +25,7 @@ struct RunFlags {
   std::string image, model, thread, sandbox, resume;
   int max_rounds = 2, max_turns = 8, max_tokens = 0, step_limit = 200, threads = 0;
   bool quiet = false;
+  std::vector<std::string> try_adapters;  // PERSONA=SHA256 (a prefix) or PERSONA=none
 };
 
 std::string default_image() {
@@ -99,13 +100,26 @@ a4ps::Image open_or_create(const std::string& path) {
   return img;
 }
 
+// --try-adapter PERSONA=SHA256 flags, read before the image is opened (or created).
+std::map<std::string, std::string> tried_adapters(const RunFlags& f) {
+  std::map<std::string, std::string> out;
+  for (auto& t : f.try_adapters) {
+    auto eq = t.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == t.size())
+      throw a4ps::Error("--try-adapter takes PERSONA=SHA256 (a training run's, see a4ps learn runs) or PERSONA=none; got '" + t + "'");
+    out[t.substr(0, eq)] = t.substr(eq + 1);
+  }
+  return out;
+}
+
 // One image and a session of the agent over it, for run and chat.
 struct Agent {
+  std::map<std::string, std::string> adapters;  // first: a bad flag opens no image
   a4ps::Image image;
   std::unique_ptr<Printer> printer;
   std::unique_ptr<a4ps::Session> session;
 
-  Agent(const RunFlags& f, bool print) : image(open_or_create(f.image)) {
+  Agent(const RunFlags& f, bool print) : adapters(tried_adapters(f)), image(open_or_create(f.image)) {
     printer = std::make_unique<Printer>(image, print);
     Printer* pr = printer.get();
     a4ps::SessionOptions o{.model = f.model, .sandbox = f.sandbox, .max_rounds = f.max_rounds, .max_turns = f.max_turns,
@@ -114,6 +128,7 @@ struct Agent {
     o.on_turn = [pr](const a4ps::Turn& t) { pr->turn(t); };
     o.on_download = pull_progress();
     o.on_notice = [](const std::string& line) { std::cerr << line << "\n"; };
+    o.adapters = adapters;
     session = std::make_unique<a4ps::Session>(image, o);
   }
 };
@@ -143,6 +158,9 @@ void add_agent_options(CLI::App* c, RunFlags& f) {
   c->add_option("--step-limit", f.step_limit, "graph steps before a run stops with an error")->check(CLI::Range(1, 100000));
   c->add_option("--threads", f.threads, "CPU threads for embedded models (default: every core; leave one free on a busy machine)")
       ->check(CLI::Range(0, 1024));
+  c->add_option("--try-adapter", f.try_adapters,
+                "PERSONA=SHA256: run the persona with a training run's adapter not yet approved (a trial; nothing changes), or PERSONA=none")
+      ->allow_extra_args(false);  // one per --try-adapter: the task stays the task
 }
 
 void print_personas(const Globals& g, const a4ps::Image* img) {

@@ -149,26 +149,29 @@ std::map<std::string, persona::AdapterOverride> adapter_overrides(const image::I
       out[spec->name] = {};
       continue;
     }
+    // A sha256 or a prefix of one (as `a4ps learn runs` prints them), naming one blob.
+    if (sha.size() < 8 || sha.size() > 64 || sha.find_first_not_of("0123456789abcdef") != std::string::npos)
+      throw Error("the adapter override for " + name + " names '" + sha +
+                  "'; give a training run's sha256 (at least its first 8 characters, see a4ps learn runs) or none");
     // The base it was trained for, and what its turns call it.
-    std::string base_sha, label;
-    bool known = false;
+    std::string full, base_sha, label;
+    auto found = [&](const std::string& blob, const std::string& base, const std::string& what) {
+      if (!full.empty() && full != blob)
+        throw Error("the adapter override for " + name + " names '" + sha + "', the start of more than one adapter; give more of it");
+      if (full.empty() || label.rfind("candidate ", 0) == 0) base_sha = base, label = what;  // a version's name wins
+      full = blob;
+    };
     for (auto& a : img.list(image::Kind::Adapter))
       for (auto& v : img.history(image::Kind::Adapter, a.name))
-        if (!v.removed && v.blob_sha256 == sha) {
-          known = true;
-          base_sha = v.meta.value("base_sha256", "");
-          label = v.name + " v" + std::to_string(v.version);
-        }
-    if (!known) {
-      if (!runs_read) runs = learn::runs(img), runs_read = true;
-      for (auto& r : runs)
-        if (r.payload.value("sha256", "") == sha) {
-          known = true;
-          base_sha = r.payload.value("lineage", json::object()).value("base_sha256", "");
-          label = "candidate " + sha.substr(0, 12);
-        }
+        if (!v.removed && v.blob_sha256.rfind(sha, 0) == 0)
+          found(v.blob_sha256, v.meta.value("base_sha256", ""), v.name + " v" + std::to_string(v.version));
+    if (!runs_read) runs = learn::runs(img), runs_read = true;
+    for (auto& r : runs) {
+      const std::string run_sha = r.payload.value("sha256", "");
+      if (run_sha.rfind(sha, 0) == 0 && run_sha != full)
+        found(run_sha, r.payload.value("lineage", json::object()).value("base_sha256", ""), "candidate " + run_sha.substr(0, 12));
     }
-    if (!known)
+    if (full.empty())
       throw Error("the adapter override for " + name + " names '" + sha + "', which is no training run or adapter in " +
                   img.path().string() + "; list them with a4ps learn runs");
     const std::string m = spec->model.empty() ? session_model : spec->model;
@@ -177,9 +180,9 @@ std::map<std::string, persona::AdapterOverride> adapter_overrides(const image::I
       throw Error("the adapter override for " + name + " needs a local GGUF model, and " + name + " runs on '" + m +
                   "'; pass --model with the GGUF the adapter was trained on");
     if (model_sha256(img, m) != base_sha)
-      throw Error("the adapter override for " + name + " (" + sha.substr(0, 12) + ") was trained on another base than " + m +
+      throw Error("the adapter override for " + name + " (" + full.substr(0, 12) + ") was trained on another base than " + m +
                   "; pass --model with the GGUF it was trained on");
-    out[spec->name] = {sha, label};
+    out[spec->name] = {full, label};
   }
   return out;
 }
