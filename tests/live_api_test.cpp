@@ -22,6 +22,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 
 #include <gtest/gtest.h>
 
@@ -127,6 +128,14 @@ std::string teacher(const fs::path& dir, const std::vector<Goal>& practice, cons
 }
 
 // The running success rate over the held-out goals, after each one.
+// The learning cycle's newest decision on an adapter it trained (a copy: the log goes).
+std::optional<LiveDecision> trained_decision(const Image& img) {
+  std::optional<LiveDecision> out;
+  for (auto& x : live_decisions(img, 100))
+    if (x.kind == "schedule" && x.reason.find(" trained: ") != std::string::npos) out = x;
+  return out;
+}
+
 std::vector<double> running_rate(const std::vector<bool>& passed) {
   std::vector<double> out;
   int n = 0;
@@ -338,11 +347,8 @@ TEST(LiveSchedule, AWorseAdapterThanTheActiveOneIsNotProposed) {
                                 .train_lr = 1e-5f});
   EXPECT_EQ(r.trained, 1);
   EXPECT_TRUE(r.proposals.empty());
-  const LiveDecision* said = nullptr;
-  auto log = live_decisions(img, 100);
-  for (auto& x : log)
-    if (x.kind == "schedule" && x.reason.find("trained") != std::string::npos) said = &x;
-  ASSERT_NE(said, nullptr);
+  auto said = trained_decision(img);
+  ASSERT_TRUE(said.has_value());
   std::printf("%s\n", said->reason.c_str());
   EXPECT_NE(said->reason.find("not better, not proposed"), std::string::npos) << said->reason;
   EXPECT_NE(said->reason.find("of the active adapter alfred-lora v1, measured now"), std::string::npos)
@@ -432,8 +438,11 @@ TEST(SessionAdapters, APersonaRunsWithAnAdapterThatIsNotActive) {
   Answer prefix = Session(img, {.model = gguf, .max_tokens = 24, .adapters = {{"ALFRED", cand.sha256.substr(0, 12)}}})
                       .ask("prefix", g.task);
   EXPECT_EQ(prefix.text, with.text);
-  for (auto& t : prefix.turns)
-    if (t.persona == "ALFRED") EXPECT_EQ(t.adapter, "candidate " + cand.sha256.substr(0, 12));
+  for (auto& t : prefix.turns) {
+    if (t.persona == "ALFRED") {
+      EXPECT_EQ(t.adapter, "candidate " + cand.sha256.substr(0, 12));
+    }
+  }
   // "none" runs the persona without an adapter of its own.
   Answer none = Session(img, {.model = gguf, .max_tokens = 24, .adapters = {{"alfred", "none"}}}).ask("none", g.task);
   EXPECT_EQ(none.text, without.text);
@@ -544,11 +553,8 @@ TEST(LiveSchedule, BetterHeldOutLossButFewerGoalTestsIsNotProposed) {
   EXPECT_EQ(r.passed, 1);
   EXPECT_EQ(r.trained, 1);
   EXPECT_TRUE(r.proposals.empty());
-  const LiveDecision* trained = nullptr;
-  auto log = live_decisions(img, 100);
-  for (auto& x : log)
-    if (x.kind == "schedule" && x.reason.find(" trained: ") != std::string::npos) trained = &x;
-  ASSERT_NE(trained, nullptr);
+  auto trained = trained_decision(img);
+  ASSERT_TRUE(trained.has_value());
   std::printf("%s\n", trained->reason.c_str());
   EXPECT_NE(trained->reason.find("better on held-out loss, but goal tests 0/1 against 1/1 of the active adapter alfred-lora v1: "
                                  "not proposed"),
@@ -602,11 +608,8 @@ TEST(LiveSchedule, TrialsStopWhenTheBudgetIsSpentAndNothingIsProposed) {
   EXPECT_EQ(r.trained, 1);
   EXPECT_TRUE(r.proposals.empty());
   EXPECT_EQ(r.stopped, "budget");
-  const LiveDecision* said = nullptr;
-  auto log = live_decisions(img, 100);
-  for (auto& x : log)
-    if (x.kind == "schedule" && x.reason.find(" trained: ") != std::string::npos) said = &x;
-  ASSERT_NE(said, nullptr);
+  auto said = trained_decision(img);
+  ASSERT_TRUE(said.has_value());
   std::printf("%s\n", said->reason.c_str());
   EXPECT_NE(said->reason.find("better on held-out loss, but its goal trials stopped (the day's token budget is spent): "
                               "not proposed; a person may propose it with a4ps learn activate "),
