@@ -128,6 +128,33 @@ std::string teacher(const fs::path& dir, const std::vector<Goal>& practice, cons
 }
 
 // The running success rate over the held-out goals, after each one.
+// A golden set of `n` (at most 12) examples, one reply to every question: what a quick
+// adapter learns well (ALFRED's, in the schedule tests).
+fs::path blue_river_golden(const fs::path& dir, int n) {
+  const char* topics[] = {"the weather", "a recipe", "the time", "my keys", "a poem", "the news",
+                          "a number",    "the sea",  "a song",   "the road", "a book", "the stars"};
+  fs::path f = dir / "golden.jsonl";
+  std::ofstream s(f);
+  for (int i = 0; i < n && i < 12; ++i)
+    s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + topics[i] + "."}},
+                            {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
+             .dump()
+      << "\n";
+  return f;
+}
+
+// The scripted model (a fake) for one goal, "say ok", that ALFRED answers at once.
+fs::path say_ok_script(const fs::path& dir) {
+  fs::path f = dir / "one.jsonl";
+  std::ofstream s(f);
+  json goal = {{"family", "words"}, {"title", "say ok"}, {"task", "Say ok."}, {"test", "assert 'ok' in answer"}};
+  s << json{{"persona", "ALFRED"}, {"match", "Propose "}, {"text", json{{"goals", {goal}}}.dump()}}.dump() << "\n";
+  s << json{{"persona", "ALFRED"}, {"match", "routing turn"}, {"text", R"({"brief": "easy","next": "ANSWER"})"}}.dump()
+    << "\n";
+  s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "ok"}}.dump() << "\n";
+  return f;
+}
+
 // The learning cycle's newest decision on an adapter it trained (a copy: the log goes).
 std::optional<LiveDecision> trained_decision(const Image& img) {
   std::optional<LiveDecision> out;
@@ -311,18 +338,8 @@ TEST(LiveSchedule, AWorseAdapterThanTheActiveOneIsNotProposed) {
   setenv("A4PS_MODEL", "", 1);
   test::TempDir d;
   const std::string base = model("synthetic-llama-tiny.gguf").string();
-  const char* topics[] = {"the weather", "a recipe", "the time", "my keys", "a poem", "the news",
-                          "a number",    "the sea",  "a song",   "the road", "a book", "the stars"};
-  {
-    std::ofstream s(d / "golden.jsonl");
-    for (auto* t : topics)
-      s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + t + "."}},
-                              {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
-               .dump()
-        << "\n";
-  }
   Image img = Image::open((d / "s.a4ps").string());
-  ASSERT_EQ(import_golden(img, "ALFRED", (d / "golden.jsonl").string()).added, 12);
+  ASSERT_EQ(import_golden(img, "ALFRED", blue_river_golden(d.path, 12).string()).added, 12);
   // A good adapter, approved and applied by a person.
   TrainAdapterOptions good{.persona = "ALFRED", .model = base, .rank = 4, .alpha = 8,
                            .targets = {"attn_q", "attn_v", "attn_output", "ffn_down"}, .lr = 1e-2f, .epochs = 15,
@@ -333,15 +350,7 @@ TEST(LiveSchedule, AWorseAdapterThanTheActiveOneIsNotProposed) {
   apply_proposal(img, prop.proposal);
 
   // One goal, then the learning cycle trains a weak adapter (one epoch at a tiny rate).
-  fs::path f = d / "one.jsonl";
-  {
-    std::ofstream s(f);
-    json goal = {{"family", "words"}, {"title", "say ok"}, {"task", "Say ok."}, {"test", "assert 'ok' in answer"}};
-    s << json{{"persona", "ALFRED"}, {"match", "Propose "}, {"text", json{{"goals", {goal}}}.dump()}}.dump() << "\n";
-    s << json{{"persona", "ALFRED"}, {"match", "routing turn"}, {"text", R"({"brief": "easy","next": "ANSWER"})"}}.dump()
-      << "\n";
-    s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "ok"}}.dump() << "\n";
-  }
+  fs::path f = say_ok_script(d.path);
   LiveReport r = run_live(img, {.model = "scripted:" + f.string(), .sandbox = "bwrap", .max_attempts = 1, .seed = 1,
                                 .learn_every = 1, .train_model = base, .train_min_new = 4, .train_epochs = 1,
                                 .train_lr = 1e-5f});
@@ -520,16 +529,7 @@ TEST(LiveSchedule, BetterHeldOutLossButFewerGoalTestsIsNotProposed) {
   auto prop = propose_adapter_activation(img, "ALFRED", count_call_adapter(img, gguf, examples).sha256);
   decide_proposal(img, prop.proposal, true, "it answers the count goal", "tester");
   apply_proposal(img, prop.proposal);
-  {
-    std::ofstream s(d / "golden.jsonl");
-    for (auto* t : {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea", "a song",
-                    "the road", "a book", "the stars"})
-      s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + t + "."}},
-                              {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
-               .dump()
-        << "\n";
-  }
-  ASSERT_EQ(import_golden(img, "ALFRED", (d / "golden.jsonl").string()).added, 12);
+  ASSERT_EQ(import_golden(img, "ALFRED", blue_river_golden(d.path, 12).string()).added, 12);
 
   // One practice goal with the teacher (a fake), who judges the attempt poorly (so the
   // golden set stays the imported replies); then the learning cycle.
@@ -581,25 +581,9 @@ TEST(LiveSchedule, TrialsStopWhenTheBudgetIsSpentAndNothingIsProposed) {
   setenv("A4PS_MODEL", "", 1);
   test::TempDir d;
   const std::string base = model("synthetic-llama-tiny.gguf").string();
-  {
-    std::ofstream s(d / "golden.jsonl");
-    for (auto* t : {"the weather", "a recipe", "the time", "my keys", "a poem", "the news", "a number", "the sea"})
-      s << json{{"messages", {{{"role", "user"}, {"content", std::string("Tell me about ") + t + "."}},
-                              {{"role", "assistant"}, {"content", "Blue seven river, blue seven river."}}}}}
-               .dump()
-        << "\n";
-  }
   Image img = Image::open((d / "t.a4ps").string());
-  ASSERT_EQ(import_golden(img, "ALFRED", (d / "golden.jsonl").string()).added, 8);
-  fs::path f = d / "one.jsonl";
-  {
-    std::ofstream s(f);
-    json goal = {{"family", "words"}, {"title", "say ok"}, {"task", "Say ok."}, {"test", "assert 'ok' in answer"}};
-    s << json{{"persona", "ALFRED"}, {"match", "Propose "}, {"text", json{{"goals", {goal}}}.dump()}}.dump() << "\n";
-    s << json{{"persona", "ALFRED"}, {"match", "routing turn"}, {"text", R"({"brief": "easy","next": "ANSWER"})"}}.dump()
-      << "\n";
-    s << json{{"persona", "ALFRED"}, {"match", "Write the answer"}, {"text", "ok"}}.dump() << "\n";
-  }
+  ASSERT_EQ(import_golden(img, "ALFRED", blue_river_golden(d.path, 8).string()).added, 8);
+  fs::path f = say_ok_script(d.path);
   // The attempt's two turns are 34 + 2 tokens (the fake's tokens are bytes): the day's 36 are spent.
   set_live_budget(img, {.wall_s_per_day = 3600, .tokens_per_day = 36, .sandbox_s_per_day = 600, .forges_per_day = 0});
   LiveReport r = run_live(img, {.model = "scripted:" + f.string(), .max_tokens = 24, .max_attempts = 1, .seed = 1,
