@@ -194,6 +194,67 @@ TEST(ModuleTables, AnOldImagesThreadReadsAndGoesOnInTheNewLayout) {
   EXPECT_TRUE(img.check().ok);
 }
 
+// Images of the last layout (graph version 1: the (thread_id, id) text key, pending writes
+// under a foreign key) are rebuilt once under the integer key: two threads' rows, their
+// states put together from delta rows, a pending write, `image check`, and a run that goes on.
+TEST(ModuleTables, TheLastLayoutsCheckpointsAreRekeyedOnce) {
+  test::TempDir d;
+  fs::path p = d / "v1.a4ps";
+  graph::StateGraph g;
+  g.channel("messages", graph::append(), graph::json::array()).channel("n", graph::add(), 0);
+  g.node("reply", [](const graph::json& s, graph::NodeContext&) {
+    return graph::json{{"messages", "answer " + std::to_string(s["messages"].size())}, {"n", 1}};
+  });
+  g.edge(graph::START, "reply").edge("reply", graph::END);
+  std::vector<graph::json> want;
+  {
+    Image img = Image::create(p);
+    auto cp = graph::image_checkpointer(img);
+    auto run = g.compile({.checkpointer = cp.get(), .name = "chat"});
+    for (int i = 0; i < 3; ++i) run.invoke(graph::json{{"messages", "hi " + std::to_string(i)}}, {.thread_id = "a"});
+    run.invoke(graph::json{{"messages", "other"}}, {.thread_id = "b"});
+    cp->put_writes("a", cp->get("a")->id, {{"reply", "n", 5}});
+    for (auto& c : cp->list("a")) want.push_back(c.state);
+  }
+  // Back to version 1's tables, rows and all, as the last build left them.
+  sql(p, R"(
+    PRAGMA foreign_keys=OFF;
+    CREATE TABLE cw(thread_id TEXT NOT NULL, checkpoint_id TEXT NOT NULL, task_id TEXT NOT NULL, idx INTEGER NOT NULL,
+      channel TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (thread_id, checkpoint_id, task_id, idx),
+      FOREIGN KEY (thread_id, checkpoint_id) REFERENCES checkpoints(thread_id, id)) WITHOUT ROWID;
+    INSERT INTO cw SELECT * FROM checkpoint_writes;
+    CREATE TABLE cp(thread_id TEXT NOT NULL REFERENCES threads(id), id TEXT NOT NULL, parent_id TEXT NOT NULL DEFAULT '',
+      step INTEGER NOT NULL, state TEXT NOT NULL, next TEXT NOT NULL DEFAULT '[]', meta TEXT NOT NULL DEFAULT '{}',
+      created_at TEXT NOT NULL, channels TEXT, PRIMARY KEY (thread_id, id)) WITHOUT ROWID;
+    INSERT INTO cp SELECT thread_id, id, parent_id, step, state, next, meta, created_at, channels FROM checkpoints;
+    DROP TABLE checkpoint_writes; DROP TABLE checkpoints; DROP TABLE checkpoint_threads;
+    ALTER TABLE cp RENAME TO checkpoints; ALTER TABLE cw RENAME TO checkpoint_writes;
+    UPDATE modules SET version = 1 WHERE name = 'graph';)");
+  {
+    Image ro = Image::open(p, {.read_only = true});  // read through the old key, unchanged
+    auto cp = graph::image_checkpointer(ro);
+    ASSERT_EQ(cp->list("a").size(), want.size());
+    EXPECT_EQ(cp->list("a")[0].state, want[0]);
+  }
+  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'graph'"), 1);
+  Image img = Image::open(p);
+  EXPECT_EQ(scalar(p, "SELECT version FROM modules WHERE name = 'graph'"), 2);
+  EXPECT_EQ(scalar(p, "SELECT count(*) FROM checkpoint_threads"), 2);
+  auto cp = graph::image_checkpointer(img);
+  auto h = cp->list("a");
+  ASSERT_EQ(h.size(), want.size());
+  for (size_t i = 0; i < h.size(); ++i) EXPECT_EQ(h[i].state, want[i]) << i;
+  EXPECT_EQ(cp->list("b").size(), 2u);
+  auto w = cp->writes("a", h[0].id);
+  ASSERT_EQ(w.size(), 1u);
+  EXPECT_EQ(w[0].value, 5);
+  EXPECT_TRUE(img.check().ok);
+  auto r = g.compile({.checkpointer = cp.get(), .name = "chat"}).invoke(graph::json{{"messages", "more"}}, {.thread_id = "b"});
+  EXPECT_EQ(r.state["n"], 2);
+  EXPECT_EQ(cp->list("b").size(), 4u);
+  EXPECT_TRUE(img.check().ok);
+}
+
 // An image whose graph tables a newer a4ps laid out is not written the older way.
 TEST(ModuleTables, ANewerModuleVersionIsRefusedNotWrittenTheOlderWay) {
   test::TempDir d;
