@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <chrono>
 #include <fstream>
 #include <thread>
 
@@ -89,6 +90,43 @@ TEST(Pull, TheCliPullsAndLists) {
   r = test::a4ps("model pull http://127.0.0.1:1/x.gguf --dir " + test::q(d.path));
   EXPECT_EQ(r.code, 1);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
+// The adapter files under the models directory are a cache: files unused for the idle time
+// go when another is written; the one just written, recent ones and other files stay.
+TEST(AdapterFiles, UnusedForAMonthArePruned) {
+  test::TempDir d;
+  const auto now = fs::file_time_type::clock::now();
+  auto file = [&](const std::string& name, std::chrono::hours age) {
+    fs::path f = d / name;
+    std::ofstream(f) << "gguf";
+    fs::last_write_time(f, now - age);
+    return f;
+  };
+  fs::path old = file("old.gguf", std::chrono::hours(24 * 40)), recent = file("recent.gguf", std::chrono::hours(24 * 3));
+  fs::path kept = file("just-written.gguf", std::chrono::hours(24 * 90)), other = file("notes.txt", std::chrono::hours(24 * 90));
+  prune_adapter_files(d.path, kAdapterFileIdle, kept);
+  EXPECT_FALSE(fs::exists(old));
+  EXPECT_TRUE(fs::exists(recent));
+  EXPECT_TRUE(fs::exists(kept));
+  EXPECT_TRUE(fs::exists(other));
+  prune_adapter_files(d / "missing", kAdapterFileIdle, kept);  // no directory: nothing to do
+}
+
+TEST(AdapterFiles, WrittenOnceFromTheBytesThenReused) {
+  test::TempDir d;
+  setenv("A4PS_MODELS", d.path.c_str(), 1);
+  int reads = 0;
+  auto bytes = [&] {
+    ++reads;
+    return std::string("gguf bytes");
+  };
+  fs::path f = adapter_file("abc123", bytes);
+  EXPECT_EQ(f, d / "adapters" / "abc123.gguf");
+  EXPECT_EQ(read_file(f), "gguf bytes");
+  EXPECT_EQ(adapter_file("abc123", bytes), f);
+  EXPECT_EQ(reads, 1);  // the image's blob is read only when the file is missing
+  unsetenv("A4PS_MODELS");
 }
 
 }  // namespace

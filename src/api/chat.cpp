@@ -14,14 +14,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_local(const std::string& spec) {  // a GGUF path, as the agent tells them apart
-  return spec.find(':') == std::string::npos || spec.rfind("/", 0) == 0 || spec.rfind(".", 0) == 0;
-}
-
 std::string model_for(const image::Image& img, const std::string& own, const std::string& flag) {
   std::string m = own.empty() ? persona::choose_model(img, flag) : own;
   if (m.empty()) throw Error("no model: pass --model (a GGUF, ollama:NAME or openai:URL#MODEL) or set the image's model");
-  if (std::error_code ec; is_local(m) && !fs::exists(m, ec)) throw Error("model " + m + " does not exist; pass --model with a GGUF file");
+  if (std::error_code ec; llm::is_local_spec(m) && !fs::exists(m, ec)) throw Error("model " + m + " does not exist; pass --model with a GGUF file");
   return m;
 }
 
@@ -47,7 +43,7 @@ PersonaReply persona_chat(const Image& image, const std::string& name, const std
   Manager m(o.models, img);
   llm::Persona lp{spec->name, {}, {}};
   std::string adapter;
-  if (is_local(model)) {  // its trained adapter, as in the deliberation
+  if (llm::is_local_spec(model)) {  // its trained adapter, as in the deliberation
     lp.model = model;
     lp.adapters = persona::persona_adapters(img, *spec, model, adapter);
   }
@@ -77,7 +73,7 @@ std::vector<float> embed_text(const Image& image, const std::string& text, const
   if (text.empty()) throw Error("the text to embed is empty");
   std::string model = model_for(img, "", o.model);
   Manager m(o.models, img);
-  if (is_local(model)) return m.mm->embed(llm::Persona{"embed", model, {}}, text);
+  if (llm::is_local_spec(model)) return m.mm->embed(llm::Persona{"embed", model, {}}, text);
   return llm::open_backend(model, *m.mm, llm::Persona{"embed", {}, {}})->embed(text);
 }
 

@@ -114,10 +114,8 @@ Answer answer_of(const Session::Impl& s, const std::string& thread, const graph:
 // A GGUF's sha256, remembered per path, size and time of change: trials open a session
 // per goal on the same base, and hashing a real model takes seconds.
 std::string model_sha256(const image::Image& img, const std::string& model) {
+  if (persona::is_base_model(img, model)) return img.meta("base_model_sha256");
   std::error_code ec;
-  const std::string base_path = img.meta("base_model_path");
-  if (!base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec)))
-    return img.meta("base_model_sha256");
   static std::mutex mu;
   static std::map<std::string, std::pair<std::string, std::string>> known;  // path -> (size and mtime, sha256)
   const std::string path = fs::absolute(model, ec).string();
@@ -175,8 +173,7 @@ std::map<std::string, persona::AdapterOverride> adapter_overrides(const image::I
       throw Error("the adapter override for " + name + " names '" + sha + "', which is no training run or adapter in " +
                   img.path().string() + "; list them with a4ps learn runs");
     const std::string m = spec->model.empty() ? session_model : spec->model;
-    bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
-    if (std::error_code ec; !local || !fs::is_regular_file(m, ec))
+    if (std::error_code ec; !llm::is_local_spec(m) || !fs::is_regular_file(m, ec))
       throw Error("the adapter override for " + name + " needs a local GGUF model, and " + name + " runs on '" + m +
                   "'; pass --model with the GGUF the adapter was trained on");
     if (model_sha256(img, m) != base_sha)

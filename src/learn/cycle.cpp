@@ -158,12 +158,7 @@ std::vector<Probe> answer_probes(const fs::path& base, const std::string& a, con
   std::optional<ScratchFile> fa, fb;
   auto file_for = [&](const std::string& bytes, std::optional<ScratchFile>& scratch) -> fs::path {
     if (!manager) return scratch.emplace(bytes).path;
-    fs::path f = llm::models_dir() / "adapters" / (sha256_hex(bytes) + ".gguf");
-    if (std::error_code ec; !fs::exists(f, ec)) {
-      fs::create_directories(f.parent_path());
-      write_file(f, bytes);
-    }
-    return f;
+    return llm::adapter_file(sha256_hex(bytes), [&] { return bytes; });
   };
   // Named apart so a shared manager keeps each with its own adapter.
   auto persona_with = [&](const std::string& bytes, std::optional<ScratchFile>& scratch, const std::string& tag) {

@@ -2,6 +2,7 @@
 // (The Backend interface and ModelManager build on this; see DESIGN.md.)
 #pragma once
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <filesystem>
 #include <map>
@@ -45,6 +46,14 @@ GenerateResult generate(const fs::path& gguf, std::string_view prompt, const Gen
 
 // Where pulled models live: $A4PS_MODELS, else ~/.cache/a4ps/models.
 fs::path models_dir();
+
+// Adapter bytes as a file llama.cpp loads, models_dir()/adapters/SHA256.gguf, written from
+// `bytes()` the first time it is asked for. A cache of the images' blobs: a file unused for
+// kAdapterFileIdle is removed when another is written (and written again when needed), so
+// retrained adapters and the live loop's trials do not pile up.
+fs::path adapter_file(const std::string& sha256, const std::function<std::string()>& bytes);
+inline constexpr std::chrono::hours kAdapterFileIdle{24 * 30};
+void prune_adapter_files(const fs::path& dir, std::chrono::hours idle, const fs::path& keep);
 
 struct PullOptions {
   std::string sha256;        // expected; empty: not checked (the sum is still reported)

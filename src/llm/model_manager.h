@@ -109,6 +109,10 @@ uint64_t parse_bytes(const std::string& s);
 //   openai:URL#MODEL          an OpenAI-compatible server
 //   scripted:FILE             the scripted fake
 std::unique_ptr<Backend> open_backend(const std::string& spec, ModelManager& mm, const Persona& persona);
+// Whether a spec names a GGUF path (embedded llama.cpp) rather than a server or the fake.
+inline bool is_local_spec(const std::string& spec) {
+  return spec.find(':') == std::string::npos || spec.rfind("/", 0) == 0 || spec.rfind(".", 0) == 0;
+}
 
 // Estimated bytes a model needs at a context size (weights + KV cache).
 uint64_t estimate_bytes(const fs::path& gguf, uint32_t n_ctx);

@@ -16,6 +16,31 @@ fs::path models_dir() {
   return fs::path(env->getenv("HOME").value_or("/tmp")) / ".cache" / "a4ps" / "models";
 }
 
+fs::path adapter_file(const std::string& sha256, const std::function<std::string()>& bytes) {
+  fs::path f = models_dir() / "adapters" / (sha256 + ".gguf");
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  if (!fs::exists(f, ec)) {
+    fs::create_directories(f.parent_path());
+    write_file(f, bytes());
+    prune_adapter_files(f.parent_path(), kAdapterFileIdle, f);
+  } else if (auto t = fs::last_write_time(f, ec); !ec && now - t > std::chrono::hours(24)) {
+    fs::last_write_time(f, now, ec);  // in use: kept by the pruning (a day's precision is plenty)
+  }
+  return f;
+}
+
+void prune_adapter_files(const fs::path& dir, std::chrono::hours idle, const fs::path& keep) {
+  std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
+  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::path& f = it->path();
+    if (f.extension() != ".gguf" || f == keep || !it->is_regular_file(ec)) continue;
+    std::error_code e2;
+    if (auto t = fs::last_write_time(f, e2); !e2 && now - t > idle) fs::remove(f, e2);  // best effort: a cache
+  }
+}
+
 namespace {
 
 // "hf-repo/owner/name/file.gguf" -> the repository's download address for that file.

@@ -119,8 +119,7 @@ struct Runtime {
   Bound& bound(const Spec& p, const AgentState& state) {
     std::string m = model_of(p, state), adapter;
     llm::Persona lp{p.name, {}, {}};
-    bool local = m.find(':') == std::string::npos || m.rfind("/", 0) == 0 || m.rfind(".", 0) == 0;
-    if (local) {
+    if (llm::is_local_spec(m)) {
       lp.model = m;
       auto o = opts.adapters.find(p.name);
       lp.adapters = persona_adapters(img, p, m, adapter, o == opts.adapters.end() ? nullptr : &o->second);
@@ -471,36 +470,17 @@ graph::StateGraph agent_graph(image::Image& img, AgentOptions opts) {
   return g;
 }
 
-void prune_adapter_files(const fs::path& dir, std::chrono::hours idle, const fs::path& keep) {
-  std::error_code ec;
-  const auto now = fs::file_time_type::clock::now();
-  for (auto it = fs::directory_iterator(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    const fs::path& f = it->path();
-    if (f.extension() != ".gguf" || f == keep || !it->is_regular_file(ec)) continue;
-    std::error_code e2;
-    if (auto t = fs::last_write_time(f, e2); !e2 && now - t > idle) fs::remove(f, e2);  // best effort: a cache
-  }
+bool is_base_model(const image::Image& img, const std::string& model) {
+  // Every turn asks: read the meta key, not info() (which counts the whole image).
+  const std::string base_path = img.meta("base_model_path");
+  std::error_code ec;  // the same file, however the model was named (relative, absolute)
+  return !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
 }
 
 std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name,
                                            const AdapterOverride* override) {
-  // Every turn asks: read the two meta keys, not info() (which counts the whole image).
-  std::string base_path = img.meta("base_model_path");
-  std::error_code ec;  // the same file, however the model was named (relative, absolute)
-  bool base = !base_path.empty() && (fs::path(model) == fs::path(base_path) || fs::equivalent(model, base_path, ec));
-  auto file_of_blob = [&](const std::string& sha) {
-    fs::path f = llm::models_dir() / "adapters" / (sha + ".gguf");
-    std::error_code ec;
-    const auto now = fs::file_time_type::clock::now();
-    if (!fs::exists(f)) {
-      fs::create_directories(f.parent_path());
-      write_file(f, img.blob(sha));
-      prune_adapter_files(f.parent_path(), kAdapterFileIdle, f);
-    } else if (auto t = fs::last_write_time(f, ec); !ec && now - t > std::chrono::hours(24)) {
-      fs::last_write_time(f, now, ec);  // in use: kept by the pruning (a day's precision is plenty)
-    }
-    return f;
-  };
+  const bool base = is_base_model(img, model);
+  auto file_of_blob = [&](const std::string& sha) { return llm::adapter_file(sha, [&] { return img.blob(sha); }); };
   auto file_of = [&](const image::Object& a) { return file_of_blob(a.blob_sha256); };
   std::vector<llm::Adapter> out;
   // The image-wide stack (an Imagefile's ADAPTER lines), in order, each with its scale,

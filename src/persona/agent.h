@@ -12,8 +12,6 @@
 // its transcript each turn with the exact prompt the persona saw, so the learning loop can
 // judge and train on it.
 #pragma once
-#include <chrono>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -80,11 +78,8 @@ std::string choose_model(const image::Image& img, const std::string& flag);
 // the persona's own (or `override`'s bytes instead, when given). `name` gets their names
 // and versions ("" when none).
 struct Spec;
-// Adapter files are a cache of image blobs: one unused this long is removed when another is
-// written (and written again from its image if it is needed later), so retrained adapters
-// and the live loop's trials do not pile up in the models directory.
-inline constexpr std::chrono::hours kAdapterFileIdle{24 * 30};
-void prune_adapter_files(const std::filesystem::path& dir, std::chrono::hours idle, const std::filesystem::path& keep);
+// Whether `model` (a GGUF path, however spelled) is the image's base model.
+bool is_base_model(const image::Image& img, const std::string& model);
 std::vector<llm::Adapter> persona_adapters(const image::Image& img, const Spec& p, const std::string& model, std::string& name,
                                            const AdapterOverride* override = nullptr);
 

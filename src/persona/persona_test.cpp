@@ -18,7 +18,6 @@ namespace a4ps::persona {
 namespace {
 
 using test::error_of;
-namespace fs = std::filesystem;
 
 TEST(Persona, TheFourDefaultsParseAndRoundTrip) {
   auto specs = builtin_specs();
@@ -114,27 +113,6 @@ TEST(Persona, TheNewestApprovedAdapterForThePersonaAndItsBaseIsUsed) {
 // shows what the agent sent it.
 namespace a4ps::persona {
 namespace {
-
-// The adapter files under the models directory are a cache: files unused for the idle time
-// go when another is written; the one just written, recent ones and other files stay.
-TEST(Persona, AdapterFilesUnusedForAMonthArePruned) {
-  test::TempDir d;
-  const auto now = fs::file_time_type::clock::now();
-  auto file = [&](const std::string& name, std::chrono::hours age) {
-    fs::path f = d / name;
-    std::ofstream(f) << "gguf";
-    fs::last_write_time(f, now - age);
-    return f;
-  };
-  fs::path old = file("old.gguf", std::chrono::hours(24 * 40)), recent = file("recent.gguf", std::chrono::hours(24 * 3));
-  fs::path kept = file("just-written.gguf", std::chrono::hours(24 * 90)), other = file("notes.txt", std::chrono::hours(24 * 90));
-  prune_adapter_files(d.path, kAdapterFileIdle, kept);
-  EXPECT_FALSE(fs::exists(old));
-  EXPECT_TRUE(fs::exists(recent));
-  EXPECT_TRUE(fs::exists(kept));
-  EXPECT_TRUE(fs::exists(other));
-  prune_adapter_files(d / "missing", kAdapterFileIdle, kept);  // no directory: nothing to do
-}
 
 TEST(AgentWithFakes, AMissingFunctionIsForgedWaitsForAHumanAndRunsOnceApproved) {
   test::TempDir d;
