@@ -36,6 +36,7 @@ class CodexGuard final : public image::EventGuard {
   std::string state_key() const override { return key_; }
   std::string save_state() const override { return m_.save(); }
   bool restore_state(int64_t seq, std::string_view state) override { return m_.restore(seq, state); }
+  Monitor&& monitor() && { return std::move(m_); }
 
  private:
   Monitor m_;
@@ -55,22 +56,9 @@ CodexGuard::CodexGuard(const Codex& c) : m_(c), key_(codex::state_key(c)) {}
 std::shared_ptr<image::EventGuard> guard(const Codex& c) { return std::make_shared<CodexGuard>(c); }
 
 Monitor monitor_at_head(const image::Image& img, const Codex& c) {
-  Monitor m(c);
-  const std::string key = state_key(c);
-  for (auto& s : img.guard_states()) {
-    if (s.key != key || s.seq <= 0) continue;
-    auto at = img.events(s.seq - 1, 1);
-    if (at.size() == 1 && at[0].seq == s.seq && at[0].hash == s.event_hash) m.restore(s.seq, s.state);
-  }
-  for (;;) {  // in pages: a long log is never held in memory at once
-    auto page = img.events(m.seen(), 4096);
-    if (page.empty()) break;
-    for (auto& e : page) {
-      m.step(e);
-      m.commit();
-    }
-  }
-  return m;
+  CodexGuard g(c);
+  img.catch_up(g);  // from the saved state, as an open does
+  return std::move(g).monitor();
 }
 
 StateCheck check_saved_states(const image::Image& img) {

@@ -456,26 +456,11 @@ void Image::set_guard(std::shared_ptr<EventGuard> g) {
   if (!g) return;
   std::string key = g->state_key();
   bool keeps = !key.empty() && module_version(impl.db, kGuardStates) >= 1;
-  if (keeps && g->seen() == 0) {  // start from the saved state, if it is this log's
-    sql::Stmt st(impl.db, "SELECT s.seq, s.state FROM guard_states s JOIN events e ON e.seq = s.seq AND e.hash = s.event_hash "
-                          "WHERE s.key = ?");
-    st.bind(1, key);
-    if (st.step()) g->restore_state(st.i64(0), st.blob(1));  // refused: the whole log is replayed instead
-  }
-  // In pages, so a long log is never held in memory at once.
-  int64_t caught = 0;
-  Event last;
-  for (;;) {
-    auto page = events(g->seen(), 4096);
-    if (page.empty()) break;
-    for (auto& e : page) g->catch_up(e);
-    caught += static_cast<int64_t>(page.size());
-    last = std::move(page.back());
-  }
-  if (keeps && !impl.read_only && caught >= kGuardSaveEvery) {
+  CaughtUp caught = catch_up(*g);
+  if (keeps && !impl.read_only && caught.events >= kGuardSaveEvery) {
     try {  // a long replay is done once: the next open starts from here
       Tx tx(*this);
-      save_guard_state(*g, key, last.seq, last.hash);
+      save_guard_state(*g, key, caught.last.seq, caught.last.hash);
       tx.commit();
     } catch (const Error&) {
       // Not saved (busy, disk full): the next open replays again; nothing is lost.
@@ -483,6 +468,26 @@ void Image::set_guard(std::shared_ptr<EventGuard> g) {
   }
   if (keeps) impl.guard_key = std::move(key);
   impl.guard = std::move(g);
+}
+
+Image::CaughtUp Image::catch_up(EventGuard& g) const {
+  const std::string key = g.state_key();
+  if (!key.empty() && g.seen() == 0 && module_version(impl_->db, kGuardStates) >= 1) {
+    // Start from the saved state, if it is this log's (refused: the whole log is replayed).
+    sql::Stmt st(impl_->db, "SELECT s.seq, s.state FROM guard_states s JOIN events e ON e.seq = s.seq AND e.hash = s.event_hash "
+                            "WHERE s.key = ?");
+    st.bind(1, key);
+    if (st.step()) g.restore_state(st.i64(0), st.blob(1));
+  }
+  CaughtUp out;
+  for (;;) {  // in pages, so a long log is never held in memory at once
+    auto page = events(g.seen(), 4096);
+    if (page.empty()) break;
+    for (auto& e : page) g.catch_up(e);
+    out.events += static_cast<int64_t>(page.size());
+    out.last = std::move(page.back());
+  }
+  return out;
 }
 
 void Image::save_guard_state(const EventGuard& g, const std::string& key, int64_t seq, const std::string& hash) {

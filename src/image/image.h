@@ -215,6 +215,13 @@ class Image {
   // state when there is one). An event g refuses aborts its whole transaction with an
   // Error, and a codex.violation event records the refusal.
   void set_guard(std::shared_ptr<EventGuard> g);
+  // Replays the log into g up to its head, from g's saved state when this log has one (how
+  // set_guard starts a guard; also for a guard's state read without installing it).
+  struct CaughtUp {
+    int64_t events = 0;  // replayed after the saved state
+    Event last;          // the last of them
+  };
+  CaughtUp catch_up(EventGuard& g) const;
   // The guard states this image keeps (for `check`, which replays the log against them).
   std::vector<GuardState> guard_states() const;
 
