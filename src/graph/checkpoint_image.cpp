@@ -157,9 +157,11 @@ class RowTexts {
 class ImageCheckpointer final : public Checkpointer {
  public:
   ImageCheckpointer(image::Image& img, Durability d, Layout layout)
+      : ImageCheckpointer(img, d, layout, image::module_version(img.db(), kSchema)) {}
+  ImageCheckpointer(image::Image& img, Durability d, Layout layout, int version)
       : img_(img), stmts_(img.db()), durability_(d),
-        has_channels_(image::module_version(img.db(), kSchema) >= 1),  // a read-only open of an older image: no column
-        keyed_(image::module_version(img.db(), kSchema) >= 2),
+        has_channels_(version >= 1),  // a read-only open of an older image: no column
+        keyed_(version >= 2),
         delta_(layout == Layout::Delta && has_channels_),
         select_(std::string("SELECT thread_id,id,parent_id,step,state,next,meta,created_at,") +
                 (has_channels_ ? "channels" : "NULL") + " FROM checkpoints"),
@@ -184,10 +186,13 @@ class ImageCheckpointer final : public Checkpointer {
     // The step's durability can differ from the image's default (FULL for self-changes);
     // the image switches the connection only when it differs from the last commit's.
     if (!keyed_) throw Error("internal: this image's checkpoints are of an older layout; open it read-write once");
+    // Inside a caller's transaction the data version does not move with its writes: the
+    // newest number is read, not trusted from the last commit.
+    const bool outermost = sqlite3_get_autocommit(img_.db());
     image::Image::Tx tx(img_, durability_ == Durability::Full ? image::Sync::Full : image::Sync::Normal);
     ensure_thread(cp.thread_id);
     const int64_t no = thread_no_for_write(cp.thread_id);
-    const int64_t n = newest(cp.thread_id, no) + 1;
+    const int64_t n = newest(cp.thread_id, no, outermost) + 1;
     cp.id = id_of(n);
     json where;
     const bool delta = delta_ && cp.state.is_object();  // (graphs' states always are)
@@ -201,7 +206,7 @@ class ImageCheckpointer final : public Checkpointer {
       state = texts_.add(cp.state);
     }
     const size_t next = texts_.add(json(cp.next)), meta = texts_.add(cp.meta);
-    const std::string created = created_at();
+    const std::string created = now_utc(img_.env());
     auto& ins = stmts_.get("INSERT INTO checkpoints(thread_id,id,parent_id,step,state,next,meta,created_at,channels,k) "
                            "VALUES(?,?,?,?,?,?,?,?,?,?)");
     ins.bind_ref(1, cp.thread_id).bind_ref(2, cp.id).bind_ref(3, cp.parent_id).bind(4, cp.step).bind_ref(5, texts_[state]);
@@ -216,7 +221,7 @@ class ImageCheckpointer final : public Checkpointer {
     if (delta) remember(cp.thread_id, cp.id, std::move(cp.state), std::move(where));
     if (sqlite3_get_autocommit(img_.db())) {
       known_.insert(cp.thread_id);
-      thread_nos_[cp.thread_id] = no;
+      remember_no(cp.thread_id, no);
       fresh_[cp.thread_id] = cp.id;
       if (newest_.size() >= 64) newest_.clear();  // a server with many threads
       newest_[cp.thread_id] = {n, data_version()};
@@ -228,33 +233,14 @@ class ImageCheckpointer final : public Checkpointer {
   // The one this saver last committed is still the newest while no commit has changed the
   // image since, by any connection or process (SQLite's data version, which the BEGIN
   // IMMEDIATE just brought up to date): then the read is spared.
-  int64_t newest(const std::string& thread, int64_t no) {
-    if (auto k = newest_.find(thread); k != newest_.end() && k->second.data_version == data_version())
+  int64_t newest(const std::string& thread, int64_t no, bool trust_cache) {
+    if (auto k = newest_.find(thread); trust_cache && k != newest_.end() && k->second.data_version == data_version())
       return k->second.n;
     auto& last = stmts_.get("SELECT k FROM checkpoints WHERE k>=? AND k<? ORDER BY k DESC LIMIT 1");
     last.bind(1, first_key(no)).bind(2, end_key(no));
     int64_t n = last.step() ? last.i64(0) - first_key(no) : 0;
     last.reset();  // an unfinished SELECT pins the WAL snapshot: the WAL could never restart
     return n;
-  }
-
-  // now_utc(), formatting the date and time only when the second changes (printf is a
-  // visible part of a step).
-  std::string created_at() {
-    const int64_t ms = img_.env()->now_ms();
-    if (ms < 0) return format_utc(ms);
-    if (ms / 1000 != second_ || second_prefix_.empty()) {
-      second_ = ms / 1000;
-      second_prefix_ = format_utc(second_ * 1000);  // "YYYY-MM-DDTHH:MM:SS.000Z"
-      second_prefix_.resize(second_prefix_.size() - 4);
-    }
-    const int milli = static_cast<int>(ms % 1000);
-    std::string out = second_prefix_;
-    out += static_cast<char>('0' + milli / 100);
-    out += static_cast<char>('0' + milli / 10 % 10);
-    out += static_cast<char>('0' + milli % 10);
-    out += 'Z';
-    return out;
   }
 
   // Changes whenever the image's content does, through this connection or any other.
@@ -663,8 +649,6 @@ class ImageCheckpointer final : public Checkpointer {
   };
   std::map<std::string, Newest> newest_;  // per thread: the checkpoint this saver last committed
   RowTexts texts_;
-  int64_t second_ = 0;          // created_at(): the second second_prefix_ spells
-  std::string second_prefix_;
 };
 
 }  // namespace

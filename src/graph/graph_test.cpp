@@ -415,6 +415,14 @@ TEST(Graph, StepNumbersFollowWritesOfOtherConnectionsAndSavers) {
   auto all = ca->list_after("t", "", 100);
   ASSERT_EQ(all.size(), 7u);
   EXPECT_EQ(all.back().state, (json{{"i", 8}}));
+  {
+    // Inside a caller's transaction the data version stands still: another saver's step there
+    // is seen all the same.
+    image::Image::Tx tx(a);
+    EXPECT_EQ(put(*ca2), "000000000008");
+    EXPECT_EQ(put(*ca), "000000000009");
+    tx.commit();
+  }
 }
 
 // Rows are keyed by thread number and step (graph module version 2): threads written in

@@ -208,13 +208,30 @@ Error naming(const Error& e, const fs::path& tmp, const fs::path& path) {
 }
 
 std::string format_utc(int64_t ms) {
-  std::time_t t = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
+  // The date and time are formatted once per second (per thread): a graph step and an event
+  // each take a timestamp, and printf is a visible part of a step.
+  thread_local int64_t second = -1;
+  thread_local std::string prefix;  // "YYYY-MM-DDTHH:MM:SS."
+  if (ms < 0 || ms / 1000 != second) {
+    std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+    if (ms < 0) return buf;  // before 1970: rare, not kept
+    second = ms / 1000;
+    prefix.assign(buf, std::strlen(buf) - 4);  // less "mmmZ"
+  }
+  const int milli = static_cast<int>(ms % 1000);
+  std::string out;
+  out.reserve(24);
+  out = prefix;
+  out += static_cast<char>('0' + milli / 100);
+  out += static_cast<char>('0' + milli / 10 % 10);
+  out += static_cast<char>('0' + milli % 10);
+  out += 'Z';
+  return out;
 }
 
 std::string now_utc(Env* env) { return format_utc((env ? env : Env::Default())->now_ms()); }
