@@ -115,6 +115,7 @@ void Stmt::reset() {
 }
 
 int64_t Stmt::i64(int c) const { return sqlite3_column_int64(st_, c); }
+double Stmt::f64(int c) const { return sqlite3_column_double(st_, c); }
 std::string Stmt::text(int c) const {
   auto* p = reinterpret_cast<const char*>(sqlite3_column_text(st_, c));
   return p ? std::string(p, static_cast<size_t>(sqlite3_column_bytes(st_, c))) : std::string();

@@ -42,6 +42,7 @@ class Stmt {
   void reset();
 
   int64_t i64(int col) const;
+  double f64(int col) const;
   std::string text(int col) const;
   std::string blob(int col) const;
   bool is_null(int col) const;

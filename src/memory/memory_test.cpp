@@ -319,51 +319,39 @@ TEST_F(MemoryTest, SourcesSummariseWhatWasAdded) {
   EXPECT_EQ(s[1].embedded, 0);
 }
 
-TEST_F(MemoryTest, HnswIndexAgreesWithTheScanAndSeesNewRows) {
-  {
-    image::Image::Tx tx(img);
-    for (int i = 0; i < 300; ++i) add_text(img, words(8, "t" + std::to_string(i) + "x"), "gen" + std::to_string(i), fake());
-    add_corpus(img, fake());
-    tx.commit();
-  }
-  for (auto q : {"car", "kitten", "t17x3 t17x5"}) {
-    auto a = search(img, q, fake(), SearchOptions{.k = 1, .index = VectorIndex::BruteForce});
-    auto b = search(img, q, fake(), SearchOptions{.k = 1, .index = VectorIndex::Hnsw});
-    ASSERT_FALSE(a.empty());
-    ASSERT_FALSE(b.empty());
-    EXPECT_EQ(a[0].id, b[0].id) << q;
-  }
-  // The cached index picks up rows added after it was built.
-  add_text(img, "A feline stalks the garden.", "late.txt", fake());
-  auto h = search(img, "cat", fake(), SearchOptions{.k = 2, .index = VectorIndex::Hnsw});
+// The sources of some hits.
+std::set<std::string> sources_of(const std::vector<Hit>& hits) {
   std::set<std::string> got;
-  for (auto& x : h) got.insert(x.source);
-  EXPECT_TRUE(got.count("late.txt"));
+  for (auto& x : hits) got.insert(x.source);
+  return got;
 }
 
-TEST_F(MemoryTest, QuantizedIndexAgreesWithTheScanAndFollowsTheImage) {
+// An index over 300 generated rows and the small corpus agrees with the exact scan, and a
+// row added after it was built is found.
+void expect_index_follows_scan(image::Image& img, const Embedder& e, VectorIndex index) {
   {
     image::Image::Tx tx(img);
-    for (int i = 0; i < 300; ++i) add_text(img, words(8, "t" + std::to_string(i) + "x"), "gen" + std::to_string(i), fake());
-    add_corpus(img, fake());
+    for (int i = 0; i < 300; ++i) add_text(img, words(8, "t" + std::to_string(i) + "x"), "gen" + std::to_string(i), e);
+    add_corpus(img, e);
     tx.commit();
   }
-  SearchOptions quant{.k = 2, .index = VectorIndex::Quantized};
   for (auto q : {"car", "kitten", "t17x3 t17x5"}) {
-    auto a = search(img, q, fake(), SearchOptions{.k = 1, .index = VectorIndex::BruteForce});
-    auto b = search(img, q, fake(), SearchOptions{.k = 1, .index = VectorIndex::Quantized});
+    auto a = search(img, q, e, SearchOptions{.k = 1, .index = VectorIndex::BruteForce});
+    auto b = search(img, q, e, SearchOptions{.k = 1, .index = index});
     ASSERT_FALSE(a.empty());
     ASSERT_FALSE(b.empty());
     EXPECT_EQ(a[0].id, b[0].id) << q;
   }
-  // Rows added after it was built are found; deleted rows are never returned.
-  add_text(img, "A feline stalks the garden.", "late.txt", fake());
-  auto sources_of = [&](const std::vector<Hit>& hits) {
-    std::set<std::string> got;
-    for (auto& x : hits) got.insert(x.source);
-    return got;
-  };
-  EXPECT_TRUE(sources_of(search(img, "cat", fake(), quant)).count("late.txt"));
+  add_text(img, "A feline stalks the garden.", "late.txt", e);
+  EXPECT_TRUE(sources_of(search(img, "cat", e, SearchOptions{.k = 2, .index = index})).count("late.txt"));
+}
+
+TEST_F(MemoryTest, HnswIndexAgreesWithTheScanAndSeesNewRows) { expect_index_follows_scan(img, fake(), VectorIndex::Hnsw); }
+
+TEST_F(MemoryTest, QuantizedIndexAgreesWithTheScanAndFollowsTheImage) {
+  expect_index_follows_scan(img, fake(), VectorIndex::Quantized);
+  // Deleted rows are never returned.
+  SearchOptions quant{.k = 2, .index = VectorIndex::Quantized};
   image::sql::exec(img.db(), "DELETE FROM memories WHERE source = 'late.txt'");
   img.append_event("test.deleted", "test", nlohmann::json::object());  // moves the head, as every change through the image does
   EXPECT_FALSE(sources_of(search(img, "cat", fake(), quant)).count("late.txt"));

@@ -88,18 +88,10 @@ std::vector<int64_t> fts_ids(const image::Image& img, const std::string& fts_que
 }
 
 std::vector<FtsHit> fts_top_sorted(const image::Image& img, const std::string& fts_query, int n) {
-  sqlite3* db = img.db();
-  sqlite3_stmt* st = nullptr;
-  if (int rc = sqlite3_prepare_v2(db, "SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?", -1, &st, nullptr);
-      rc != SQLITE_OK)
-    sql::fail(db, rc, "searching memories");
-  std::unique_ptr<sqlite3_stmt, int (*)(sqlite3_stmt*)> guard(st, sqlite3_finalize);
-  sqlite3_bind_text(st, 1, fts_query.data(), static_cast<int>(fts_query.size()), SQLITE_TRANSIENT);
-  sqlite3_bind_int64(st, 2, n);
+  sql::Stmt st(img.db(), "SELECT rowid, rank FROM memories_fts WHERE memories_fts MATCH ? ORDER BY rank LIMIT ?");
+  st.bind(1, fts_query).bind(2, int64_t{n});
   std::vector<FtsHit> out;
-  int rc;
-  while ((rc = sqlite3_step(st)) == SQLITE_ROW) out.push_back({sqlite3_column_int64(st, 0), sqlite3_column_double(st, 1)});
-  if (rc != SQLITE_DONE) sql::fail(db, rc, "searching memories");
+  while (st.step()) out.push_back({st.i64(0), st.f64(1)});
   return out;
 }
 
@@ -310,9 +302,7 @@ void mark_used(image::Image& img, const std::vector<int64_t>& ids, const std::st
 std::map<std::string, SourceUse> use_by_source(const image::Image& img) {
   std::map<std::string, SourceUse> out;
   // An image opened read-only before it was upgraded has no use table yet: nothing is used.
-  sql::Stmt has(img.db(), "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'memory_use')");
-  has.step();
-  if (has.i64(0) == 0) return out;
+  if (image::module_version(img.db(), kUseSchema) == 0) return out;
   sql::Stmt st(img.db(), "SELECT m.source, sum(u.uses), max(u.last_used) FROM memory_use u JOIN memories m ON m.id = u.memory "
                          "GROUP BY m.source");
   while (st.step()) out[st.text(0)] = {st.i64(1), st.text(2)};
