@@ -114,7 +114,7 @@ int child_ours(const fs::path& base, int examples, int ctx, int threads, bool be
   learn::TrainOptions o;
   o.rank = 8;
   o.alpha = 16;
-  o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  o.targets = learn::kLoraTargets;
   o.lr = 1e-4f;
   o.epochs = 1;
   o.n_ctx = ctx;

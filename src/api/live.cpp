@@ -84,12 +84,11 @@ std::string goal_context(const Image& image) {
   };
   std::vector<std::string> failed;
   // An adapter's trial runs (learn::kTrialThreadPrefix) are no tasks of the agent's.
-  auto trial = [](const std::string& id) { return id.rfind(learn::kTrialThreadPrefix, 0) == 0; };
   for (auto& t : list_threads(image, {.status = "error", .limit = 8}))
-    if (!trial(t.id)) failed.push_back(t.title.empty() ? t.id : t.title);
+    if (!learn::is_trial_thread(t.id)) failed.push_back(t.title.empty() ? t.id : t.title);
   // Work ROBIN sent back for revision, in the newest conversations.
   for (auto& t : list_threads(image, {.graph = "agent", .limit = 20})) {
-    if (trial(t.id)) continue;
+    if (learn::is_trial_thread(t.id)) continue;
     json turns;
     try {
       turns = json::parse(thread_transcript_json(image, t.id), nullptr, false);

@@ -91,9 +91,8 @@ CycleResult train_and_store(image::Image& img, const fs::path& base, const std::
   json metrics = out.run.lineage["metrics"];
   out.heldout = held.size();
   if (!held.empty()) {
-    ScratchFile f(out.run.adapter);
     out.before = evaluate(base, "", held, topt.n_ctx);
-    out.after = evaluate(base, f.path, held, topt.n_ctx);
+    out.after = evaluate_bytes(base, out.run.adapter, held, topt.n_ctx);
     metrics["heldout_examples"] = held.size();
     metrics["heldout_loss_before"] = out.before.loss;
     metrics["heldout_loss_after"] = out.after.loss;
@@ -139,9 +138,8 @@ Run pick_run(const image::Image& img, const std::string& persona, const std::str
 AdapterEval evaluate_adapter(const fs::path& base, const std::string& bytes, const std::vector<Example>& data, int n_ctx,
                              const std::string& persona, const std::vector<std::string>& probes) {
   AdapterEval out;
-  ScratchFile f(bytes);
   out.before = evaluate(base, "", data, n_ctx);
-  out.after = evaluate(base, f.path, data, n_ctx);
+  out.after = evaluate_bytes(base, bytes, data, n_ctx);
   out.probes = answer_probes(base, "", bytes, persona, probes);
   return out;
 }
@@ -182,10 +180,6 @@ std::vector<Probe> answer_probes(const fs::path& base, const std::string& a, con
 EvalResult evaluate_bytes(const fs::path& base, const std::string& bytes, const std::vector<Example>& data, int n_ctx) {
   ScratchFile f(bytes);
   return evaluate(base, f.path, data, n_ctx);
-}
-
-int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name) {
-  return propose_activation(img, persona, run, name, json::object());
 }
 
 int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name,

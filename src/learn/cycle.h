@@ -83,12 +83,11 @@ std::vector<Probe> answer_probes(const fs::path& base, const std::string& a, con
 EvalResult evaluate_bytes(const fs::path& base, const std::string& adapter_bytes, const std::vector<Example>& data,
                           int n_ctx);
 
-// Files adapter.activate for a training run; returns the proposal id.
-int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name);
-// The same with more evidence in its metrics (merged over the run's; what `a4ps approvals
-// show` prints for the person deciding), e.g. the live loop's comparison with the active adapter.
+// Files adapter.activate for a training run; returns the proposal id. `evidence` is merged
+// into its metrics (what `a4ps approvals show` prints for the person deciding), e.g. the
+// live loop's comparison with the active adapter.
 int64_t propose_activation(image::Image& img, const std::string& persona, const std::string& run, const std::string& name,
-                           const json& evidence);
+                           const json& evidence = json::object());
 
 struct Rollback {
   int64_t proposal = 0;

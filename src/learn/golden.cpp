@@ -229,7 +229,7 @@ std::vector<std::string> unjudged_threads(image::Image& img) {
   for (auto& t : graph::image_checkpointer(img)->threads())
     // The live loop's trials of an adapter not yet approved (live_loop.cpp) are evidence
     // for a person, not conversations to learn from: never judged into a golden set.
-    if (t.is(graph::ThreadStatus::Done) && !judged.count(t.id) && t.id.rfind(kTrialThreadPrefix, 0) != 0)
+    if (t.is(graph::ThreadStatus::Done) && !judged.count(t.id) && !is_trial_thread(t.id))
       out.push_back(t.id);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -69,10 +70,14 @@ std::vector<std::pair<std::string, int64_t>> golden_counts(const image::Image& i
 // Finished threads that no judgement covers yet (what `learn judge --all` judges); threads
 // whose id starts with kTrialThreadPrefix (an adapter's trial runs) are never among them.
 inline constexpr const char* kTrialThreadPrefix = "live-trial-";
+inline bool is_trial_thread(std::string_view id) { return id.substr(0, std::string_view(kTrialThreadPrefix).size()) == kTrialThreadPrefix; }
 std::vector<std::string> unjudged_threads(image::Image& img);
 int import_golden(image::Image& img, const std::string& persona, const std::vector<Example>& data);
 
 // ---- training ------------------------------------------------------------------------
+// Every projection of a layer a LoRA may adapt (TrainOptions::targets names some of them).
+inline const std::vector<std::string> kLoraTargets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+
 struct TrainOptions {
   int rank = 8;
   float alpha = 16;

@@ -138,7 +138,7 @@ TEST(Learn, GemmBackwardMatchesAutodiff) {
   for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
     auto data = pattern_set(3, 0);
     auto o = fast_opts();
-    o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    o.targets = learn::kLoraTargets;
     o.max_steps = 4;
     o.bf16_backward = false;
     // The cosine's smaller steps keep the paths' float differences (summation order) from
@@ -174,7 +174,7 @@ TEST(Learn, BfloatBackwardFollowsF32) {
   for (const char* name : {"synthetic-llama-tiny.gguf", "synthetic-qwen2-tiny.gguf"}) {
     auto data = pattern_set(4, 0);
     auto o = fast_opts();
-    o.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    o.targets = learn::kLoraTargets;
     o.epochs = 5;
     auto bf16 = learn::train_lora(model(name), data, o);
     o.bf16_backward = false;

@@ -150,12 +150,6 @@ void select_rows(const std::vector<const detail::Tokenized*>& mb, int64_t T, std
   }
 }
 
-int64_t learned_tokens(const detail::Tokenized& ex) {
-  int64_t n = 0;
-  for (size_t i = 1; i < ex.target.size(); ++i) n += ex.target[i];
-  return n;
-}
-
 size_t tensor_bytes(ggml_context* ctx) {
   size_t n = 0;
   for (ggml_tensor* t = ggml_get_first_tensor(ctx); t; t = ggml_get_next_tensor(ctx, t)) n += ggml_nbytes(t);
@@ -182,7 +176,7 @@ class Trainer {
 
   // Creates the LoRA tensors, picks the device (probe: one example's graph), allocates.
   void init_lora(const detail::Tokenized& probe) {
-    const std::vector<std::string> known = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    const std::vector<std::string>& known = kLoraTargets;
     if (o_.targets.empty()) throw Error("no LoRA targets; pass --targets, e.g. attn_q,attn_v");
     for (auto& t : o_.targets)
       if (std::find(known.begin(), known.end(), t) == known.end())
@@ -263,7 +257,7 @@ class Trainer {
       // they would crowd the memory, the backward stays with out_prod (slower, no copies).
       uint64_t need = 0;
       for (int64_t l = 0; l < m_.hp.n_layer; ++l)
-        for (const char* k : {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"})
+        for (const auto& k : kLoraTargets)
           need += static_cast<uint64_t>(ggml_nelements(weight(l, k))) * ggml_type_size(grad_type());
       const uint64_t avail = static_cast<uint64_t>(sysconf(_SC_AVPHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
       if (need <= avail / 2) transpose_body();
@@ -381,7 +375,7 @@ class Trainer {
   float step(const std::vector<std::vector<const detail::Tokenized*>>& mbs, int iter, float lr) {
     int64_t n_all = 0;
     for (auto& mb : mbs)
-      for (auto* ex : mb) n_all += learned_tokens(*ex);
+      for (auto* ex : mb) n_all += ex->n_targets();
     float loss = 0;
     for (size_t k = 0; k < mbs.size(); ++k) {
       const bool last = k + 1 == mbs.size();
@@ -435,7 +429,7 @@ class Trainer {
 
   // Every frozen matmul weight of the body, transposed, for gemm_backward.
   void transpose_body() {
-    const std::vector<std::string> kinds = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    const std::vector<std::string>& kinds = kLoraTargets;
     ctx_wt_ = ggml_init({static_cast<size_t>(m_.hp.n_layer) * kinds.size() * ggml_tensor_overhead(), nullptr, true});
     for (int64_t l = 0; l < m_.hp.n_layer; ++l)
       for (auto& k : kinds) {
@@ -890,19 +884,18 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
   }
   // The examples are taken in passes (epochs) over the data, each in an order that depends
   // only on (seed, epoch): a resumed run sees exactly what the killed one would have.
-  std::map<int, std::vector<int>> orders;
+  // Asked for in increasing order, so one epoch's order is kept at a time.
+  std::vector<int> order(static_cast<size_t>(N));
+  int order_epoch = -1;
   auto example = [&](int64_t i) -> const detail::Tokenized& {
     const int epoch = static_cast<int>(i / N);
-    auto it = orders.find(epoch);
-    if (it == orders.end()) {
-      std::vector<int> order(static_cast<size_t>(N));
+    if (epoch != order_epoch) {
       for (int k = 0; k < N; ++k) order[static_cast<size_t>(k)] = k;
       std::mt19937_64 rng(o.seed * 1000003ULL + static_cast<uint64_t>(epoch));
       std::shuffle(order.begin(), order.end(), rng);
-      if (orders.size() > 2) orders.erase(orders.begin());
-      it = orders.emplace(epoch, std::move(order)).first;
+      order_epoch = epoch;
     }
-    return toks[static_cast<size_t>(it->second[static_cast<size_t>(i % N)])];
+    return toks[static_cast<size_t>(order[static_cast<size_t>(i % N)])];
   };
   const int per_step = o.batch_size * o.grad_accum;
   auto t0 = Clock::now();
@@ -914,7 +907,7 @@ TrainResult train_lora(const fs::path& base, const std::vector<Example>& data, c
       const auto& ex = example(static_cast<int64_t>(s) * per_step + j);
       mbs[static_cast<size_t>(j / o.batch_size)].push_back(&ex);
       tokens += static_cast<int64_t>(ex.tokens.size());
-      r.learned += learned_tokens(ex);
+      r.learned += ex.n_targets();
     }
     float l = tr.step(mbs, s + 1, lr_at(o, s + 1, total));
     if (!std::isfinite(l)) throw Error("the training loss diverged (" + std::to_string(l) + ") at step " + std::to_string(s + 1) + "; lower the learning rate");
