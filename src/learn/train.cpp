@@ -471,6 +471,8 @@ class Trainer {
     if (direct) return;
     if (dst->type == GGML_TYPE_F32) {
       ggml_backend_tensor_set(dst, t, 0, staging.size() * sizeof(float));
+    } else if (ggml_backend_buffer_is_host(dst->buffer)) {  // bf16 in host memory: no second copy
+      ggml_fp32_to_bf16_row(t, static_cast<ggml_bf16_t*>(dst->data), static_cast<int64_t>(staging.size()));
     } else {
       std::vector<uint8_t> conv(ggml_nbytes(dst));
       ggml_fp32_to_bf16_row(t, reinterpret_cast<ggml_bf16_t*>(conv.data()), static_cast<int64_t>(staging.size()));
